@@ -1,0 +1,211 @@
+// Package store defines how errand persists sessions, tasks, results, step
+// logs, webhook deliveries and API keys, and how it queues work. Each
+// technology lives in its own sub-package (sqlite, postgres) and every one of
+// them must pass the shared suite in storetest.
+//
+// Two rules every implementation keeps:
+//   - A task's final state and the webhook deliveries it owes are written in
+//     one transaction, together with the queue jobs that send them
+//     (transactional outbox): a task never ends without its notification
+//     being owed.
+//   - The tasks of a session run one at a time, in order: a session has at
+//     most one run job queued or running (for its "head" task), and finishing
+//     the head enqueues the next queued task in the same transaction.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/errandhq/errand/internal/task"
+)
+
+// Errors of the store.
+var (
+	// ErrNotFound: no such row (or it belongs to another tenant).
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: the row is not in a state that allows the change (a task
+	// already final, a task that is not queued, a session terminated...).
+	ErrConflict = errors.New("store: conflict")
+)
+
+// Key is a stored API key: only the hash of the secret is kept.
+type Key struct {
+	ID        string
+	Name      string
+	TenantID  string
+	Hash      string // hex SHA-256 of the key
+	CreatedAt time.Time
+}
+
+// SessionInfo is a session with what the API needs to judge it.
+type SessionInfo struct {
+	task.Session
+	// Busy: the session has a task queued, running or waiting for a human.
+	Busy bool
+}
+
+// DeliveryState is where a webhook delivery is.
+type DeliveryState string
+
+const (
+	DeliveryPending   DeliveryState = "pending"   // owed, not yet acknowledged
+	DeliveryDelivered DeliveryState = "delivered" // a 2xx was received
+	DeliveryFailed    DeliveryState = "failed"    // attempts exhausted or not retryable
+)
+
+// Delivery is one webhook event owed for a task. Its ID is the webhook-id
+// header: the same on every attempt and on redelivery.
+type Delivery struct {
+	ID          string
+	TaskID      string
+	SessionID   string
+	TenantID    string
+	Event       task.Event
+	URL         string
+	Auth        string // sent verbatim as Authorization; never shown
+	Secret      string // whsec_… signing secrets, space-separated; never shown
+	Body        []byte // the JSON body, fixed when the event was raised
+	MaxAttempts int
+	State       DeliveryState
+	Attempts    int // attempts recorded so far
+	CreatedAt   time.Time
+}
+
+// Attempt is one recorded POST of a delivery.
+type Attempt struct {
+	DeliveryID      string
+	TaskID          string
+	Event           task.Event
+	Attempt         int
+	URL             string
+	StatusCode      int
+	DurationMs      int64
+	Error           string
+	ResponseSnippet string // at most 1 KiB
+	At              time.Time
+}
+
+// FinishParams ends a run of a task: a final state (completed, failed,
+// cancelled) or a wait for a human (guardrail_trigger).
+type FinishParams struct {
+	TaskID  string
+	Outcome task.Outcome
+	At      time.Time
+	// Deliveries owed for this outcome; written, with their queue jobs, in
+	// the same transaction as the task's new state.
+	Deliveries []Delivery
+	// TerminateSession ends the session too (terminateOnCompletion):
+	// the session becomes terminated and no further task of it runs.
+	TerminateSession bool
+}
+
+// RecordParams records one attempt of a delivery and the delivery's new state.
+type RecordParams struct {
+	Attempt Attempt
+	State   DeliveryState
+}
+
+// Handlers is what the queue calls. A returned *RetryError reschedules the
+// job after its delay without counting as a failure; any other error is
+// retried by the queue after a short back-off.
+type Handlers interface {
+	RunTask(ctx context.Context, taskID string) error
+	Deliver(ctx context.Context, deliveryID string) error
+}
+
+// RetryError asks the queue to run the job again after Delay.
+type RetryError struct{ Delay time.Duration }
+
+func (e *RetryError) Error() string { return "retry after " + e.Delay.String() }
+
+// QueueConfig tunes the job queue. Zero values take the defaults shown.
+type QueueConfig struct {
+	// TaskWorkers is how many tasks run at once on this node. Default 8.
+	TaskWorkers int
+	// DeliveryWorkers is how many webhook deliveries are in flight at once on
+	// this node. Default 256.
+	DeliveryWorkers int
+	// DeliveryTimeout bounds one delivery job (the webhook timeout plus a
+	// margin). Default 40s.
+	DeliveryTimeout time.Duration
+	// PollInterval is how often an idle node looks for new jobs. Default 20ms.
+	PollInterval time.Duration
+	// RescueAfter is how long a job may stay running on a node before
+	// another node takes it over. Default 60s (longer for tasks: their
+	// maxDuration is added).
+	RescueAfter time.Duration
+}
+
+// Store is errand's persistence and queue.
+type Store interface {
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the store; StopQueue first.
+	Close() error
+
+	CreateKey(ctx context.Context, k Key) error
+	// TenantByKeyHash answers ErrNotFound for an unknown key.
+	TenantByKeyHash(ctx context.Context, hash string) (string, error)
+
+	// CreateSession stores a new session and, if first is not nil, its
+	// first task (queued, and enqueued to run).
+	CreateSession(ctx context.Context, s task.Session, first *task.Task) error
+	// Session answers ErrNotFound when the session does not exist for that
+	// tenant.
+	Session(ctx context.Context, tenantID, sessionID string) (SessionInfo, error)
+	// SetSessionState pauses or resumes a session. ErrConflict if terminated.
+	SetSessionState(ctx context.Context, sessionID string, state task.SessionState, at time.Time) error
+	// TouchSession records activity (keeps the session from expiring).
+	TouchSession(ctx context.Context, sessionID string, at time.Time) error
+	// TerminateSession marks the session terminated (no further task of it
+	// starts) and returns its tasks that are not final yet, in order; the
+	// caller finishes them (cancelled). ErrConflict if already terminated.
+	TerminateSession(ctx context.Context, sessionID string, at time.Time) ([]task.Task, error)
+
+	// AddTask queues a task at the end of its session (Seq is assigned) and
+	// enqueues it to run if the session has nothing else queued or running.
+	// ErrConflict if the session is terminated.
+	AddTask(ctx context.Context, t *task.Task) error
+	// Task answers ErrNotFound when the task does not exist in that
+	// session for that tenant.
+	Task(ctx context.Context, tenantID, sessionID, taskID string) (task.Task, error)
+	// TaskByID loads a task for the runner, whatever its tenant.
+	TaskByID(ctx context.Context, taskID string) (task.Task, error)
+	// StartTask moves a queued task to running (Attempts+1, StartedAt set
+	// on first start) and returns it. A task already running (its node died)
+	// is returned as is, with Attempts+1. ErrConflict for any other state.
+	StartTask(ctx context.Context, taskID string, at time.Time) (task.Task, error)
+	// RequestCancel flags a task so its runner stops it.
+	RequestCancel(ctx context.Context, taskID string) error
+	// FinishTask ends a run of a task, see FinishParams. ErrConflict if the
+	// task is already final.
+	FinishTask(ctx context.Context, p FinishParams) error
+	// AnswerGuardrail gives a task waiting for a human its answer and
+	// queues it to run again. ErrConflict if it is not waiting.
+	AnswerGuardrail(ctx context.Context, taskID, answer string, at time.Time) error
+
+	// AppendStep records one agent step of a task.
+	AppendStep(ctx context.Context, taskID string, s task.Step) error
+	// Steps lists a task's steps in order.
+	Steps(ctx context.Context, taskID string) ([]task.Step, error)
+
+	// Delivery loads a delivery (with its Auth and Secret) for the sender.
+	Delivery(ctx context.Context, id string) (Delivery, error)
+	// RecordAttempt stores an attempt and the delivery's new state.
+	RecordAttempt(ctx context.Context, p RecordParams) error
+	// Attempts lists a task's delivery attempts in the order they happened.
+	Attempts(ctx context.Context, taskID string) ([]Attempt, error)
+	// TaskDeliveries lists the deliveries owed for a task, oldest first.
+	TaskDeliveries(ctx context.Context, taskID string) ([]Delivery, error)
+	// Redeliver queues delivery id again, to url if not empty, with
+	// maxAttempts more attempts.
+	Redeliver(ctx context.Context, id, url string, maxAttempts int) error
+
+	// StartQueue starts working jobs with h until StopQueue.
+	StartQueue(ctx context.Context, h Handlers, cfg QueueConfig) error
+	// StopQueue stops fetching new jobs and waits for running ones up to
+	// ctx's deadline; jobs still running then are left to be retried.
+	StopQueue(ctx context.Context) error
+}

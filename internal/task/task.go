@@ -1,0 +1,246 @@
+// Package task holds errand's domain: sessions, tasks, their states, results,
+// usage and the failure codes of the API contract. It imports no
+// infrastructure; the store, the HTTP API, the agent and webhook delivery all
+// speak in these types.
+package task
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Status is where a task is in its life.
+type Status string
+
+const (
+	StatusQueued    Status = "queued"
+	StatusRunning   Status = "running"
+	StatusCompleted Status = "completed"
+	StatusFailed    Status = "failed"
+	// StatusGuardrail means the agent asked a human and waits for the answer
+	// (API name: guardrail_trigger).
+	StatusGuardrail Status = "guardrail_trigger"
+	StatusCancelled Status = "cancelled"
+)
+
+// Final reports whether the status can no longer change.
+func (s Status) Final() bool {
+	return s == StatusCompleted || s == StatusFailed || s == StatusCancelled
+}
+
+// OutputType is the shape of a task's result.
+type OutputType string
+
+const (
+	OutputText OutputType = "text"
+	OutputJSON OutputType = "structured_json"
+	OutputCSV  OutputType = "structured_csv"
+)
+
+// SubmittedData selects the webhook body.
+type SubmittedData string
+
+const (
+	SubmitAIResponse   SubmittedData = "ai_response"
+	SubmitFullResponse SubmittedData = "full_response"
+	SubmitJustPing     SubmittedData = "just_ping"
+)
+
+// Event names a webhook event.
+type Event string
+
+const (
+	EventCompleted Event = "task_completed"
+	EventFailed    Event = "task_failed"
+	EventGuardrail Event = "guardrail_trigger"
+)
+
+// Failure codes carried by failed tasks.
+const (
+	CodeTaskTimeout       = "TASK_TIMEOUT"
+	CodeNavigationTimeout = "NAVIGATION_TIMEOUT"
+	CodeNavigationBlocked = "NAVIGATION_BLOCKED"
+	CodeModelError        = "MODEL_ERROR"
+	CodeOutputInvalid     = "OUTPUT_INVALID"
+	CodeTokenLimit        = "TOKEN_LIMIT"
+	CodeCancelled         = "CANCELLED"
+	// CodeBrowserError is a crashed or hung browser.
+	CodeBrowserError = "BROWSER_ERROR"
+	// CodeNodeLost is a task whose node died and that could not be resumed.
+	CodeNodeLost = "NODE_LOST"
+)
+
+// Defaults of the task object (API.md).
+const (
+	DefaultMaxDuration = 300 * time.Second
+	DefaultMaxTokens   = 100000
+)
+
+// Webhook is where and how a task reports its end.
+type Webhook struct {
+	Name          string        `json:"name"`
+	URL           string        `json:"url"`
+	Auth          string        `json:"auth,omitempty"`
+	SubmittedData SubmittedData `json:"submittedData"`
+	Events        []Event       `json:"events,omitempty"`
+	MaxAttempts   int           `json:"maxAttempts,omitempty"`
+	Secret        string        `json:"secret,omitempty"`
+}
+
+// Subscribes reports whether the webhook wants event e. The default is
+// task_completed only.
+func (w *Webhook) Subscribes(e Event) bool {
+	if w == nil {
+		return false
+	}
+	if len(w.Events) == 0 {
+		return e == EventCompleted
+	}
+	for _, x := range w.Events {
+		if x == e {
+			return true
+		}
+	}
+	return false
+}
+
+// Spec is what the caller asked for: the task object of the API, validated and
+// with defaults applied.
+type Spec struct {
+	TaskDetails           string          `json:"taskDetails"`
+	StartingPoint         string          `json:"startingPoint,omitempty"`
+	MaxDuration           time.Duration   `json:"maxDuration"`
+	MaxInputTokens        int             `json:"maxInputTokens"`
+	MaxOutputTokens       int             `json:"maxOutputTokens"`
+	AvoidDomains          []string        `json:"avoidDomains,omitempty"`
+	TerminateOnCompletion bool            `json:"terminateOnCompletion,omitempty"`
+	OutputType            OutputType      `json:"outputType"`
+	OutputSchema          json.RawMessage `json:"outputSchema,omitempty"`
+	Webhook               *Webhook        `json:"webhook,omitempty"`
+}
+
+// Usage is what a task consumed.
+type Usage struct {
+	InputTokens  int64   `json:"inputTokens"`
+	OutputTokens int64   `json:"outputTokens"`
+	ComputeTime  float64 `json:"computeTime"` // seconds
+	Cost         float64 `json:"cost"`        // USD
+}
+
+// NetworkURL is one URL the task loaded.
+type NetworkURL struct {
+	URL       string    `json:"url"`
+	Timestamp time.Time `json:"timestamp"`
+}
+
+// Step is one recorded agent step.
+type Step struct {
+	N            int             `json:"n"`
+	Action       string          `json:"action"`
+	Args         json.RawMessage `json:"args,omitempty"`
+	URL          string          `json:"url,omitempty"`
+	InputTokens  int64           `json:"inputTokens"`
+	OutputTokens int64           `json:"outputTokens"`
+	DurationMs   int64           `json:"durationMs"`
+	Error        string          `json:"error,omitempty"`
+	At           time.Time       `json:"at"`
+}
+
+// Task is one unit of work in a session.
+type Task struct {
+	ID        string
+	SessionID string
+	TenantID  string
+	Seq       int64 // order within the session
+	Spec      Spec
+	Status    Status
+
+	// Result, set when completed: the message as the API reports it
+	// (markdown, a JSON text, or CSV).
+	Message string
+	Network []NetworkURL
+	Usage   Usage
+
+	// Failure, set when failed or cancelled.
+	ErrorCode    string
+	ErrorMessage string
+
+	// Question is the agent's question while waiting in guardrail_trigger;
+	// Answer is the human's reply once given.
+	Question string
+	Answer   string
+
+	CancelRequested bool
+	Attempts        int // how many times a runner started it
+
+	CreatedAt time.Time
+	StartedAt time.Time
+	EndedAt   time.Time
+}
+
+// SessionState is where a session is in its life.
+type SessionState string
+
+const (
+	SessionActive     SessionState = "active"
+	SessionPaused     SessionState = "paused"
+	SessionTerminated SessionState = "terminated"
+)
+
+// Session groups tasks that run one at a time, in order, sharing a browser
+// context.
+type Session struct {
+	ID        string
+	TenantID  string
+	State     SessionState
+	CreatedAt time.Time
+	// LastActive is when the session last did or was asked something; it
+	// expires IdleTimeout after that unless a task is queued or running.
+	LastActive time.Time
+}
+
+// Expired reports whether the session has been idle longer than idle at now.
+// busy says whether it still has queued, running or waiting tasks.
+func (s *Session) Expired(now time.Time, idle time.Duration, busy bool) bool {
+	if s.State == SessionTerminated {
+		return true
+	}
+	return !busy && idle > 0 && now.Sub(s.LastActive) > idle
+}
+
+// Outcome is how a run of the agent ended: exactly one of completed
+// (Message set), failed (Code set) or waiting for a human (Question set).
+type Outcome struct {
+	Message  string
+	Code     string
+	Error    string
+	Question string
+	Network  []NetworkURL
+	Usage    Usage
+}
+
+// Status is the task status the outcome leads to.
+func (o Outcome) Status() Status {
+	switch {
+	case o.Code == CodeCancelled:
+		return StatusCancelled
+	case o.Code != "":
+		return StatusFailed
+	case o.Question != "":
+		return StatusGuardrail
+	default:
+		return StatusCompleted
+	}
+}
+
+// Event is the webhook event the outcome raises.
+func (o Outcome) Event() Event {
+	switch o.Status() {
+	case StatusCompleted:
+		return EventCompleted
+	case StatusGuardrail:
+		return EventGuardrail
+	default:
+		return EventFailed
+	}
+}
