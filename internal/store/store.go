@@ -171,6 +171,11 @@ type Store interface {
 	// Task answers ErrNotFound when the task does not exist in that
 	// session for that tenant.
 	Task(ctx context.Context, tenantID, sessionID, taskID string) (task.Task, error)
+	// ActiveTasks lists a session's tasks that are not final yet (queued,
+	// running, waiting for a human), in order. (Added by the lead while the
+	// engine was written: stop and guardrail answers need the running or
+	// waiting task.)
+	ActiveTasks(ctx context.Context, sessionID string) ([]task.Task, error)
 	// TaskByID loads a task for the runner, whatever its tenant.
 	TaskByID(ctx context.Context, taskID string) (task.Task, error)
 	// StartTask moves a queued task to running (Attempts+1, StartedAt set

@@ -5,7 +5,10 @@
 package task
 
 import (
+	"crypto/rand"
+	"encoding/base32"
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -244,3 +247,15 @@ func (o Outcome) Event() Event {
 		return EventFailed
 	}
 }
+
+// NewID returns a new opaque id with a prefix such as "sess" or "task":
+// 128 random bits, base32, lower case.
+func NewID(prefix string) string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("task: no randomness: " + err.Error()) // crypto/rand never fails on Linux
+	}
+	return prefix + "_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
+}
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)

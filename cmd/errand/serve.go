@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/errandhq/errand/internal/agent"
+	"github.com/errandhq/errand/internal/browser"
+	"github.com/errandhq/errand/internal/engine"
+	"github.com/errandhq/errand/internal/httpapi"
+	"github.com/errandhq/errand/internal/netguard"
+	"github.com/errandhq/errand/internal/store"
+	"github.com/errandhq/errand/internal/store/sqlite"
+	"github.com/errandhq/errand/internal/webhook"
+)
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, c, envs := serveFlags(getenv, stderr)
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, errHelp) {
+			return nil
+		}
+		return err
+	}
+	if len(envs.errs) > 0 {
+		return errors.Join(envs.errs...)
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+
+	allow, err := netguard.ParseAllowList(c.AllowNetworks)
+	if err != nil {
+		return fmt.Errorf("--allow-networks: %w", err)
+	}
+	policy := netguard.New(netguard.Config{Allow: allow})
+
+	st, err := openStore(ctx, c, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	ag, err := newAgent(c, policy)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Transport: policy.Transport()}
+	eng := engine.New(engine.Config{
+		Store: st,
+		Agent: ag,
+		Sender: &webhook.Sender{
+			Client: client, UserAgent: "errand/" + version, Timeout: c.WebhookTO,
+		},
+		Backoff:     webhook.Backoff{Base: c.RetryBase, Max: c.RetryMax},
+		Prices:      engine.Prices{InputPerMTok: c.PriceIn, OutputPerMTok: c.PriceOut, ComputePerMin: c.PriceCompute},
+		SessionIdle: c.SessionIdle,
+		Queue: store.QueueConfig{
+			TaskWorkers:     c.Workers,
+			DeliveryTimeout: c.WebhookTO + 10*time.Second,
+		},
+		Logger: logger,
+	})
+	handler := httpapi.NewHandler(httpapi.Deps{
+		Engine: eng, Store: st, Policy: policy, BootstrapKey: c.APIKey,
+		InlineWait: c.InlineWait, Logger: logger,
+	})
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	if err := eng.Start(ctx); err != nil {
+		ln.Close()
+		return fmt.Errorf("start the queue: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// Inline answers wait up to --inline-wait.
+		WriteTimeout: c.InlineWait + 30*time.Second,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "errand %s listening on http://%s\n", version, ln.Addr())
+	logger.Info("listening", "addr", ln.Addr().String(), "version", version)
+
+	select {
+	case err := <-served:
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.Grace)
+		defer cancel()
+		_ = eng.Stop(stopCtx)
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "grace", c.Grace.String())
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.Grace)
+	defer cancel()
+	// Stop accepting first, let inline waits and running work finish up to
+	// the grace period; what is still running then stays queued.
+	_ = srv.Shutdown(stopCtx)
+	if err := eng.Stop(stopCtx); err != nil {
+		logger.Warn("work left queued for the next start", "err", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func openStore(ctx context.Context, c *config, logger *slog.Logger) (store.Store, error) {
+	if c.DatabaseURL != "" {
+		if strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+			return nil, errors.New("--database-url: the PostgreSQL store is not available in this build yet; leave it empty to use the embedded SQLite store")
+		}
+		return nil, errors.New("--database-url: must be a postgres:// URL")
+	}
+	if err := os.MkdirAll(c.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("--data: %w", err)
+	}
+	return sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(c.Data, "errand.db"), Logger: logger})
+}
+
+// newAgent picks the agent: for now the built-in extractor over plain HTTP.
+func newAgent(c *config, policy *netguard.Policy) (agent.Agent, error) {
+	if c.ModelURL != "" {
+		return nil, errors.New("--model-url: the language-model agent is not available in this build yet; leave it empty to use the built-in extractor")
+	}
+	switch c.Browser {
+	case "auto", "http", "":
+	default:
+		return nil, fmt.Errorf("--browser %q: only auto and http are available in this build yet", c.Browser)
+	}
+	fetcher := &browser.Fetcher{
+		Client:    &http.Client{Transport: policy.Transport(), Timeout: 60 * time.Second},
+		UserAgent: "errand/" + version,
+	}
+	return &agent.Builtin{Loader: fetcher}, nil
+}

@@ -1,0 +1,444 @@
+// Package engine is errand's application core: it turns API requests into
+// sessions and tasks in the store, runs tasks with the agent when the queue
+// hands them over, and sends the webhook deliveries they owe. It depends on
+// the store, the agent and the webhook sender through their interfaces and
+// types; the HTTP API and the command wire it up.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/errandhq/errand/internal/agent"
+	"github.com/errandhq/errand/internal/store"
+	"github.com/errandhq/errand/internal/task"
+	"github.com/errandhq/errand/internal/webhook"
+)
+
+// Errors the API maps to its codes.
+var (
+	ErrSessionNotFound = errors.New("session not found")
+	ErrTaskNotFound    = errors.New("task not found")
+	ErrSessionExpired  = errors.New("session expired")
+	// ErrNotWaiting: a guardrail answer for a session with no task waiting
+	// for a human.
+	ErrNotWaiting = errors.New("no task of this session is waiting for a human")
+	// ErrNoFinalEvent: redelivery of a task that owes no webhook.
+	ErrNoFinalEvent = errors.New("this task has no webhook delivery to send again")
+)
+
+// Prices turn usage into cost, in USD.
+type Prices struct {
+	InputPerMTok  float64 // default 0.60
+	OutputPerMTok float64 // default 2.70
+	ComputePerMin float64 // default 0.02
+}
+
+// DefaultPrices are API.md's defaults.
+var DefaultPrices = Prices{InputPerMTok: 0.60, OutputPerMTok: 2.70, ComputePerMin: 0.02}
+
+// Cost is what u costs at these prices.
+func (p Prices) Cost(u task.Usage) float64 {
+	return float64(u.InputTokens)/1e6*p.InputPerMTok +
+		float64(u.OutputTokens)/1e6*p.OutputPerMTok +
+		u.ComputeTime/60*p.ComputePerMin
+}
+
+// Config is everything the engine needs.
+type Config struct {
+	Store  store.Store
+	Agent  agent.Agent
+	Sender *webhook.Sender
+	// Backoff spaces webhook retries (maxAttempts > 1).
+	Backoff webhook.Backoff
+	Prices  Prices
+	// SessionIdle is how long an idle session lives. Default 5m.
+	SessionIdle time.Duration
+	// MaxRunAttempts is how many times a task is started before a task whose
+	// runs keep being interrupted (its node died) fails with NODE_LOST.
+	// Default 3.
+	MaxRunAttempts int
+	// HostConcurrency caps concurrent deliveries to one receiver host, so a
+	// hanging receiver holds at most that many delivery workers. Default 32.
+	HostConcurrency int
+	// CancelPoll is how often a running task checks the store for a stop
+	// request made on another node. Default 1s.
+	CancelPoll time.Duration
+	Queue      store.QueueConfig
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Engine runs errand's sessions, tasks and deliveries.
+type Engine struct {
+	cfg   Config
+	st    store.Store
+	now   func() time.Time
+	log   *slog.Logger
+	hosts *hostLimiter
+
+	mu      sync.Mutex
+	running map[string]context.CancelCauseFunc // task id -> stop
+	waiters map[string][]chan struct{}         // task id -> woken on change
+}
+
+// New makes an engine; Start starts its queue workers.
+func New(cfg Config) *Engine {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.SessionIdle == 0 {
+		cfg.SessionIdle = 5 * time.Minute
+	}
+	if cfg.MaxRunAttempts == 0 {
+		cfg.MaxRunAttempts = 3
+	}
+	if cfg.HostConcurrency == 0 {
+		cfg.HostConcurrency = 32
+	}
+	if cfg.CancelPoll == 0 {
+		cfg.CancelPoll = time.Second
+	}
+	return &Engine{
+		cfg:     cfg,
+		st:      cfg.Store,
+		now:     func() time.Time { return cfg.Now().UTC() },
+		log:     cfg.Logger,
+		hosts:   newHostLimiter(cfg.HostConcurrency),
+		running: map[string]context.CancelCauseFunc{},
+		waiters: map[string][]chan struct{}{},
+	}
+}
+
+// Start starts working queued tasks and deliveries.
+func (e *Engine) Start(ctx context.Context) error {
+	return e.st.StartQueue(ctx, e, e.cfg.Queue)
+}
+
+// Stop stops taking work and waits for running tasks and deliveries until
+// ctx ends; what is still running then stays queued for the next start.
+func (e *Engine) Stop(ctx context.Context) error {
+	return e.st.StopQueue(ctx)
+}
+
+// SessionIdle is the idle time after which sessions expire.
+func (e *Engine) SessionIdle() time.Duration { return e.cfg.SessionIdle }
+
+// StartSession opens a session, with its first task queued when spec is not
+// nil.
+func (e *Engine) StartSession(ctx context.Context, tenantID string, first *task.Spec) (task.Session, *task.Task, error) {
+	now := e.now()
+	s := task.Session{
+		ID: task.NewID("sess"), TenantID: tenantID, State: task.SessionActive,
+		CreatedAt: now, LastActive: now,
+	}
+	var t *task.Task
+	if first != nil {
+		nt := e.newTask(s, *first, now)
+		t = &nt
+	}
+	if err := e.st.CreateSession(ctx, s, t); err != nil {
+		return task.Session{}, nil, err
+	}
+	if t != nil {
+		e.log.InfoContext(ctx, "task queued", "sessionId", s.ID, "taskId", t.ID)
+	}
+	return s, t, nil
+}
+
+func (e *Engine) newTask(s task.Session, spec task.Spec, now time.Time) task.Task {
+	return task.Task{
+		ID: task.NewID("task"), SessionID: s.ID, TenantID: s.TenantID,
+		Spec: spec, Status: task.StatusQueued, CreatedAt: now,
+	}
+}
+
+// session loads a session the tenant may use now.
+func (e *Engine) session(ctx context.Context, tenantID, sessionID string) (store.SessionInfo, error) {
+	info, err := e.st.Session(ctx, tenantID, sessionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return info, ErrSessionNotFound
+	}
+	if err != nil {
+		return info, err
+	}
+	if info.Expired(e.now(), e.cfg.SessionIdle, info.Busy) {
+		return info, ErrSessionExpired
+	}
+	return info, nil
+}
+
+// NewTask queues a task at the end of a session.
+func (e *Engine) NewTask(ctx context.Context, tenantID, sessionID string, spec task.Spec) (task.Task, error) {
+	info, err := e.session(ctx, tenantID, sessionID)
+	if err != nil {
+		return task.Task{}, err
+	}
+	t := e.newTask(info.Session, spec, e.now())
+	if err := e.st.AddTask(ctx, &t); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return task.Task{}, ErrSessionExpired
+		}
+		return task.Task{}, err
+	}
+	e.log.InfoContext(ctx, "task queued", "sessionId", sessionID, "taskId", t.ID)
+	return t, nil
+}
+
+// RunTask opens a one-task session that ends with the task.
+func (e *Engine) RunTask(ctx context.Context, tenantID string, spec task.Spec) (task.Task, error) {
+	spec.TerminateOnCompletion = true
+	_, t, err := e.StartSession(ctx, tenantID, &spec)
+	if err != nil {
+		return task.Task{}, err
+	}
+	return *t, nil
+}
+
+// SetState carries out send-message's state action: pause, resume, stop
+// (cancel the running task) or terminate (end the session, cancel what is
+// queued).
+func (e *Engine) SetState(ctx context.Context, tenantID, sessionID, newState string) error {
+	info, err := e.session(ctx, tenantID, sessionID)
+	if err != nil {
+		return err
+	}
+	now := e.now()
+	switch newState {
+	case "pause":
+		return e.st.SetSessionState(ctx, sessionID, task.SessionPaused, now)
+	case "resume":
+		return e.st.SetSessionState(ctx, sessionID, task.SessionActive, now)
+	case "stop":
+		if err := e.st.TouchSession(ctx, sessionID, now); err != nil {
+			return err
+		}
+		return e.stopRunning(ctx, tenantID, sessionID)
+	case "terminate":
+		return e.terminate(ctx, info.Session)
+	}
+	return fmt.Errorf("unknown state %q", newState)
+}
+
+// stopRunning cancels the session's running task, if any.
+func (e *Engine) stopRunning(ctx context.Context, tenantID, sessionID string) error {
+	tasks, err := e.activeTasks(ctx, tenantID, sessionID)
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		if t.Status == task.StatusRunning || t.Status == task.StatusGuardrail {
+			if err := e.cancel(ctx, t); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// activeTasks lists the session's tasks that are not final. The store gives
+// them by terminating; for stop we only need the running one, found through
+// the same store call on a copy of state — see TerminateSession's contract.
+func (e *Engine) activeTasks(ctx context.Context, tenantID, sessionID string) ([]task.Task, error) {
+	return e.st.ActiveTasks(ctx, sessionID)
+}
+
+// cancel stops one task: a running one through its runner, a queued or
+// waiting one at once.
+func (e *Engine) cancel(ctx context.Context, t task.Task) error {
+	if t.Status == task.StatusRunning {
+		if err := e.st.RequestCancel(ctx, t.ID); err != nil {
+			return err
+		}
+		e.mu.Lock()
+		stop := e.running[t.ID]
+		e.mu.Unlock()
+		if stop != nil {
+			stop(errCancelled)
+		}
+		return nil
+	}
+	err := e.finish(ctx, t, task.Outcome{Code: task.CodeCancelled, Error: "the task was cancelled before it finished"})
+	if errors.Is(err, store.ErrConflict) {
+		return nil // it ended meanwhile
+	}
+	return err
+}
+
+func (e *Engine) terminate(ctx context.Context, s task.Session) error {
+	tasks, err := e.st.TerminateSession(ctx, s.ID, e.now())
+	if errors.Is(err, store.ErrConflict) {
+		return nil // already terminated: terminate is idempotent
+	}
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		if err := e.cancel(ctx, t); err != nil {
+			return err
+		}
+	}
+	e.log.InfoContext(ctx, "session terminated", "sessionId", s.ID, "cancelled", len(tasks))
+	return nil
+}
+
+// AnswerGuardrail gives the session's waiting task the human's answer.
+func (e *Engine) AnswerGuardrail(ctx context.Context, tenantID, sessionID, answer string) (task.Task, error) {
+	if _, err := e.session(ctx, tenantID, sessionID); err != nil {
+		return task.Task{}, err
+	}
+	tasks, err := e.st.ActiveTasks(ctx, sessionID)
+	if err != nil {
+		return task.Task{}, err
+	}
+	for _, t := range tasks {
+		if t.Status != task.StatusGuardrail {
+			continue
+		}
+		err := e.st.AnswerGuardrail(ctx, t.ID, answer, e.now())
+		if errors.Is(err, store.ErrConflict) {
+			return task.Task{}, ErrNotWaiting
+		}
+		return t, err
+	}
+	return task.Task{}, ErrNotWaiting
+}
+
+// Task loads a task of the tenant.
+func (e *Engine) Task(ctx context.Context, tenantID, sessionID, taskID string) (task.Task, error) {
+	t, err := e.st.Task(ctx, tenantID, sessionID, taskID)
+	if errors.Is(err, store.ErrNotFound) {
+		return t, ErrTaskNotFound
+	}
+	return t, err
+}
+
+// Steps lists a task's steps.
+func (e *Engine) Steps(ctx context.Context, taskID string) ([]task.Step, error) {
+	return e.st.Steps(ctx, taskID)
+}
+
+// Wait returns the task once it has ended or waits for a human, or as it
+// is when d has passed (then settled is false).
+func (e *Engine) Wait(ctx context.Context, t task.Task, d time.Duration) (task.Task, bool, error) {
+	if d <= 0 {
+		return t, false, nil
+	}
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	// Other nodes finish tasks too: the local wake-up is the fast path,
+	// polling the store the fallback.
+	poll := time.NewTicker(250 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		wake := e.watch(t.ID)
+		cur, err := e.st.Task(ctx, t.TenantID, t.SessionID, t.ID)
+		if err != nil {
+			e.unwatch(t.ID, wake)
+			return t, false, err
+		}
+		if cur.Status.Final() || cur.Status == task.StatusGuardrail {
+			e.unwatch(t.ID, wake)
+			return cur, true, nil
+		}
+		select {
+		case <-wake:
+		case <-poll.C:
+			e.unwatch(t.ID, wake)
+		case <-deadline.C:
+			e.unwatch(t.ID, wake)
+			return cur, false, nil
+		case <-ctx.Done():
+			e.unwatch(t.ID, wake)
+			return cur, false, ctx.Err()
+		}
+	}
+}
+
+func (e *Engine) watch(id string) chan struct{} {
+	ch := make(chan struct{})
+	e.mu.Lock()
+	e.waiters[id] = append(e.waiters[id], ch)
+	e.mu.Unlock()
+	return ch
+}
+
+func (e *Engine) unwatch(id string, ch chan struct{}) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ws := e.waiters[id]
+	for i, w := range ws {
+		if w == ch {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(e.waiters, id)
+	} else {
+		e.waiters[id] = ws
+	}
+}
+
+func (e *Engine) wake(id string) {
+	e.mu.Lock()
+	ws := e.waiters[id]
+	delete(e.waiters, id)
+	e.mu.Unlock()
+	for _, w := range ws {
+		close(w)
+	}
+}
+
+// Attempts lists every delivery attempt of a task of the tenant.
+func (e *Engine) Attempts(ctx context.Context, tenantID, sessionID, taskID string) ([]store.Attempt, error) {
+	if _, err := e.Task(ctx, tenantID, sessionID, taskID); err != nil {
+		return nil, err
+	}
+	return e.st.Attempts(ctx, taskID)
+}
+
+// Redeliver sends a task's final event again, with the same webhook-id, to
+// its URL or to newURL (already checked by the caller).
+func (e *Engine) Redeliver(ctx context.Context, tenantID, sessionID, taskID, newURL string) (store.Delivery, error) {
+	t, err := e.Task(ctx, tenantID, sessionID, taskID)
+	if err != nil {
+		return store.Delivery{}, err
+	}
+	ds, err := e.st.TaskDeliveries(ctx, t.ID)
+	if err != nil {
+		return store.Delivery{}, err
+	}
+	// The final event is the newest delivery (a guardrail event may precede
+	// it).
+	for i := len(ds) - 1; i >= 0; i-- {
+		d := ds[i]
+		if err := e.st.Redeliver(ctx, d.ID, newURL, 1); err != nil {
+			return store.Delivery{}, err
+		}
+		if newURL != "" {
+			d.URL = newURL
+		}
+		return d, nil
+	}
+	return store.Delivery{}, ErrNoFinalEvent
+}
+
+// hostOf is the receiver host of a URL, for per-host limits and logs that
+// must not carry credentials or queries.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "invalid-url"
+	}
+	return strings.ToLower(u.Host)
+}

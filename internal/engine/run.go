@@ -1,0 +1,261 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/errandhq/errand/internal/agent"
+	"github.com/errandhq/errand/internal/store"
+	"github.com/errandhq/errand/internal/task"
+	"github.com/errandhq/errand/internal/webhook"
+)
+
+// errCancelled is the cause given to a running task's context by stop and
+// terminate, to tell it from a shutdown of this node.
+var errCancelled = errors.New("the task was cancelled")
+
+// pausedRecheck is how soon a paused session's head task looks again.
+const pausedRecheck = 500 * time.Millisecond
+
+// RunTask is the queue's handler for a task's run job.
+func (e *Engine) RunTask(ctx context.Context, taskID string) error {
+	t, err := e.st.TaskByID(ctx, taskID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if t.Status.Final() || t.Status == task.StatusGuardrail {
+		return nil // stale job
+	}
+	info, err := e.st.Session(ctx, t.TenantID, t.SessionID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case info.State == task.SessionTerminated || t.CancelRequested:
+		return e.finishIgnoringRace(ctx, t, task.Outcome{Code: task.CodeCancelled, Error: "the task was cancelled before it finished"})
+	case info.State == task.SessionPaused && t.Status == task.StatusQueued:
+		return &store.RetryError{Delay: pausedRecheck}
+	}
+
+	t, err = e.st.StartTask(ctx, t.ID, e.now())
+	if errors.Is(err, store.ErrConflict) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log := e.log.With("sessionId", t.SessionID, "taskId", t.ID)
+	if t.Attempts > e.cfg.MaxRunAttempts {
+		log.WarnContext(ctx, "task interrupted too often", "attempts", t.Attempts)
+		return e.finishIgnoringRace(ctx, t, task.Outcome{
+			Code:  task.CodeNodeLost,
+			Error: fmt.Sprintf("the task was interrupted %d times (its node stopped or died) and was not started again", t.Attempts-1),
+		})
+	}
+	if t.Attempts > 1 {
+		e.step(ctx, t.ID, task.Step{Action: "restart", Error: "the previous run was interrupted (its node stopped or died); starting again"})
+	}
+	log.InfoContext(ctx, "task started", "attempt", t.Attempts)
+
+	out, err := e.runAgent(ctx, t)
+	if err != nil {
+		// This node is shutting down: leave the task to be run again.
+		log.InfoContext(ctx, "task interrupted by shutdown; it stays queued")
+		return err
+	}
+	if err := e.finishIgnoringRace(ctx, t, out); err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "task ended", "status", out.Status(), "code", out.Code)
+	return nil
+}
+
+// runAgent runs the agent under the task's limits. It returns an error only
+// when ctx (this node's work) was cancelled: then the task must not be
+// finished here.
+func (e *Engine) runAgent(ctx context.Context, t task.Task) (task.Outcome, error) {
+	started := e.now()
+	runCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	maxDur := t.Spec.MaxDuration
+	if maxDur <= 0 {
+		maxDur = task.DefaultMaxDuration
+	}
+	runCtx, cancelTimeout := context.WithTimeoutCause(runCtx, maxDur, context.DeadlineExceeded)
+	defer cancelTimeout()
+
+	e.mu.Lock()
+	e.running[t.ID] = stop
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.running, t.ID)
+		e.mu.Unlock()
+	}()
+	go e.watchCancel(runCtx, t.ID, stop)
+
+	out := e.cfg.Agent.Run(runCtx, agent.Request{
+		Task: t,
+		Step: func(s task.Step) { e.step(ctx, t.ID, s) },
+	})
+
+	switch {
+	case ctx.Err() != nil:
+		return task.Outcome{}, ctx.Err()
+	case errors.Is(context.Cause(runCtx), errCancelled):
+		out = task.Outcome{Code: task.CodeCancelled, Error: "the task was stopped", Network: out.Network, Usage: out.Usage}
+	case errors.Is(runCtx.Err(), context.DeadlineExceeded) && out.Status() != task.StatusCompleted:
+		out = task.Outcome{
+			Code:    task.CodeTaskTimeout,
+			Error:   fmt.Sprintf("the task ran past its maxDuration of %d ms", maxDur.Milliseconds()),
+			Network: out.Network, Usage: out.Usage,
+		}
+	}
+	out.Usage.ComputeTime = e.now().Sub(started).Seconds()
+	out.Usage.Cost = e.cfg.Prices.Cost(out.Usage)
+	return out, nil
+}
+
+// watchCancel stops a running task when a stop was requested through the
+// store (from another node).
+func (e *Engine) watchCancel(ctx context.Context, taskID string, stop context.CancelCauseFunc) {
+	tick := time.NewTicker(e.cfg.CancelPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			t, err := e.st.TaskByID(ctx, taskID)
+			if err == nil && t.CancelRequested {
+				stop(errCancelled)
+				return
+			}
+		}
+	}
+}
+
+func (e *Engine) step(ctx context.Context, taskID string, s task.Step) {
+	if s.At.IsZero() {
+		s.At = e.now()
+	}
+	if err := e.st.AppendStep(context.WithoutCancel(ctx), taskID, s); err != nil {
+		e.log.WarnContext(ctx, "step not recorded", "taskId", taskID, "err", err)
+	}
+}
+
+// finish records a task's outcome together with the webhook deliveries it
+// owes (one transaction), then wakes whoever waits for it.
+func (e *Engine) finish(ctx context.Context, t task.Task, out task.Outcome) error {
+	now := e.now()
+	ended := t
+	ended.Status = out.Status()
+	ended.Message = out.Message
+	ended.Network = out.Network
+	ended.Usage = out.Usage
+	ended.ErrorCode = out.Code
+	ended.ErrorMessage = out.Error
+	ended.Question = out.Question
+	ended.EndedAt = now
+
+	p := store.FinishParams{
+		TaskID: t.ID, Outcome: out, At: now,
+		TerminateSession: t.Spec.TerminateOnCompletion && ended.Status.Final(),
+	}
+	if wh := t.Spec.Webhook; wh.Subscribes(out.Event()) {
+		body, err := webhook.Body(ended, out.Event(), wh.SubmittedData)
+		if err != nil {
+			return fmt.Errorf("webhook body: %w", err)
+		}
+		attempts := wh.MaxAttempts
+		if attempts < 1 {
+			attempts = 1
+		}
+		p.Deliveries = append(p.Deliveries, store.Delivery{
+			ID: task.NewID("msg"), TaskID: t.ID, SessionID: t.SessionID, TenantID: t.TenantID,
+			Event: out.Event(), URL: wh.URL, Auth: wh.Auth, Secret: wh.Secret, Body: body,
+			MaxAttempts: attempts, State: store.DeliveryPending, CreatedAt: now,
+		})
+	}
+	// The outcome must be recorded even if this node is stopping.
+	if err := e.st.FinishTask(context.WithoutCancel(ctx), p); err != nil {
+		return err
+	}
+	e.wake(t.ID)
+	return nil
+}
+
+// finishIgnoringRace finishes a task; a task that ended meanwhile (stopped,
+// terminated) is not an error for the queue.
+func (e *Engine) finishIgnoringRace(ctx context.Context, t task.Task, out task.Outcome) error {
+	err := e.finish(ctx, t, out)
+	if errors.Is(err, store.ErrConflict) {
+		e.wake(t.ID)
+		return nil
+	}
+	return err
+}
+
+// Deliver is the queue's handler for a webhook delivery job: one attempt,
+// recorded, and a retry scheduled when the webhook allows one.
+func (e *Engine) Deliver(ctx context.Context, deliveryID string) error {
+	d, err := e.st.Delivery(ctx, deliveryID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if d.State != store.DeliveryPending || d.Attempts >= d.MaxAttempts {
+		return nil
+	}
+	host := hostOf(d.URL)
+	if !e.hosts.acquire(host) {
+		// This receiver already holds its share of workers (it may hang):
+		// give the worker to someone else and come back shortly.
+		return &store.RetryError{Delay: 100 * time.Millisecond}
+	}
+	defer e.hosts.release(host)
+
+	attempt := d.Attempts + 1
+	res := e.cfg.Sender.Send(ctx, d, attempt, e.now())
+	if ctx.Err() != nil {
+		// Shutting down mid-attempt: not the receiver's fault; the job
+		// stays owed and is sent after restart.
+		return ctx.Err()
+	}
+	state := store.DeliveryDelivered
+	var retry time.Duration
+	if !res.OK {
+		state = store.DeliveryFailed
+		if res.Retryable && attempt < d.MaxAttempts {
+			state = store.DeliveryPending
+			retry = e.cfg.Backoff.Next(attempt)
+			if res.RetryAfter > retry {
+				retry = min(res.RetryAfter, max(e.cfg.Backoff.Max, retry))
+			}
+		}
+	}
+	err = e.st.RecordAttempt(context.WithoutCancel(ctx), store.RecordParams{
+		Attempt: store.Attempt{
+			DeliveryID: d.ID, TaskID: d.TaskID, Event: d.Event, Attempt: attempt, URL: d.URL,
+			StatusCode: res.StatusCode, DurationMs: res.Duration.Milliseconds(),
+			Error: res.Err, ResponseSnippet: res.Snippet, At: e.now(),
+		},
+		State: state,
+	})
+	if err != nil {
+		return err
+	}
+	e.log.InfoContext(ctx, "webhook attempt", "sessionId", d.SessionID, "taskId", d.TaskID,
+		"event", d.Event, "attempt", attempt, "host", host, "status", res.StatusCode, "ok", res.OK, "error", res.Err)
+	if state == store.DeliveryPending {
+		return &store.RetryError{Delay: retry}
+	}
+	return nil
+}

@@ -1,0 +1,325 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/errandhq/errand/internal/output"
+	"github.com/errandhq/errand/internal/task"
+	"github.com/errandhq/errand/internal/webhook"
+)
+
+// problems collects field problems by JSON pointer.
+type problems map[string]string
+
+func (p problems) add(ptr, reason string) {
+	if _, ok := p[ptr]; !ok {
+		p[ptr] = reason
+	}
+}
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return invalid(p)
+}
+
+// object reads the fields of one JSON object, recording a problem at the
+// field's pointer when one has the wrong type. Unknown fields are ignored
+// (API.md).
+type object struct {
+	ptr    string
+	fields map[string]json.RawMessage
+	probs  problems
+}
+
+func newObject(ptr string, fields map[string]json.RawMessage, probs problems) object {
+	return object{ptr: ptr, fields: fields, probs: probs}
+}
+
+func (o object) at(name string) string {
+	name = strings.ReplaceAll(strings.ReplaceAll(name, "~", "~0"), "/", "~1")
+	return o.ptr + "/" + name
+}
+
+// raw returns the field if present and not null.
+func (o object) raw(name string) (json.RawMessage, bool) {
+	v, ok := o.fields[name]
+	if !ok || bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+		return nil, false
+	}
+	return v, true
+}
+
+func (o object) has(name string) bool { _, ok := o.raw(name); return ok }
+
+func (o object) str(name string) (string, bool) {
+	v, ok := o.raw(name)
+	if !ok {
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		o.probs.add(o.at(name), "must be a string")
+		return "", false
+	}
+	return s, true
+}
+
+func (o object) requiredStr(name string) (string, bool) {
+	s, ok := o.str(name)
+	if !ok {
+		if !o.has(name) {
+			o.probs.add(o.at(name), "is required")
+		}
+		return "", false
+	}
+	if strings.TrimSpace(s) == "" {
+		o.probs.add(o.at(name), "must not be empty")
+		return "", false
+	}
+	return s, true
+}
+
+func (o object) boolean(name string) (bool, bool) {
+	v, ok := o.raw(name)
+	if !ok {
+		return false, false
+	}
+	var b bool
+	if err := json.Unmarshal(v, &b); err != nil {
+		o.probs.add(o.at(name), "must be a boolean")
+		return false, false
+	}
+	return b, true
+}
+
+// integer reads a whole number within [lo, hi].
+func (o object) integer(name string, lo, hi int64) (int64, bool) {
+	v, ok := o.raw(name)
+	if !ok {
+		return 0, false
+	}
+	var f float64
+	if err := json.Unmarshal(v, &f); err != nil {
+		o.probs.add(o.at(name), "must be an integer")
+		return 0, false
+	}
+	if f != math.Trunc(f) {
+		o.probs.add(o.at(name), "must be an integer")
+		return 0, false
+	}
+	if f < float64(lo) || f > float64(hi) {
+		o.probs.add(o.at(name), fmt.Sprintf("must be between %d and %d", lo, hi))
+		return 0, false
+	}
+	return int64(f), true
+}
+
+func (o object) strings(name string) ([]string, bool) {
+	v, ok := o.raw(name)
+	if !ok {
+		return nil, false
+	}
+	var ss []string
+	if err := json.Unmarshal(v, &ss); err != nil {
+		o.probs.add(o.at(name), "must be an array of strings")
+		return nil, false
+	}
+	return ss, true
+}
+
+func (o object) object(name string) (object, bool) {
+	v, ok := o.raw(name)
+	if !ok {
+		return object{}, false
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(v, &m); err != nil || m == nil {
+		o.probs.add(o.at(name), "must be an object")
+		return object{}, false
+	}
+	return newObject(o.at(name), m, o.probs), true
+}
+
+// Limits on task fields.
+const (
+	maxDurationLimit = 24 * time.Hour
+	maxTokensLimit   = 100_000_000
+	maxDetailsLen    = 100_000
+)
+
+// taskMode says where a task object comes from.
+type taskMode int
+
+const (
+	modeInitial taskMode = iota // start-session's initialTask: may be empty
+	modeMessage                 // send-message newTask
+	modeRunTask                 // run-task: startingUrl accepted too
+)
+
+// decodeTask validates a task object. It returns nil (and no problem) for
+// an initialTask whose taskDetails is empty: an idle session.
+func (a *api) decodeTask(o object, mode taskMode) *task.Spec {
+	details, ok := o.str("taskDetails")
+	if !ok && !o.has("taskDetails") && mode != modeInitial {
+		o.probs.add(o.at("taskDetails"), "is required")
+	}
+	if ok && strings.TrimSpace(details) == "" && mode != modeInitial {
+		o.probs.add(o.at("taskDetails"), "must not be empty")
+	}
+	if len(details) > maxDetailsLen {
+		o.probs.add(o.at("taskDetails"), fmt.Sprintf("must be at most %d characters", maxDetailsLen))
+	}
+	spec := task.Spec{
+		TaskDetails:     details,
+		MaxDuration:     task.DefaultMaxDuration,
+		MaxInputTokens:  task.DefaultMaxTokens,
+		MaxOutputTokens: task.DefaultMaxTokens,
+		OutputType:      task.OutputText,
+	}
+
+	startField := "startingPoint"
+	if mode == modeRunTask && !o.has("startingPoint") && o.has("startingUrl") {
+		startField = "startingUrl"
+	}
+	if sp, ok := o.str(startField); ok {
+		if reason := checkPageURL(sp); reason != "" {
+			o.probs.add(o.at(startField), reason)
+		}
+		spec.StartingPoint = sp
+	}
+	if ms, ok := o.integer("maxDuration", 1, maxDurationLimit.Milliseconds()); ok {
+		spec.MaxDuration = time.Duration(ms) * time.Millisecond
+	}
+	if n, ok := o.integer("maxInputTokens", 1, maxTokensLimit); ok {
+		spec.MaxInputTokens = int(n)
+	}
+	if n, ok := o.integer("maxOutputTokens", 1, maxTokensLimit); ok {
+		spec.MaxOutputTokens = int(n)
+	}
+	if ds, ok := o.strings("avoidDomains"); ok {
+		for i, d := range ds {
+			d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
+			if d == "" || strings.ContainsAny(d, "/:@ ") {
+				o.probs.add(fmt.Sprintf("%s/%d", o.at("avoidDomains"), i), "must be a domain name such as example.com")
+				continue
+			}
+			spec.AvoidDomains = append(spec.AvoidDomains, d)
+		}
+	}
+	if b, ok := o.boolean("terminateOnCompletion"); ok {
+		spec.TerminateOnCompletion = b
+	}
+	if ot, ok := o.str("outputType"); ok {
+		switch ot {
+		case "text", "structured_json", "structured_csv":
+			spec.OutputType = task.OutputType(ot)
+		case "structured":
+			spec.OutputType = task.OutputJSON
+		default:
+			o.probs.add(o.at("outputType"), "must be one of text, structured_json, structured_csv (structured is structured_json)")
+		}
+	}
+	a.decodeSchema(o, &spec)
+	if wo, ok := o.object("webhook"); ok {
+		spec.Webhook = a.decodeWebhook(wo)
+	}
+	if mode == modeInitial && strings.TrimSpace(details) == "" {
+		return nil
+	}
+	return &spec
+}
+
+func (a *api) decodeSchema(o object, spec *task.Spec) {
+	raw, ok := o.raw("outputSchema")
+	switch spec.OutputType {
+	case task.OutputJSON:
+		if !ok {
+			o.probs.add(o.at("outputSchema"), "is required when outputType is structured_json")
+			return
+		}
+		if _, err := output.CompileSchema(raw); err != nil {
+			o.probs.add(o.at("outputSchema"), err.Error())
+			return
+		}
+	case task.OutputCSV:
+		if !ok {
+			o.probs.add(o.at("outputSchema"), "is required when outputType is structured_csv (an array of column names)")
+			return
+		}
+		if _, err := output.ParseColumns(raw); err != nil {
+			o.probs.add(o.at("outputSchema"), err.Error())
+			return
+		}
+	default:
+		return // a schema is meaningless for text: ignored
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err == nil {
+		spec.OutputSchema = buf.Bytes()
+	}
+}
+
+func (a *api) decodeWebhook(o object) *task.Webhook {
+	wh := &task.Webhook{}
+	wh.Name, _ = o.requiredStr("name")
+	if u, ok := o.requiredStr("url"); ok {
+		if err := a.Policy.CheckWebhookURL(u); err != nil {
+			o.probs.add(o.at("url"), err.Error())
+		}
+		wh.URL = u
+	}
+	if auth, ok := o.str("auth"); ok {
+		if strings.ContainsAny(auth, "\r\n") {
+			o.probs.add(o.at("auth"), "must not contain line breaks")
+		}
+		wh.Auth = auth
+	}
+	if sd, ok := o.requiredStr("submittedData"); ok {
+		switch task.SubmittedData(sd) {
+		case task.SubmitAIResponse, task.SubmitFullResponse, task.SubmitJustPing:
+			wh.SubmittedData = task.SubmittedData(sd)
+		default:
+			o.probs.add(o.at("submittedData"), "must be one of ai_response, full_response, just_ping")
+		}
+	}
+	if evs, ok := o.strings("events"); ok {
+		for i, ev := range evs {
+			switch task.Event(ev) {
+			case task.EventCompleted, task.EventFailed, task.EventGuardrail:
+				wh.Events = append(wh.Events, task.Event(ev))
+			default:
+				o.probs.add(fmt.Sprintf("%s/%d", o.at("events"), i), "must be one of task_completed, task_failed, guardrail_trigger")
+			}
+		}
+	}
+	wh.MaxAttempts = 1
+	if n, ok := o.integer("maxAttempts", 1, 20); ok {
+		wh.MaxAttempts = int(n)
+	}
+	if secret, ok := o.str("secret"); ok {
+		if _, err := webhook.ParseSecrets(secret); err != nil {
+			o.probs.add(o.at("secret"), err.Error())
+		}
+		wh.Secret = secret
+	}
+	return wh
+}
+
+// checkPageURL is the submission check of a page URL: an absolute http(s)
+// URL. Whether its network may be reached is judged when the page loads, so
+// that a refused page raises the task's failure event.
+func checkPageURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return "must be an absolute http or https URL"
+	}
+	return ""
+}
