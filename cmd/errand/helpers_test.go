@@ -260,6 +260,15 @@ func newSite(t *testing.T) *httptest.Server {
 		fmt.Fprint(w, `<html><head><title>Local News</title></head><body><main><h1>Errand ships</h1>
 <p>The first release of errand delivers every webhook it owes.</p></main></body></html>`)
 	})
+	mux.HandleFunc("/catalog", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<html><head><title>Catalog</title></head><body><main><h1>Catalog</h1>
+<table><thead><tr><th>Product</th><th>Price</th><th>SKU</th></tr></thead><tbody>
+<tr><td>Acme Anvil</td><td>$29.99</td><td>AN-1</td></tr>
+<tr><td>Rocket Skates</td><td>$149.00</td><td>RS-2</td></tr>
+<tr><td>Giant Magnet, "Deluxe"</td><td>$9.50</td><td>GM-3</td></tr>
+</tbody></table></main></body></html>`)
+	})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():

@@ -201,12 +201,12 @@ func TestAIResponseTextAndCSV(t *testing.T) {
 		key, contains    string
 	}{
 		{"text", "text", nil, "text", "Errand ships"},
-		{"csv", "structured_csv", []string{"title", "price"}, "csv", "title,price"},
+		{"csv", "structured_csv", []string{"title", "price"}, "csv", "title,price\nAcme Anvil,$29.99\nRocket Skates,$149.00\n\"Giant Magnet, \"\"Deluxe\"\"\",$9.50\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			page := "/news"
 			if tc.outputType == "structured_csv" {
-				page = "/product"
+				page = "/catalog"
 			}
 			taskObj := map[string]any{
 				"taskDetails": "Read it", "startingPoint": site.URL + page, "outputType": tc.outputType,

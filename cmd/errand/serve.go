@@ -36,53 +36,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 
-	allow, err := netguard.ParseAllowList(c.AllowNetworks)
-	if err != nil {
-		return fmt.Errorf("--allow-networks: %w", err)
-	}
-	policy := netguard.New(netguard.Config{Allow: allow})
-
-	st, err := openStore(ctx, c, logger)
+	a, err := buildApp(ctx, c, logger)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-
-	ag, err := newAgent(c, policy)
-	if err != nil {
-		return err
-	}
-	client := &http.Client{Transport: policy.Transport()}
-	eng := engine.New(engine.Config{
-		Store: st,
-		Agent: ag,
-		Sender: &webhook.Sender{
-			Client: client, UserAgent: "errand/" + version, Timeout: c.WebhookTO,
-		},
-		Backoff:     webhook.Backoff{Base: c.RetryBase, Max: c.RetryMax},
-		Prices:      engine.Prices{InputPerMTok: c.PriceIn, OutputPerMTok: c.PriceOut, ComputePerMin: c.PriceCompute},
-		SessionIdle: c.SessionIdle,
-		Queue: store.QueueConfig{
-			TaskWorkers:     c.Workers,
-			DeliveryTimeout: c.WebhookTO + 10*time.Second,
-		},
-		Logger: logger,
-	})
-	handler := httpapi.NewHandler(httpapi.Deps{
-		Engine: eng, Store: st, Policy: policy, BootstrapKey: c.APIKey,
-		InlineWait: c.InlineWait, Logger: logger,
-	})
+	defer a.store.Close()
+	eng := a.engine
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
-	if err := eng.Start(ctx); err != nil {
+	// The queue outlives ctx: on a signal it is stopped gracefully below.
+	if err := eng.Start(context.WithoutCancel(ctx)); err != nil {
 		ln.Close()
 		return fmt.Errorf("start the queue: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		// Inline answers wait up to --inline-wait.
@@ -116,6 +87,52 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	return nil
 }
 
+// app is errand wired up: what serve and bench run.
+type app struct {
+	store   store.Store
+	engine  *engine.Engine
+	handler http.Handler
+	policy  *netguard.Policy
+}
+
+func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error) {
+	allow, err := netguard.ParseAllowList(c.AllowNetworks)
+	if err != nil {
+		return nil, fmt.Errorf("--allow-networks: %w", err)
+	}
+	policy := netguard.New(netguard.Config{Allow: allow})
+	ag, err := newAgent(c, policy)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStore(ctx, c, logger)
+	if err != nil {
+		return nil, err
+	}
+	eng := engine.New(engine.Config{
+		Store: st,
+		Agent: ag,
+		Sender: &webhook.Sender{
+			Client:    &http.Client{Transport: policy.Transport(netguard.TransportOptions{})},
+			UserAgent: "errand/" + version,
+			Timeout:   c.WebhookTO,
+		},
+		Backoff:     webhook.Backoff{Base: c.RetryBase, Max: c.RetryMax},
+		Prices:      engine.Prices{InputPerMTok: c.PriceIn, OutputPerMTok: c.PriceOut, ComputePerMin: c.PriceCompute},
+		SessionIdle: c.SessionIdle,
+		Queue: store.QueueConfig{
+			TaskWorkers:     c.Workers,
+			DeliveryTimeout: c.WebhookTO + 10*time.Second,
+		},
+		Logger: logger,
+	})
+	handler := httpapi.NewHandler(httpapi.Deps{
+		Engine: eng, Store: st, Policy: policy, BootstrapKey: c.APIKey,
+		InlineWait: c.InlineWait, Logger: logger,
+	})
+	return &app{store: st, engine: eng, handler: handler, policy: policy}, nil
+}
+
 func openStore(ctx context.Context, c *config, logger *slog.Logger) (store.Store, error) {
 	if c.DatabaseURL != "" {
 		if strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://") {
@@ -140,7 +157,7 @@ func newAgent(c *config, policy *netguard.Policy) (agent.Agent, error) {
 		return nil, fmt.Errorf("--browser %q: only auto and http are available in this build yet", c.Browser)
 	}
 	fetcher := &browser.Fetcher{
-		Client:    &http.Client{Transport: policy.Transport(), Timeout: 60 * time.Second},
+		Client:    &http.Client{Transport: policy.Transport(netguard.TransportOptions{}), Timeout: 60 * time.Second},
 		UserAgent: "errand/" + version,
 	}
 	return &agent.Builtin{Loader: fetcher}, nil

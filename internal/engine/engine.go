@@ -121,7 +121,7 @@ func New(cfg Config) *Engine {
 
 // Start starts working queued tasks and deliveries.
 func (e *Engine) Start(ctx context.Context) error {
-	return e.st.StartQueue(ctx, e, e.cfg.Queue)
+	return e.st.StartQueue(ctx, jobs{e}, e.cfg.Queue)
 }
 
 // Stop stops taking work and waits for running tasks and deliveries until

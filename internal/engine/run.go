@@ -19,8 +19,14 @@ var errCancelled = errors.New("the task was cancelled")
 // pausedRecheck is how soon a paused session's head task looks again.
 const pausedRecheck = 500 * time.Millisecond
 
-// RunTask is the queue's handler for a task's run job.
-func (e *Engine) RunTask(ctx context.Context, taskID string) error {
+// jobs is the engine as the queue sees it (store.Handlers).
+type jobs struct{ e *Engine }
+
+func (j jobs) RunTask(ctx context.Context, taskID string) error     { return j.e.runJob(ctx, taskID) }
+func (j jobs) Deliver(ctx context.Context, deliveryID string) error { return j.e.deliverJob(ctx, deliveryID) }
+
+// runJob is the queue's handler for a task's run job.
+func (e *Engine) runJob(ctx context.Context, taskID string) error {
 	t, err := e.st.TaskByID(ctx, taskID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -201,9 +207,9 @@ func (e *Engine) finishIgnoringRace(ctx context.Context, t task.Task, out task.O
 	return err
 }
 
-// Deliver is the queue's handler for a webhook delivery job: one attempt,
-// recorded, and a retry scheduled when the webhook allows one.
-func (e *Engine) Deliver(ctx context.Context, deliveryID string) error {
+// deliverJob is the queue's handler for a webhook delivery job: one
+// attempt, recorded, and a retry scheduled when the webhook allows one.
+func (e *Engine) deliverJob(ctx context.Context, deliveryID string) error {
 	d, err := e.st.Delivery(ctx, deliveryID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil

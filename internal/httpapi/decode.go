@@ -305,8 +305,16 @@ func (a *api) decodeWebhook(o object) *task.Webhook {
 		wh.MaxAttempts = int(n)
 	}
 	if secret, ok := o.str("secret"); ok {
-		if _, err := webhook.ParseSecrets(secret); err != nil {
-			o.probs.add(o.at("secret"), err.Error())
+		// Several space-separated secrets sign with each (rotation).
+		secrets := strings.Fields(secret)
+		if len(secrets) == 0 {
+			o.probs.add(o.at("secret"), "must not be empty")
+		}
+		for _, sec := range secrets {
+			if _, err := webhook.ParseSecret(sec); err != nil {
+				o.probs.add(o.at("secret"), err.Error())
+				break
+			}
 		}
 		wh.Secret = secret
 	}
