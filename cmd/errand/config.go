@@ -27,6 +27,7 @@ type config struct {
 	RetryMax      time.Duration
 	Grace         time.Duration
 	Workers       int
+	RateLimit     float64
 	PriceIn       float64
 	PriceOut      float64
 	PriceCompute  float64
@@ -70,6 +71,11 @@ func (e *envFlags) integer(p *int, name, env string, def int, help string) {
 	e.fs.IntVar(p, name, def, help+" ("+env+")")
 }
 
+func (e *envFlags) float(p *float64, name, env string, def float64, help string) {
+	e.envFloat(&def, env, def)
+	e.fs.Float64Var(p, name, def, help+" ("+env+")")
+}
+
 // envFloat reads a price from the environment only.
 func (e *envFlags) envFloat(p *float64, env string, def float64) {
 	*p = def
@@ -102,6 +108,7 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *conf
 	e.dur(&c.RetryMax, "webhook-retry-max", "ERRAND_WEBHOOK_RETRY_MAX", time.Hour, "longest wait between webhook attempts")
 	e.dur(&c.Grace, "shutdown-grace", "ERRAND_SHUTDOWN_GRACE", 30*time.Second, "on SIGTERM, how long running work may finish before it is left queued")
 	e.integer(&c.Workers, "workers", "ERRAND_WORKERS", 8, "tasks run at once on this node")
+	e.float(&c.RateLimit, "rate-limit", "ERRAND_RATE_LIMIT", 0, "requests per second per API key (0: no limit)")
 	c.ModelKey = getenv("ERRAND_MODEL_KEY")
 	if c.ModelKey == "" {
 		c.ModelKey = getenv("OPENAI_API_KEY")

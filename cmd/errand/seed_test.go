@@ -250,7 +250,10 @@ func TestFailingReceiversGetOneAttempt(t *testing.T) {
 	hang := make(chan struct{})
 	defer close(hang)
 	receivers := map[string]*receiver{
-		"401": newReceiver(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(401); w.Write([]byte(`{"error":"Unauthorized"}`)) }),
+		"401": newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(401)
+			w.Write([]byte(`{"error":"Unauthorized"}`))
+		}),
 		"500": newReceiver(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500); w.Write([]byte("boom")) }),
 		"timeout": newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
 			select {

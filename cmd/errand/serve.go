@@ -116,6 +116,8 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 			Client:    &http.Client{Transport: policy.Transport(netguard.TransportOptions{})},
 			UserAgent: "errand/" + version,
 			Timeout:   c.WebhookTO,
+			// A refused address will be refused again: no retry.
+			Refused: netguard.IsBlocked,
 		},
 		Backoff:     webhook.Backoff{Base: c.RetryBase, Max: c.RetryMax},
 		Prices:      engine.Prices{InputPerMTok: c.PriceIn, OutputPerMTok: c.PriceOut, ComputePerMin: c.PriceCompute},
@@ -128,7 +130,7 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 	})
 	handler := httpapi.NewHandler(httpapi.Deps{
 		Engine: eng, Store: st, Policy: policy, BootstrapKey: c.APIKey,
-		InlineWait: c.InlineWait, Logger: logger,
+		InlineWait: c.InlineWait, RateLimit: c.RateLimit, Logger: logger,
 	})
 	return &app{store: st, engine: eng, handler: handler, policy: policy}, nil
 }

@@ -22,8 +22,10 @@ const pausedRecheck = 500 * time.Millisecond
 // jobs is the engine as the queue sees it (store.Handlers).
 type jobs struct{ e *Engine }
 
-func (j jobs) RunTask(ctx context.Context, taskID string) error     { return j.e.runJob(ctx, taskID) }
-func (j jobs) Deliver(ctx context.Context, deliveryID string) error { return j.e.deliverJob(ctx, deliveryID) }
+func (j jobs) RunTask(ctx context.Context, taskID string) error { return j.e.runJob(ctx, taskID) }
+func (j jobs) Deliver(ctx context.Context, deliveryID string) error {
+	return j.e.deliverJob(ctx, deliveryID)
+}
 
 // runJob is the queue's handler for a task's run job.
 func (e *Engine) runJob(ctx context.Context, taskID string) error {
@@ -235,26 +237,8 @@ func (e *Engine) deliverJob(ctx context.Context, deliveryID string) error {
 		// stays owed and is sent after restart.
 		return ctx.Err()
 	}
-	state := store.DeliveryDelivered
-	var retry time.Duration
-	if !res.OK {
-		state = store.DeliveryFailed
-		if res.Retryable && attempt < d.MaxAttempts {
-			state = store.DeliveryPending
-			retry = e.cfg.Backoff.Next(attempt)
-			if res.RetryAfter > retry {
-				retry = min(res.RetryAfter, max(e.cfg.Backoff.Max, retry))
-			}
-		}
-	}
-	err = e.st.RecordAttempt(context.WithoutCancel(ctx), store.RecordParams{
-		Attempt: store.Attempt{
-			DeliveryID: d.ID, TaskID: d.TaskID, Event: d.Event, Attempt: attempt, URL: d.URL,
-			StatusCode: res.StatusCode, DurationMs: res.Duration.Milliseconds(),
-			Error: res.Err, ResponseSnippet: res.Snippet, At: e.now(),
-		},
-		State: state,
-	})
+	state, retry := e.cfg.Backoff.Decide(res, d.MaxAttempts)
+	err = e.st.RecordAttempt(context.WithoutCancel(ctx), store.RecordParams{Attempt: res.Record(d), State: state})
 	if err != nil {
 		return err
 	}

@@ -38,8 +38,10 @@ type Deps struct {
 	// InlineWait is how long send-message and run-task wait for the task
 	// to end before answering pending. Zero never waits.
 	InlineWait time.Duration
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// RateLimit caps requests per second per API key (0: no limit).
+	RateLimit float64
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // BootstrapTenant owns what the bootstrap key creates.
@@ -47,7 +49,8 @@ const BootstrapTenant = "tenant_bootstrap"
 
 type api struct {
 	Deps
-	keys sync.Map // key hash -> tenant id (stored keys are never changed)
+	keys  sync.Map // key hash -> tenant id (stored keys are never changed)
+	limit *limiter
 }
 
 // NewHandler returns the API's http.Handler.
@@ -58,7 +61,7 @@ func NewHandler(d Deps) http.Handler {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	a := &api{Deps: d}
+	a := &api{Deps: d, limit: newLimiter(d.RateLimit)}
 	mux := http.NewServeMux()
 	a.routes(mux)
 	return a.recoverer(mux)
@@ -99,9 +102,6 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if ae.Status >= 500 {
 		a.Logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "code", ae.Code, "err", errOr(ae.Internal, err))
-	}
-	if ae.Code == "RATE_LIMIT_EXCEEDED" && w.Header().Get("Retry-After") == "" {
-		w.Header().Set("Retry-After", "1")
 	}
 	body := map[string]any{"success": false, "error": ae.Message, "code": ae.Code}
 	if len(ae.Details) > 0 {
@@ -212,6 +212,9 @@ func (a *api) authed(h handlerFunc) http.HandlerFunc {
 		tenant, err := a.authenticate(r)
 		if err != nil {
 			return err
+		}
+		if ok, wait := a.limit.allow(tenant, a.Now()); !ok {
+			return rateLimited(w, wait)
 		}
 		return h(w, r.WithContext(context.WithValue(r.Context(), tenantKey{}, tenant)))
 	})

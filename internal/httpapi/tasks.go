@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -278,7 +277,7 @@ func (a *api) getDeliveries(w http.ResponseWriter, r *http.Request) error {
 	list := make([]map[string]any, 0, len(atts))
 	for _, at := range atts {
 		v := map[string]any{
-			"id": at.DeliveryID, "event": at.Event, "attempt": at.Attempt, "url": redactURL(at.URL),
+			"id": at.DeliveryID, "event": at.Event, "attempt": at.Attempt, "url": webhook.RedactURL(at.URL),
 			"statusCode": at.StatusCode, "durationMs": at.DurationMs, "error": at.Error,
 			"responseSnippet": at.ResponseSnippet, "at": webhook.FormatTime(at.At),
 		}
@@ -313,21 +312,8 @@ func (a *api) redeliver(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"success": true, "id": d.ID, "event": d.Event, "url": redactURL(d.URL),
+		"success": true, "id": d.ID, "event": d.Event, "url": webhook.RedactURL(d.URL),
 		"message": "Redelivery queued", "queuedAt": webhook.FormatTime(time.Now()),
 	})
 	return nil
-}
-
-// redactURL drops credentials written into a URL's userinfo: they are as
-// secret as a webhook's auth.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	if u.User != nil {
-		u.User = url.User("redacted")
-	}
-	return u.String()
 }
