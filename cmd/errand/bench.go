@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -36,12 +37,26 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rate := fs.Int("task-rate", 100, "tasks per second for the latency phase")
 	apiRates := fs.String("api-rates", "200,1000", "requests per second for the API latency phases")
 	dur := fs.Duration("duration", 10*time.Second, "length of each steady-rate phase")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	only := fs.String("only", "", "run only this phase: ceiling, throughput, latency or api")
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, errHelp) {
 			return nil
 		}
 		return err
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	phase := func(name string) bool { return *only == "" || *only == name }
 	b := &bencher{ctx: ctx, out: stderr}
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
@@ -55,29 +70,37 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var rows [][]string
 	add := func(what, value string) { rows = append(rows, []string{what, value}) }
 
-	fmt.Fprintln(stderr, "raw HTTP ceiling …")
-	ceiling, err := b.rawCeiling(*n)
-	if err != nil {
-		return err
+	ceiling := 0.0
+	if phase("ceiling") || phase("throughput") {
+		fmt.Fprintln(stderr, "raw HTTP ceiling …")
+		var err error
+		ceiling, err = b.rawCeiling(*n)
+		if err != nil {
+			return err
+		}
+		add("raw HTTP ceiling (Go client → receiver, no store)", fmt.Sprintf("%.0f req/s", ceiling))
 	}
-	add("raw HTTP ceiling (Go client → receiver, no store)", fmt.Sprintf("%.0f req/s", ceiling))
-
-	fmt.Fprintln(stderr, "tasks + deliveries, then deliveries alone …")
-	e2e, drain, err := b.throughput(*n)
-	if err != nil {
-		return err
+	if phase("throughput") {
+		fmt.Fprintln(stderr, "tasks + deliveries, then deliveries alone …")
+		e2e, drain, err := b.throughput(*n)
+		if err != nil {
+			return err
+		}
+		add(fmt.Sprintf("tasks run + delivered (%d queued, built-in extractor)", *n), fmt.Sprintf("%.0f tasks/s", e2e))
+		add(fmt.Sprintf("webhook deliveries sustained (%d queued)", *n), fmt.Sprintf("%.0f deliveries/s (%.0f%% of ceiling)", drain, 100*drain/ceiling))
 	}
-	add(fmt.Sprintf("tasks run + delivered (%d queued, built-in extractor)", *n), fmt.Sprintf("%.0f tasks/s", e2e))
-	add(fmt.Sprintf("webhook deliveries sustained (%d queued)", *n), fmt.Sprintf("%.0f deliveries/s (%.0f%% of ceiling)", drain, 100*drain/ceiling))
-
-	fmt.Fprintf(stderr, "completion → delivery latency at %d tasks/s …\n", *rate)
-	lat, err := b.latency(*rate, *dur)
-	if err != nil {
-		return err
+	if phase("latency") {
+		fmt.Fprintf(stderr, "completion → delivery latency at %d tasks/s …\n", *rate)
+		lat, err := b.latency(*rate, *dur)
+		if err != nil {
+			return err
+		}
+		add(fmt.Sprintf("completion → delivery at %d tasks/s (%d tasks)", *rate, len(lat.samples)), lat.String())
 	}
-	add(fmt.Sprintf("completion → delivery at %d tasks/s (%d tasks)", *rate, len(lat.samples)), lat.String())
-
 	for _, rs := range strings.Split(*apiRates, ",") {
+		if !phase("api") {
+			break
+		}
 		var r int
 		fmt.Sscan(rs, &r)
 		if r <= 0 {

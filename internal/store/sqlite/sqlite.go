@@ -96,10 +96,8 @@ func (s *Store) open(ctx context.Context, path string) error {
 	dsn := path + "?_pragma=journal_mode(WAL)" +
 		fmt.Sprintf("&_pragma=busy_timeout(%d)", busyTimeout.Milliseconds()) +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
+	// Prepared statements are cached per connection (see stmtcache.go).
+	db := sql.OpenDB(cachingConnector{dsn: dsn, drv: &sqlite.Driver{}})
 	s.db = db
 	// One connection, as River advises for SQLite: River runs fetches,
 	// completions and maintenance in parallel and SQLite has one writer, so
