@@ -119,14 +119,12 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 			// A refused address will be refused again: no retry.
 			Refused: netguard.IsBlocked,
 		},
-		Backoff:     webhook.Backoff{Base: c.RetryBase, Max: c.RetryMax},
-		Prices:      engine.Prices{InputPerMTok: c.PriceIn, OutputPerMTok: c.PriceOut, ComputePerMin: c.PriceCompute},
-		SessionIdle: c.SessionIdle,
-		Queue: store.QueueConfig{
-			TaskWorkers:     c.Workers,
-			DeliveryTimeout: c.WebhookTO + 10*time.Second,
-		},
-		Logger: logger,
+		Backoff:       webhook.Backoff{Base: c.RetryBase, Max: c.RetryMax},
+		Prices:        engine.Prices{InputPerMTok: c.PriceIn, OutputPerMTok: c.PriceOut, ComputePerMin: c.PriceCompute},
+		SessionIdle:   c.SessionIdle,
+		Queue:         store.QueueConfig{TaskWorkers: c.Workers},
+		DeliveryLease: c.WebhookTO + 15*time.Second,
+		Logger:        logger,
 	})
 	handler := httpapi.NewHandler(httpapi.Deps{
 		Engine: eng, Store: st, Policy: policy, BootstrapKey: c.APIKey,

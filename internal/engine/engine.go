@@ -64,9 +64,21 @@ type Config struct {
 	// runs keep being interrupted (its node died) fails with NODE_LOST.
 	// Default 3.
 	MaxRunAttempts int
+	// DeliveryWorkers is how many webhook deliveries are in flight at once
+	// on this node. Default 256.
+	DeliveryWorkers int
 	// HostConcurrency caps concurrent deliveries to one receiver host, so a
 	// hanging receiver holds at most that many delivery workers. Default 32.
 	HostConcurrency int
+	// DeliveryLease is how long a node holds a delivery it is sending
+	// before another node may take it over (it died mid-attempt): the
+	// webhook timeout plus a margin. Default 45s.
+	DeliveryLease time.Duration
+	// OutboxPoll is how often the sender looks for retries that came due
+	// and deliveries owed on other nodes. Default 50ms.
+	OutboxPoll time.Duration
+	// NodeID names this node in delivery leases. Default: a random id.
+	NodeID string
 	// CancelPoll is how often a running task checks the store for a stop
 	// request made on another node. Default 1s.
 	CancelPoll time.Duration
@@ -77,11 +89,11 @@ type Config struct {
 
 // Engine runs errand's sessions, tasks and deliveries.
 type Engine struct {
-	cfg   Config
-	st    store.Store
-	now   func() time.Time
-	log   *slog.Logger
-	hosts *hostLimiter
+	cfg Config
+	st  store.Store
+	now func() time.Time
+	log *slog.Logger
+	out *outbox
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc // task id -> stop
@@ -102,32 +114,54 @@ func New(cfg Config) *Engine {
 	if cfg.MaxRunAttempts == 0 {
 		cfg.MaxRunAttempts = 3
 	}
-	if cfg.HostConcurrency == 0 {
-		cfg.HostConcurrency = 32
+	if cfg.HostConcurrency <= 0 {
+		cfg.HostConcurrency = DefaultHostConcurrency
+	}
+	if cfg.DeliveryWorkers <= 0 {
+		cfg.DeliveryWorkers = DefaultDeliveryWorkers
+	}
+	if cfg.DeliveryLease <= 0 {
+		cfg.DeliveryLease = DefaultDeliveryLease
+	}
+	if cfg.OutboxPoll <= 0 {
+		cfg.OutboxPoll = DefaultOutboxPoll
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = task.NewID("node")
 	}
 	if cfg.CancelPoll == 0 {
 		cfg.CancelPoll = time.Second
 	}
-	return &Engine{
+	e := &Engine{
 		cfg:     cfg,
 		st:      cfg.Store,
 		now:     func() time.Time { return cfg.Now().UTC() },
 		log:     cfg.Logger,
-		hosts:   newHostLimiter(cfg.HostConcurrency),
 		running: map[string]context.CancelCauseFunc{},
 		waiters: map[string][]chan struct{}{},
 	}
+	e.out = newOutbox(e)
+	return e
 }
 
-// Start starts working queued tasks and deliveries.
+// Start starts working queued tasks and sending owed deliveries. An engine
+// starts once.
 func (e *Engine) Start(ctx context.Context) error {
-	return e.st.StartQueue(ctx, jobs{e}, e.cfg.Queue)
+	if err := e.st.StartQueue(ctx, jobs{e}, e.cfg.Queue); err != nil {
+		return err
+	}
+	e.out.start()
+	return nil
 }
 
 // Stop stops taking work and waits for running tasks and deliveries until
-// ctx ends; what is still running then stays queued for the next start.
+// ctx ends; what is still running then stays owed for the next start.
 func (e *Engine) Stop(ctx context.Context) error {
-	return e.st.StopQueue(ctx)
+	// Tasks first: a task that ends during the grace period still gets its
+	// webhook sent before the outbox stops.
+	qerr := e.st.StopQueue(ctx)
+	oerr := e.out.shutdown(ctx)
+	return errors.Join(qerr, oerr)
 }
 
 // SessionIdle is the idle time after which sessions expire.
@@ -425,6 +459,7 @@ func (e *Engine) Redeliver(ctx context.Context, tenantID, sessionID, taskID, new
 		if err := e.st.Redeliver(ctx, d.ID, newURL, 1); err != nil {
 			return store.Delivery{}, err
 		}
+		e.out.notify()
 		if newURL != "" {
 			d.URL = newURL
 		}

@@ -23,9 +23,6 @@ const pausedRecheck = 500 * time.Millisecond
 type jobs struct{ e *Engine }
 
 func (j jobs) RunTask(ctx context.Context, taskID string) error { return j.e.runJob(ctx, taskID) }
-func (j jobs) Deliver(ctx context.Context, deliveryID string) error {
-	return j.e.deliverJob(ctx, deliveryID)
-}
 
 // runJob is the queue's handler for a task's run job.
 func (e *Engine) runJob(ctx context.Context, taskID string) error {
@@ -194,6 +191,9 @@ func (e *Engine) finish(ctx context.Context, t task.Task, out task.Outcome) erro
 	if err := e.st.FinishTask(context.WithoutCancel(ctx), p); err != nil {
 		return err
 	}
+	if len(p.Deliveries) > 0 {
+		e.out.notify()
+	}
 	e.wake(t.ID)
 	return nil
 }
@@ -209,43 +209,26 @@ func (e *Engine) finishIgnoringRace(ctx context.Context, t task.Task, out task.O
 	return err
 }
 
-// deliverJob is the queue's handler for a webhook delivery job: one
-// attempt, recorded, and a retry scheduled when the webhook allows one.
-func (e *Engine) deliverJob(ctx context.Context, deliveryID string) error {
-	d, err := e.st.Delivery(ctx, deliveryID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if d.State != store.DeliveryPending || d.Attempts >= d.MaxAttempts {
-		return nil
-	}
-	host := hostOf(d.URL)
-	if !e.hosts.acquire(host) {
-		// This receiver already holds its share of workers (it may hang):
-		// give the worker to someone else and come back shortly.
-		return &store.RetryError{Delay: 100 * time.Millisecond}
-	}
-	defer e.hosts.release(host)
-
-	attempt := d.Attempts + 1
-	res := e.cfg.Sender.Send(ctx, d, attempt, e.now())
+// attempt makes one attempt of a leased delivery and says how to record
+// it. It reports false when ctx ended mid-attempt (this node is stopping):
+// that is not the receiver's fault, so nothing is recorded and the delivery
+// is sent again later.
+func (e *Engine) attempt(ctx context.Context, d store.Delivery) (store.RecordParams, bool) {
+	res := e.cfg.Sender.Send(ctx, d, d.Attempts+1, e.now())
 	if ctx.Err() != nil {
-		// Shutting down mid-attempt: not the receiver's fault; the job
-		// stays owed and is sent after restart.
-		return ctx.Err()
+		return store.RecordParams{}, false
 	}
-	state, retry := e.cfg.Backoff.Decide(res, d.MaxAttempts)
-	err = e.st.RecordAttempt(context.WithoutCancel(ctx), store.RecordParams{Attempt: res.Record(d), State: state})
-	if err != nil {
-		return err
-	}
-	e.log.InfoContext(ctx, "webhook attempt", "sessionId", d.SessionID, "taskId", d.TaskID,
-		"event", d.Event, "attempt", attempt, "host", host, "status", res.StatusCode, "ok", res.OK, "error", res.Err)
+	state, wait := e.cfg.Backoff.Decide(res, d.MaxAttempts)
+	rec := store.RecordParams{Attempt: res.Record(d), State: state}
 	if state == store.DeliveryPending {
-		return &store.RetryError{Delay: retry}
+		rec.NextAt = e.now().Add(wait)
 	}
-	return nil
+	return rec, true
+}
+
+// deliveryRecorded is called once an attempt is stored.
+func (e *Engine) deliveryRecorded(r store.RecordParams) {
+	a := r.Attempt
+	e.log.Info("webhook attempt", "taskId", a.TaskID, "deliveryId", a.DeliveryID, "event", a.Event,
+		"attempt", a.Attempt, "host", hostOf(a.URL), "status", a.StatusCode, "state", r.State, "error", a.Error)
 }

@@ -1,6 +1,6 @@
-// Package queue is the River glue every store implementation shares: the two
-// job kinds errand queues (run a task, deliver a webhook), the workers that
-// hand them to a store.Handlers, and insert helpers a store calls inside its
+// Package queue is the River glue every store implementation shares: the
+// job errand queues (run a task), the worker that hands it to a
+// store.Handlers, and insert helpers a store calls inside its
 // own transactions so that a job exists if and only if the state change that
 // owes it committed.
 //
@@ -28,10 +28,8 @@ import (
 // Queue and job kind names. They are stored in the database: renaming one
 // strands the jobs already queued under the old name.
 const (
-	QueueTasks      = "tasks"
-	QueueDeliveries = "deliveries"
-	KindRunTask     = "run_task"
-	KindDeliver     = "deliver"
+	QueueTasks  = "tasks"
+	KindRunTask = "run_task"
 )
 
 // MaxAttempts is how many times River may start a job before discarding it.
@@ -43,11 +41,9 @@ const MaxAttempts = 25
 
 // Queue defaults (see store.QueueConfig for their meaning).
 const (
-	DefaultTaskWorkers     = 8
-	DefaultDeliveryWorkers = 256
-	DefaultDeliveryTimeout = 40 * time.Second
-	DefaultPollInterval    = 20 * time.Millisecond
-	DefaultRescueAfter     = 60 * time.Second
+	DefaultTaskWorkers  = 8
+	DefaultPollInterval = 20 * time.Millisecond
+	DefaultRescueAfter  = 60 * time.Second
 )
 
 // RunTaskArgs is the job that runs (or resumes) one task.
@@ -68,19 +64,6 @@ func (RunTaskArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueTasks, MaxAttempts: MaxAttempts}
 }
 
-// DeliverArgs is the job that sends one webhook delivery.
-type DeliverArgs struct {
-	DeliveryID string `json:"deliveryId"`
-}
-
-// Kind is the job kind stored in the database.
-func (DeliverArgs) Kind() string { return KindDeliver }
-
-// InsertOpts routes the job to the deliveries queue, separate from tasks so
-// that a burst of deliveries never waits behind long-running tasks.
-func (DeliverArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueDeliveries, MaxAttempts: MaxAttempts}
-}
 
 // Config is what a store knows about its database when it builds its queue.
 type Config struct {
@@ -122,7 +105,6 @@ func New[TTx any](driver riverdriver.Driver[TTx], cfg Config) (*Queue[TTx], erro
 	// at insert time that a kind is known; they never run there.
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &taskWorker{})
-	river.AddWorker(workers, &deliverWorker{})
 	inserter, err := river.NewClient(driver, &river.Config{
 		Logger:      cfg.Logger,
 		MaxAttempts: MaxAttempts,
@@ -143,24 +125,11 @@ func (q *Queue[TTx]) InsertRunTask(ctx context.Context, tx TTx, args RunTaskArgs
 	return nil
 }
 
-// InsertDeliver enqueues a webhook delivery inside tx.
-func (q *Queue[TTx]) InsertDeliver(ctx context.Context, tx TTx, deliveryID string) error {
-	if _, err := q.inserter.InsertTx(ctx, tx, DeliverArgs{DeliveryID: deliveryID}, nil); err != nil {
-		return fmt.Errorf("queue: insert deliver %s: %w", deliveryID, err)
-	}
-	return nil
-}
 
 // withDefaults fills the zero fields of cfg.
 func withDefaults(cfg store.QueueConfig) store.QueueConfig {
 	if cfg.TaskWorkers <= 0 {
 		cfg.TaskWorkers = DefaultTaskWorkers
-	}
-	if cfg.DeliveryWorkers <= 0 {
-		cfg.DeliveryWorkers = DefaultDeliveryWorkers
-	}
-	if cfg.DeliveryTimeout <= 0 {
-		cfg.DeliveryTimeout = DefaultDeliveryTimeout
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = DefaultPollInterval
@@ -188,7 +157,6 @@ func (q *Queue[TTx]) StartQueue(ctx context.Context, h store.Handlers, cfg store
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &taskWorker{h: h, rescueAfter: cfg.RescueAfter})
-	river.AddWorker(workers, &deliverWorker{h: h, timeout: cfg.DeliveryTimeout})
 	client, err := river.NewClient(q.driver, &river.Config{
 		Logger: q.cfg.Logger,
 		// Poll as often as asked: on SQLite polling is the only way a node
@@ -197,19 +165,19 @@ func (q *Queue[TTx]) StartQueue(ctx context.Context, h store.Handlers, cfg store
 		FetchCooldown:     cfg.PollInterval,
 		PollOnly:          q.cfg.PollOnly,
 		Queues: map[string]river.QueueConfig{
-			QueueTasks:      {MaxWorkers: cfg.TaskWorkers},
-			QueueDeliveries: {MaxWorkers: cfg.DeliveryWorkers},
+			QueueTasks: {MaxWorkers: cfg.TaskWorkers},
 		},
 		Workers:     workers,
 		MaxAttempts: MaxAttempts,
 		RetryPolicy: backoff{},
-		// Both workers set their own timeout; the client's only matters to
-		// River's check that a job is not rescued while it may still run.
-		JobTimeout: cfg.DeliveryTimeout,
-		// River's default of an hour would leave the deliveries of a dead
-		// node hanging that long; tasks get their maxDuration on top of
-		// this (taskWorker.Timeout).
-		RescueStuckJobsAfter: max(cfg.RescueAfter, cfg.DeliveryTimeout),
+		// The task worker sets its own timeout (taskWorker.Timeout); the
+		// client's only matters to River's check that a job is not rescued
+		// while it may still run.
+		JobTimeout: cfg.RescueAfter,
+		// River's default of an hour would leave the tasks of a dead node
+		// hanging that long; tasks get their maxDuration on top of this
+		// (taskWorker.Timeout).
+		RescueStuckJobsAfter: cfg.RescueAfter,
 	})
 	if err != nil {
 		return fmt.Errorf("queue: worker client: %w", err)
@@ -281,26 +249,6 @@ func (w *taskWorker) Work(ctx context.Context, job *river.Job[RunTaskArgs]) erro
 	return snoozeOnRetry(w.h.RunTask(ctx, job.Args.TaskID))
 }
 
-// deliverWorker sends webhook deliveries.
-type deliverWorker struct {
-	river.WorkerDefaults[DeliverArgs]
-	h       store.Handlers
-	timeout time.Duration
-}
-
-func (w *deliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration { return w.timeout }
-
-// NextRetry: see taskWorker.NextRetry.
-func (w *deliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
-	return backoff{}.NextRetry(job.JobRow)
-}
-
-func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
-	return snoozeOnRetry(w.h.Deliver(ctx, job.Args.DeliveryID))
-}
-
-// snoozeOnRetry turns a *store.RetryError into a River snooze, which
-// reschedules the job without spending one of its attempts.
 func snoozeOnRetry(err error) error {
 	var re *store.RetryError
 	if errors.As(err, &re) {

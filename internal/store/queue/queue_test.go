@@ -70,8 +70,7 @@ func TestTaskTimeoutLeavesRoomForMaxDuration(t *testing.T) {
 
 func TestWithDefaults(t *testing.T) {
 	got := withDefaults(store.QueueConfig{TaskWorkers: 2})
-	want := store.QueueConfig{TaskWorkers: 2, DeliveryWorkers: 256, DeliveryTimeout: 40 * time.Second,
-		PollInterval: 20 * time.Millisecond, RescueAfter: 60 * time.Second}
+	want := store.QueueConfig{TaskWorkers: 2, PollInterval: 20 * time.Millisecond, RescueAfter: 60 * time.Second}
 	if got != want {
 		t.Fatalf("withDefaults = %+v, want %+v", got, want)
 	}

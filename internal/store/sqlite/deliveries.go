@@ -4,13 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/errandhq/errand/internal/store"
 	"github.com/errandhq/errand/internal/task"
 )
 
-// insertDelivery writes a delivery and its job inside tx: the delivery is
-// owed exactly when the transaction that raised it commits.
+// insertDelivery writes a delivery inside tx: the delivery is owed exactly
+// when the transaction that raised it commits (the table is the outbox).
 func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, d store.Delivery) error {
 	if d.ID == "" {
 		d.ID = task.NewID("msg")
@@ -21,42 +22,43 @@ func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, d store.Delivery
 	if d.State == "" {
 		d.State = store.DeliveryPending
 	}
+	if d.NextAt.IsZero() {
+		d.NextAt = d.CreatedAt
+	}
 	body := d.Body
 	if body == nil {
 		body = []byte{} // NOT NULL: an empty body is still a body
 	}
 	_, err := tx.ExecContext(ctx, `
 		INSERT INTO deliveries (id, task_id, session_id, tenant_id, event, url, auth, secret, body,
-			max_attempts, state, attempts, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			max_attempts, state, attempts, created_at, next_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		d.ID, d.TaskID, d.SessionID, d.TenantID, d.Event, d.URL, d.Auth, d.Secret, body,
-		d.MaxAttempts, d.State, d.Attempts, ms(d.CreatedAt))
+		d.MaxAttempts, d.State, d.Attempts, ms(d.CreatedAt), ms(d.NextAt))
 	if isConstraint(err) {
 		return fmt.Errorf("sqlite: delivery %s: %w", d.ID, store.ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("sqlite: insert delivery: %w", err)
 	}
-	if d.State != store.DeliveryPending {
-		return nil
-	}
-	return s.q.InsertDeliver(ctx, tx, d.ID)
+	return nil
 }
 
 const deliveryColumns = `id, task_id, session_id, tenant_id, event, url, auth, secret, body,
-	max_attempts, state, attempts, created_at`
+	max_attempts, state, attempts, created_at, next_at`
 
 func scanDelivery(row interface{ Scan(...any) error }) (store.Delivery, error) {
 	var (
-		d       store.Delivery
-		created sql.NullInt64
+		d             store.Delivery
+		created, next sql.NullInt64
 	)
 	err := row.Scan(&d.ID, &d.TaskID, &d.SessionID, &d.TenantID, &d.Event, &d.URL, &d.Auth, &d.Secret,
-		&d.Body, &d.MaxAttempts, &d.State, &d.Attempts, &created)
+		&d.Body, &d.MaxAttempts, &d.State, &d.Attempts, &created, &next)
 	if err != nil {
 		return store.Delivery{}, notFound(err)
 	}
 	d.CreatedAt = fromMS(created)
+	d.NextAt = fromMS(next)
 	return d, nil
 }
 
@@ -84,40 +86,98 @@ func (s *Store) TaskDeliveries(ctx context.Context, taskID string) ([]store.Deli
 	return out, rows.Err()
 }
 
-// RecordAttempt stores one attempt and the delivery's new state together.
-func (s *Store) RecordAttempt(ctx context.Context, p store.RecordParams) error {
-	a := p.Attempt
-	if a.At.IsZero() {
-		a.At = s.now()
+// ClaimDeliveries leases due pending deliveries to p.Owner, oldest due
+// first, in one statement.
+func (s *Store) ClaimDeliveries(ctx context.Context, p store.ClaimParams) ([]store.Delivery, error) {
+	if p.Limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `
+		UPDATE deliveries SET lease_owner = ?, lease_until = ?
+		WHERE id IN (
+			SELECT id FROM deliveries
+			WHERE state = 'pending' AND next_at <= ? AND lease_until <= ?
+			ORDER BY next_at LIMIT ?)
+		RETURNING `+deliveryColumns,
+		p.Owner, ms(p.Until), ms(p.Now), ms(p.Now), p.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// ReleaseDeliveries hands leased deliveries back unsent, due at next.
+func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []string, next time.Time) error {
+	if len(ids) == 0 {
+		return nil
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		var (
-			taskID string
-			event  task.Event
-		)
-		err := tx.QueryRowContext(ctx, `SELECT task_id, event FROM deliveries WHERE id = ?`, a.DeliveryID).
-			Scan(&taskID, &event)
-		if err != nil {
-			return notFound(err)
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, `
+				UPDATE deliveries SET lease_owner = '', lease_until = 0, next_at = ?
+				WHERE id = ? AND lease_owner = ?`, ms(next), id, owner); err != nil {
+				return fmt.Errorf("sqlite: release deliveries: %w", err)
+			}
 		}
-		// The delivery knows its task and event; the attempt need not repeat them.
-		if a.TaskID == "" {
-			a.TaskID = taskID
-		}
-		if a.Event == "" {
-			a.Event = event
-		}
-		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO delivery_attempts (delivery_id, task_id, event, attempt, url, status_code,
-				duration_ms, error, response_snippet, at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			a.DeliveryID, a.TaskID, a.Event, a.Attempt, a.URL, a.StatusCode,
-			a.DurationMs, a.Error, a.ResponseSnippet, ms(a.At)); err != nil {
-			return fmt.Errorf("sqlite: record attempt: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = ?, attempts = attempts + 1 WHERE id = ?`,
-			p.State, a.DeliveryID); err != nil {
-			return fmt.Errorf("sqlite: record attempt: %w", err)
+		return nil
+	})
+}
+
+// RecordAttempts stores attempts and their deliveries' new states in one
+// transaction (a group commit: the sender batches what finished together).
+func (s *Store) RecordAttempts(ctx context.Context, ps []store.RecordParams) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, p := range ps {
+			a := p.Attempt
+			if a.At.IsZero() {
+				a.At = s.now()
+			}
+			if a.TaskID == "" || a.Event == "" {
+				// The delivery knows its task and event; the attempt need
+				// not repeat them.
+				if err := tx.QueryRowContext(ctx, `SELECT task_id, event FROM deliveries WHERE id = ?`,
+					a.DeliveryID).Scan(&a.TaskID, &a.Event); err != nil {
+					return notFound(err)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `
+				INSERT INTO delivery_attempts (delivery_id, task_id, event, attempt, url, status_code,
+					duration_ms, error, response_snippet, at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				a.DeliveryID, a.TaskID, a.Event, a.Attempt, a.URL, a.StatusCode,
+				a.DurationMs, a.Error, a.ResponseSnippet, ms(a.At)); err != nil {
+				return fmt.Errorf("sqlite: record attempt: %w", err)
+			}
+			next := p.NextAt
+			if next.IsZero() {
+				next = a.At
+			}
+			// A redelivery asked during this attempt (redo) keeps the
+			// delivery due now, whatever this attempt's outcome.
+			res, err := tx.ExecContext(ctx, `
+				UPDATE deliveries SET
+					state = CASE WHEN redo = 1 THEN ? ELSE ? END,
+					next_at = CASE WHEN redo = 1 THEN ? ELSE ? END,
+					attempts = attempts + 1, redo = 0, lease_owner = '', lease_until = 0
+				WHERE id = ?`, store.DeliveryPending, p.State, ms(a.At), ms(next), a.DeliveryID)
+			if err != nil {
+				return fmt.Errorf("sqlite: record attempt: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return store.ErrNotFound
+			}
 		}
 		return nil
 	})
@@ -148,31 +208,37 @@ func (s *Store) Attempts(ctx context.Context, taskID string) ([]store.Attempt, e
 	return out, rows.Err()
 }
 
-// Redeliver makes a delivery pending again with maxAttempts more attempts
-// (to url if not empty) and enqueues it, in one transaction. It enqueues
-// even when the delivery is still pending: a redelivery is sent now, not
-// after a retry's back-off; the sender skips a job whose delivery has
-// already succeeded or run out of attempts.
+// Redeliver makes a delivery pending and due now with maxAttempts more
+// attempts (to url if not empty). A delivery still retrying is due now too:
+// a redelivery is sent now, not after a retry's back-off. A lease in
+// progress is left alone: that attempt settles first.
 func (s *Store) Redeliver(ctx context.Context, id, url string, maxAttempts int) error {
 	if maxAttempts < 1 {
 		maxAttempts = 1
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		// maxAttempts more attempts from now; a delivery still retrying
-		// keeps whatever budget it had if that is larger.
+		// keeps whatever budget it had if that is larger. While an attempt
+		// is in flight (leased), its outcome must not settle the
+		// redelivery: redo makes RecordAttempts leave it due.
 		res, err := tx.ExecContext(ctx, `
 			UPDATE deliveries SET
-				max_attempts = CASE WHEN state = ? THEN max(max_attempts, attempts + ?) ELSE attempts + ? END,
+				max_attempts = CASE
+					WHEN lease_owner <> '' THEN max(max_attempts, attempts + 1 + ?)
+					WHEN state = ? THEN max(max_attempts, attempts + ?)
+					ELSE attempts + ? END,
+				redo = CASE WHEN lease_owner <> '' THEN 1 ELSE 0 END,
 				state = ?,
+				next_at = ?,
 				url = CASE WHEN ? <> '' THEN ? ELSE url END
 			WHERE id = ?`,
-			store.DeliveryPending, maxAttempts, maxAttempts, store.DeliveryPending, url, url, id)
+			maxAttempts, store.DeliveryPending, maxAttempts, maxAttempts, store.DeliveryPending, ms(s.now()), url, url, id)
 		if err != nil {
 			return fmt.Errorf("sqlite: redeliver: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return store.ErrNotFound
 		}
-		return s.q.InsertDeliver(ctx, tx, id)
+		return nil
 	})
 }

@@ -138,6 +138,11 @@ func (s *Store) recover(ctx context.Context) error {
 			`UPDATE river_job SET state = 'available' WHERE state = 'running'`); err != nil {
 			return fmt.Errorf("sqlite: recover jobs: %w", err)
 		}
+		// Deliveries leased by the dead process are due again now.
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE deliveries SET lease_owner = '', lease_until = 0 WHERE lease_owner <> ''`); err != nil {
+			return fmt.Errorf("sqlite: recover deliveries: %w", err)
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM river_leader`); err != nil {
 			return fmt.Errorf("sqlite: recover leader: %w", err)
 		}

@@ -45,6 +45,8 @@ func Run(t *testing.T, open OpenFunc) {
 		{"AttemptsAndDeliveryState", testAttempts},
 		{"Redeliver", testRedeliver},
 		{"RetryErrorReschedules", testRetryError},
+		{"ClaimLeasesOnce", testClaimConcurrent},
+		{"ReleaseDeliveries", testRelease},
 		{"HandlerErrorRetried", testHandlerError},
 		{"StopHandsRunningJobsBack", testStopHandsBack},
 		{"PersistsAcrossReopen", testPersistence},
@@ -105,7 +107,7 @@ func (h *harness) reopen() store.Store {
 // start works the queue with hs.
 func (h *harness) start(hs store.Handlers) {
 	h.t.Helper()
-	cfg := store.QueueConfig{TaskWorkers: 4, DeliveryWorkers: 8, PollInterval: 10 * time.Millisecond}
+	cfg := store.QueueConfig{TaskWorkers: 4, PollInterval: 10 * time.Millisecond}
 	if err := h.s.StartQueue(context.Background(), hs, cfg); err != nil {
 		h.t.Fatalf("StartQueue: %v", err)
 	}
@@ -115,7 +117,6 @@ func (h *harness) start(hs store.Handlers) {
 // handlers is a store.Handlers made of functions; a nil one succeeds.
 type handlers struct {
 	runTask func(ctx context.Context, taskID string) error
-	deliver func(ctx context.Context, deliveryID string) error
 }
 
 func (h handlers) RunTask(ctx context.Context, taskID string) error {
@@ -123,13 +124,6 @@ func (h handlers) RunTask(ctx context.Context, taskID string) error {
 		return nil
 	}
 	return h.runTask(ctx, taskID)
-}
-
-func (h handlers) Deliver(ctx context.Context, deliveryID string) error {
-	if h.deliver == nil {
-		return nil
-	}
-	return h.deliver(ctx, deliveryID)
 }
 
 // recorder remembers calls in order, safely across workers.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -202,8 +204,6 @@ func testParallelSessions(t *testing.T, h *harness) {
 
 func testFinishTask(t *testing.T, h *harness) {
 	ctx := ctxT(t)
-	var delivered recorder
-	h.start(handlers{deliver: func(ctx context.Context, id string) error { delivered.add(id); return nil }})
 	_, tasks := mustSession(t, h.s, "ten_a", "x")
 	tk := tasks[0]
 	_, err := h.s.StartTask(ctx, tk.ID, base)
@@ -236,12 +236,30 @@ func testFinishTask(t *testing.T, h *harness) {
 	noErr(t, "Delivery", err)
 	want := d1
 	want.Attempts = 0
+	want.NextAt = d1.CreatedAt // due at once
 	if !reflect.DeepEqual(full, want) {
 		t.Fatalf("delivery:\n got %+v\nwant %+v", full, want)
 	}
-	eventually(t, "a deliver job for each delivery", func() bool {
-		return delivered.count(d1.ID) == 1 && delivered.count(d2.ID) == 1
-	})
+	// Owed deliveries are due: a sender claims both, secrets included, and
+	// nobody else gets them while the lease runs.
+	now := ended.Add(time.Millisecond)
+	claimed, err := h.s.ClaimDeliveries(ctx, store.ClaimParams{Owner: "node-a", Now: now, Until: now.Add(time.Minute), Limit: 10})
+	noErr(t, "ClaimDeliveries", err)
+	if len(claimed) != 2 || claimed[0].ID != d1.ID || claimed[1].ID != d2.ID || claimed[0].Auth != d1.Auth || claimed[0].Secret != d1.Secret {
+		t.Fatalf("claimed = %+v", claimed)
+	}
+	again, err := h.s.ClaimDeliveries(ctx, store.ClaimParams{Owner: "node-b", Now: now, Until: now.Add(time.Minute), Limit: 10})
+	noErr(t, "ClaimDeliveries again", err)
+	if len(again) != 0 {
+		t.Fatalf("leased deliveries claimed twice: %+v", again)
+	}
+	// A lease that runs out (its node died) frees the delivery.
+	late := now.Add(2 * time.Minute)
+	again, err = h.s.ClaimDeliveries(ctx, store.ClaimParams{Owner: "node-b", Now: late, Until: late.Add(time.Minute), Limit: 1})
+	noErr(t, "ClaimDeliveries after the lease", err)
+	if len(again) != 1 || again[0].ID != d1.ID {
+		t.Fatalf("after the lease ran out, claimed %+v", again)
+	}
 }
 
 func testFinishFinal(t *testing.T, h *harness) {
@@ -400,6 +418,17 @@ func testTerminate(t *testing.T, h *harness) {
 // the notification it owes), and nothing new can be added.
 func testTerminateOnCompletion(t *testing.T, h *harness) {
 	ctx := ctxT(t)
+	sess := newSession("ten_a")
+	first := newTask("last one")
+	first.Spec.TerminateOnCompletion = true
+	noErr(t, "CreateSession", h.s.CreateSession(ctx, sess, first))
+	behind := newTask("behind")
+	behind.SessionID, behind.TenantID = sess.ID, "ten_a"
+	noErr(t, "AddTask", h.s.AddTask(ctx, behind))
+
+	// The queue starts only once both tasks are queued: started earlier, a
+	// store that wakes its workers at once (PostgreSQL's LISTEN/NOTIFY)
+	// could end the session before the second task is added.
 	var runs recorder
 	h.start(handlers{runTask: func(ctx context.Context, id string) error {
 		runs.add(id)
@@ -420,13 +449,6 @@ func testTerminateOnCompletion(t *testing.T, h *harness) {
 		return h.s.FinishTask(ctx, store.FinishParams{TaskID: id, Outcome: task.Outcome{Message: "ok"}, At: time.Now(),
 			TerminateSession: tk.Spec.TerminateOnCompletion})
 	}})
-	sess := newSession("ten_a")
-	first := newTask("last one")
-	first.Spec.TerminateOnCompletion = true
-	noErr(t, "CreateSession", h.s.CreateSession(ctx, sess, first))
-	behind := newTask("behind")
-	behind.SessionID, behind.TenantID = sess.ID, "ten_a"
-	noErr(t, "AddTask", h.s.AddTask(ctx, behind))
 
 	eventually(t, "the task behind to be cancelled", func() bool {
 		return mustTask(t, h.s, behind.ID).Status == task.StatusCancelled
@@ -469,13 +491,31 @@ func testAttempts(t *testing.T, h *harness) {
 	d := delivery(tk, task.EventFailed, "https://a.example/hook", 3)
 	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: tk.ID, Outcome: task.Outcome{Code: task.CodeTaskTimeout}, At: base, Deliveries: []store.Delivery{d}}))
 	a1 := store.Attempt{DeliveryID: d.ID, TaskID: tk.ID, Event: d.Event, Attempt: 1, URL: d.URL, StatusCode: 503, DurationMs: 40, Error: "503 Service Unavailable", ResponseSnippet: "busy", At: base.Add(time.Second)}
-	noErr(t, "RecordAttempt 1", h.s.RecordAttempt(ctx, store.RecordParams{Attempt: a1, State: store.DeliveryPending}))
+	retryAt := base.Add(10 * time.Second)
+	claim := func(now time.Time) []store.Delivery {
+		t.Helper()
+		ds, err := h.s.ClaimDeliveries(ctx, store.ClaimParams{Owner: "n", Now: now, Until: now.Add(time.Minute), Limit: 5})
+		noErr(t, "ClaimDeliveries", err)
+		return ds
+	}
+	if got := claim(base); len(got) != 1 {
+		t.Fatalf("claim the new delivery: %+v", got)
+	}
+	noErr(t, "RecordAttempts 1", h.s.RecordAttempts(ctx, []store.RecordParams{{Attempt: a1, State: store.DeliveryPending, NextAt: retryAt}}))
 	got, _ := h.s.Delivery(ctx, d.ID)
-	if got.State != store.DeliveryPending || got.Attempts != 1 {
-		t.Fatalf("after a failed attempt: %q attempts %d", got.State, got.Attempts)
+	if got.State != store.DeliveryPending || got.Attempts != 1 || !got.NextAt.Equal(retryAt) {
+		t.Fatalf("after a failed attempt: %q attempts %d next %v", got.State, got.Attempts, got.NextAt)
+	}
+	// The retry is not due before its time, and due after (the record
+	// released the lease).
+	if got := claim(retryAt.Add(-time.Millisecond)); len(got) != 0 {
+		t.Fatalf("a retry claimed before it was due: %+v", got)
+	}
+	if got := claim(retryAt); len(got) != 1 {
+		t.Fatalf("a due retry not claimed: %+v", got)
 	}
 	a2 := store.Attempt{DeliveryID: d.ID, TaskID: tk.ID, Event: d.Event, Attempt: 2, URL: d.URL, StatusCode: 200, DurationMs: 12, At: base.Add(3 * time.Second)}
-	noErr(t, "RecordAttempt 2", h.s.RecordAttempt(ctx, store.RecordParams{Attempt: a2, State: store.DeliveryDelivered}))
+	noErr(t, "RecordAttempts 2", h.s.RecordAttempts(ctx, []store.RecordParams{{Attempt: a2, State: store.DeliveryDelivered}}))
 	got, _ = h.s.Delivery(ctx, d.ID)
 	if got.State != store.DeliveryDelivered || got.Attempts != 2 {
 		t.Fatalf("after a 2xx: %q attempts %d", got.State, got.Attempts)
@@ -485,42 +525,50 @@ func testAttempts(t *testing.T, h *harness) {
 	if !reflect.DeepEqual(as, []store.Attempt{a1, a2}) {
 		t.Fatalf("attempts:\n got %+v\nwant %+v", as, []store.Attempt{a1, a2})
 	}
-	err = h.s.RecordAttempt(ctx, store.RecordParams{Attempt: store.Attempt{DeliveryID: "msg_missing", Attempt: 1, At: base}, State: store.DeliveryFailed})
+	if got := claim(retryAt.Add(time.Hour)); len(got) != 0 {
+		t.Fatalf("a delivered delivery claimed: %+v", got)
+	}
+	err = h.s.RecordAttempts(ctx, []store.RecordParams{{Attempt: store.Attempt{DeliveryID: "msg_missing", Attempt: 1, At: base}, State: store.DeliveryFailed}})
 	wantErr(t, "attempt of an unknown delivery", err, store.ErrNotFound)
+	if as, _ := h.s.Attempts(ctx, tk.ID); len(as) != 2 {
+		t.Fatalf("a failed batch left attempts behind: %+v", as)
+	}
 }
 
 func testRedeliver(t *testing.T, h *harness) {
 	ctx := ctxT(t)
-	var delivered recorder
-	h.start(handlers{deliver: func(ctx context.Context, id string) error {
-		d, err := h.s.Delivery(ctx, id)
-		if err != nil {
-			return err
-		}
-		delivered.add(d.URL)
-		return h.s.RecordAttempt(ctx, store.RecordParams{
-			Attempt: store.Attempt{DeliveryID: id, Attempt: d.Attempts + 1, URL: d.URL, StatusCode: 200, At: time.Now()},
-			State:   store.DeliveryDelivered,
-		})
-	}})
 	_, tasks := mustSession(t, h.s, "ten_a", "x")
 	d := delivery(tasks[0], task.EventCompleted, "https://old.example/hook", 1)
 	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: tasks[0].ID, Outcome: task.Outcome{Message: "ok"}, At: base, Deliveries: []store.Delivery{d}}))
-	eventually(t, "the first delivery", func() bool { return delivered.count(d.URL) == 1 })
-	eventually(t, "the first attempt recorded", func() bool {
-		got, _ := h.s.Delivery(ctx, d.ID)
-		return got.State == store.DeliveryDelivered
-	})
-
+	// send claims everything due (the store's clock is real time for
+	// redeliveries) and records a 2xx for each.
+	send := func() []string {
+		t.Helper()
+		now := time.Now()
+		ds, err := h.s.ClaimDeliveries(ctx, store.ClaimParams{Owner: "n", Now: now, Until: now.Add(time.Minute), Limit: 10})
+		noErr(t, "ClaimDeliveries", err)
+		var urls []string
+		var ps []store.RecordParams
+		for _, x := range ds {
+			urls = append(urls, x.URL)
+			ps = append(ps, store.RecordParams{Attempt: store.Attempt{DeliveryID: x.ID, Attempt: x.Attempts + 1, URL: x.URL, StatusCode: 200, At: now}, State: store.DeliveryDelivered})
+		}
+		noErr(t, "RecordAttempts", h.s.RecordAttempts(ctx, ps))
+		return urls
+	}
+	if got := send(); !reflect.DeepEqual(got, []string{"https://old.example/hook"}) {
+		t.Fatalf("first send: %v", got)
+	}
+	if got := send(); len(got) != 0 {
+		t.Fatalf("a delivered delivery was due again: %v", got)
+	}
 	noErr(t, "Redeliver", h.s.Redeliver(ctx, d.ID, "https://new.example/hook", 1))
-	eventually(t, "the redelivery, to the new URL", func() bool { return delivered.count("https://new.example/hook") == 1 })
-	eventually(t, "the redelivery recorded", func() bool {
-		got, _ := h.s.Delivery(ctx, d.ID)
-		return got.State == store.DeliveryDelivered && got.Attempts == 2
-	})
+	if got := send(); !reflect.DeepEqual(got, []string{"https://new.example/hook"}) {
+		t.Fatalf("redelivery: %v", got)
+	}
 	got, _ := h.s.Delivery(ctx, d.ID)
-	if got.MaxAttempts != 2 || got.URL != "https://new.example/hook" {
-		t.Fatalf("after redelivery: max attempts %d url %q", got.MaxAttempts, got.URL)
+	if got.State != store.DeliveryDelivered || got.Attempts != 2 || got.MaxAttempts != 2 || got.URL != "https://new.example/hook" {
+		t.Fatalf("after redelivery: %+v", got)
 	}
 	as, _ := h.s.Attempts(ctx, tasks[0].ID)
 	if len(as) != 2 || as[0].URL != "https://old.example/hook" || as[1].URL != "https://new.example/hook" {
@@ -528,15 +576,106 @@ func testRedeliver(t *testing.T, h *harness) {
 	}
 	// Without a URL, the delivery keeps its own.
 	noErr(t, "Redeliver again", h.s.Redeliver(ctx, d.ID, "", 1))
-	eventually(t, "the second redelivery", func() bool { return delivered.count("https://new.example/hook") == 2 })
+	if got := send(); !reflect.DeepEqual(got, []string{"https://new.example/hook"}) {
+		t.Fatalf("second redelivery: %v", got)
+	}
+	// A redelivery asked while an attempt is in flight is not settled by
+	// that attempt's outcome.
+	noErr(t, "Redeliver", h.s.Redeliver(ctx, d.ID, "", 1))
+	now := time.Now()
+	ds, err := h.s.ClaimDeliveries(ctx, store.ClaimParams{Owner: "n", Now: now, Until: now.Add(time.Minute), Limit: 10})
+	noErr(t, "ClaimDeliveries", err)
+	if len(ds) != 1 {
+		t.Fatalf("claimed %+v", ds)
+	}
+	noErr(t, "Redeliver in flight", h.s.Redeliver(ctx, d.ID, "", 1))
+	noErr(t, "RecordAttempts", h.s.RecordAttempts(ctx, []store.RecordParams{{Attempt: store.Attempt{DeliveryID: d.ID, Attempt: ds[0].Attempts + 1, URL: d.URL, StatusCode: 200, At: now}, State: store.DeliveryDelivered}}))
+	if got := send(); len(got) != 1 {
+		t.Fatalf("the redelivery asked during an attempt was lost: %v", got)
+	}
 	wantErr(t, "redeliver unknown", h.s.Redeliver(ctx, "msg_missing", "", 1), store.ErrNotFound)
 }
 
-func testRetryError(t *testing.T, h *harness) {
+// testClaimConcurrent: senders claiming at once (several nodes) never get
+// the same delivery.
+func testClaimConcurrent(t *testing.T, h *harness) {
 	ctx := ctxT(t)
+	const n = 60
+	want := map[string]bool{}
+	for i := range n {
+		_, tasks := mustSession(t, h.s, "ten_a", fmt.Sprint("t", i))
+		d := delivery(tasks[0], task.EventCompleted, "https://a.example/hook", 1)
+		noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: tasks[0].ID, Outcome: task.Outcome{Message: "ok"}, At: base, Deliveries: []store.Delivery{d}}))
+		want[d.ID] = true
+	}
+	var mu sync.Mutex
+	got := map[string]int{}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				ds, err := h.s.ClaimDeliveries(ctx, store.ClaimParams{Owner: fmt.Sprint("node-", w), Now: base.Add(time.Second), Until: base.Add(time.Hour), Limit: 7})
+				if err != nil {
+					t.Errorf("ClaimDeliveries: %v", err)
+					return
+				}
+				if len(ds) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, d := range ds {
+					got[d.ID]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(got) != n {
+		t.Fatalf("claimed %d distinct deliveries, want %d", len(got), n)
+	}
+	for id, c := range got {
+		if c != 1 || !want[id] {
+			t.Fatalf("delivery %s claimed %d times", id, c)
+		}
+	}
+}
+
+// testRelease: deliveries handed back unsent are due again at the given
+// time, and only the lease holder can hand them back.
+func testRelease(t *testing.T, h *harness) {
+	ctx := ctxT(t)
+	_, tasks := mustSession(t, h.s, "ten_a", "x")
+	d := delivery(tasks[0], task.EventCompleted, "https://a.example/hook", 1)
+	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: tasks[0].ID, Outcome: task.Outcome{Message: "ok"}, At: base, Deliveries: []store.Delivery{d}}))
+	claim := func(owner string, now time.Time) int {
+		ds, err := h.s.ClaimDeliveries(ctx, store.ClaimParams{Owner: owner, Now: now, Until: now.Add(time.Hour), Limit: 5})
+		noErr(t, "ClaimDeliveries", err)
+		return len(ds)
+	}
+	if claim("a", base) != 1 {
+		t.Fatal("not claimed")
+	}
+	noErr(t, "Release by another owner", h.s.ReleaseDeliveries(ctx, "b", []string{d.ID}, base))
+	if claim("b", base.Add(time.Second)) != 0 {
+		t.Fatal("a non-owner released a lease")
+	}
+	next := base.Add(5 * time.Second)
+	noErr(t, "Release", h.s.ReleaseDeliveries(ctx, "a", []string{d.ID}, next))
+	if claim("b", next.Add(-time.Millisecond)) != 0 {
+		t.Fatal("released delivery due before its time")
+	}
+	if claim("b", next) != 1 {
+		t.Fatal("released delivery not due at its time")
+	}
+}
+
+func testRetryError(t *testing.T, h *harness) {
 	const delay = 300 * time.Millisecond
 	var calls recorder
-	h.start(handlers{deliver: func(ctx context.Context, id string) error {
+	h.start(handlers{runTask: func(ctx context.Context, id string) error {
 		calls.add(id)
 		if calls.count(id) == 1 {
 			return &store.RetryError{Delay: delay}
@@ -544,9 +683,8 @@ func testRetryError(t *testing.T, h *harness) {
 		return nil
 	}})
 	_, tasks := mustSession(t, h.s, "ten_a", "x")
-	d := delivery(tasks[0], task.EventCompleted, "https://a.example/hook", 2)
-	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: tasks[0].ID, Outcome: task.Outcome{Message: "ok"}, At: base, Deliveries: []store.Delivery{d}}))
-	eventually(t, "the job to run again after its delay", func() bool { return calls.count(d.ID) == 2 })
+	id := tasks[0].ID
+	eventually(t, "the job to run again after its delay", func() bool { return calls.count(id) == 2 })
 	calls.mu.Lock()
 	gap := calls.at[1].Sub(calls.at[0])
 	calls.mu.Unlock()
@@ -608,7 +746,7 @@ func testPersistence(t *testing.T, h *harness) {
 	d := delivery(tk, task.EventCompleted, "https://a.example/hook", 2)
 	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: tk.ID, Outcome: task.Outcome{Message: "kept", Usage: task.Usage{InputTokens: 5}}, At: base.Add(time.Second), Deliveries: []store.Delivery{d}}))
 	a := store.Attempt{DeliveryID: d.ID, TaskID: tk.ID, Event: d.Event, Attempt: 1, URL: d.URL, StatusCode: 500, At: base.Add(2 * time.Second)}
-	noErr(t, "RecordAttempt", h.s.RecordAttempt(ctx, store.RecordParams{Attempt: a, State: store.DeliveryPending}))
+	noErr(t, "RecordAttempts", h.s.RecordAttempts(ctx, []store.RecordParams{{Attempt: a, State: store.DeliveryPending, NextAt: base.Add(time.Minute)}}))
 
 	beforeSess, _ := h.s.Session(ctx, "ten_a", sess.ID)
 	beforeTask := mustTask(t, h.s, tk.ID)
@@ -649,12 +787,16 @@ func testQueuedJobSurvivesReopen(t *testing.T, h *harness) {
 	d := delivery(dtasks[0], task.EventCompleted, "https://a.example/hook", 1)
 	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: dtasks[0].ID, Outcome: task.Outcome{Message: "ok"}, At: base, Deliveries: []store.Delivery{d}}))
 
-	h.reopen()
-	var runs, deliveries recorder
+	s := h.reopen()
+	var runs recorder
 	h.start(handlers{
 		runTask: func(ctx context.Context, id string) error { runs.add(id); return nil },
-		deliver: func(ctx context.Context, id string) error { deliveries.add(id); return nil },
 	})
 	eventually(t, "the queued run job after reopen", func() bool { return runs.count(tasks[0].ID) == 1 })
-	eventually(t, "the owed delivery after reopen", func() bool { return deliveries.count(d.ID) == 1 })
+	now := time.Now()
+	ds, err := s.ClaimDeliveries(ctx, store.ClaimParams{Owner: "n", Now: now, Until: now.Add(time.Minute), Limit: 10})
+	noErr(t, "ClaimDeliveries", err)
+	if len(ds) != 1 || ds[0].ID != d.ID {
+		t.Fatalf("the owed delivery after reopen: %+v", ds)
+	}
 }

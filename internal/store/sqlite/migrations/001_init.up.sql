@@ -77,10 +77,19 @@ CREATE TABLE deliveries (
     max_attempts INTEGER NOT NULL,
     state        TEXT NOT NULL,
     attempts     INTEGER NOT NULL DEFAULT 0,
-    created_at   INTEGER NOT NULL
+    created_at   INTEGER NOT NULL,
+    -- The table is the outbox: a pending delivery is due at next_at, and a
+    -- sender leases it (lease_owner until lease_until) while it sends.
+    next_at      INTEGER NOT NULL,
+    lease_owner  TEXT NOT NULL DEFAULT '',
+    lease_until  INTEGER NOT NULL DEFAULT 0,
+    -- redo: a redelivery was asked while an attempt was in flight; when
+    -- that attempt is recorded the delivery is due again instead of done.
+    redo         INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE INDEX deliveries_task ON deliveries (task_id, created_at);
+CREATE INDEX deliveries_due ON deliveries (next_at) WHERE state = 'pending';
 
 CREATE TABLE delivery_attempts (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
