@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -191,7 +193,7 @@ func TestCrashKeepsEveryOwedWebhook(t *testing.T) {
 	}
 	p.kill()
 	subs = append(subs, batch...)
-	t.Logf("round 2: killed with %d deliveries in flight", rc.seenCount())
+	t.Logf("round 2: killed with deliveries in flight (%d requests seen by the receiver so far)", rc.seenCount())
 
 	// Restart with the receiver answering: everything owed arrives.
 	rc.release()
@@ -236,4 +238,124 @@ func TestCrashKeepsEveryOwedWebhook(t *testing.T) {
 			t.Errorf("after restart task %s = %d %v", s.tid, code, m)
 		}
 	}
+}
+
+// The crash harness: 500 tasks with webhooks submitted while the server is
+// SIGKILLed at random moments and restarted, at least five times. At the
+// end every accepted task reached a final state and every owed webhook
+// arrived at least once; repeated sends share their webhook-id.
+func TestCrashHarness(t *testing.T) {
+	const total, kills = 500, 5
+	site := newSite(t)
+	var mu sync.Mutex
+	ids := map[string][]string{} // task id -> webhook-ids received
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var p struct{ TaskID string }
+		json.Unmarshal(body, &p)
+		mu.Lock()
+		ids[p.TaskID] = append(ids[p.TaskID], r.Header.Get("webhook-id"))
+		mu.Unlock()
+		w.WriteHeader(200)
+	}))
+	defer rc.Close()
+	data := t.TempDir()
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+
+	type sub struct{ sid, tid string }
+	var accepted []sub
+	body, _ := json.Marshal(map[string]any{"taskDetails": "read", "startingPoint": site.URL + "/news",
+		"webhook": map[string]any{"name": "harness", "url": rc.URL, "submittedData": "full_response"}})
+	client := &http.Client{Timeout: 5 * time.Second}
+	submitUntil := func(p *proc, stop <-chan struct{}) {
+		for len(accepted) < total {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			req, _ := http.NewRequest("POST", p.URL+"/start/run-task", bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+testKey)
+			resp, err := client.Do(req)
+			if err != nil {
+				return // killed: whether it was accepted is unknown, so it is not counted
+			}
+			var m map[string]any
+			json.NewDecoder(resp.Body).Decode(&m)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				accepted = append(accepted, sub{m["sessionId"].(string), m["taskId"].(string)})
+			}
+		}
+	}
+	killed := 0
+	for killed < kills || len(accepted) < total {
+		p := startProc(t, data)
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() { submitUntil(p, stop); close(done) }()
+		if killed < kills {
+			time.Sleep(time.Duration(200+rng.IntN(1300)) * time.Millisecond)
+			p.kill()
+			killed++
+			close(stop)
+			<-done
+			t.Logf("kill %d: %d tasks accepted so far", killed, len(accepted))
+			continue
+		}
+		<-done
+		close(stop)
+		// Final run: everything accepted must end and be delivered.
+		deadline := time.Now().Add(2 * time.Minute)
+		for _, s := range accepted {
+			for {
+				code, m := p.call(t, "GET", "/task/"+s.sid+"/"+s.tid, nil)
+				if code != 200 {
+					t.Fatalf("task %s: %d %v", s.tid, code, m)
+				}
+				if m["type"] == "task_completed" {
+					break
+				}
+				if st := m["status"]; st != "queued" && st != "running" {
+					t.Fatalf("task %s ended as %v", s.tid, m)
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("task %s never ended: %v", s.tid, m)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		for {
+			mu.Lock()
+			missing := 0
+			for _, s := range accepted {
+				if len(ids[s.tid]) == 0 {
+					missing++
+				}
+			}
+			mu.Unlock()
+			if missing == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d owed webhooks never arrived", missing, len(accepted))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		p.kill()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	repeats := 0
+	for _, s := range accepted {
+		got := ids[s.tid]
+		for _, id := range got {
+			if id != got[0] {
+				t.Fatalf("task %s delivered under webhook-ids %v", s.tid, got)
+			}
+		}
+		repeats += len(got) - 1
+	}
+	t.Logf("crash harness: %d tasks accepted, %d SIGKILLs, %d final, %d webhooks received (%d repeats, all with their webhook-id)",
+		len(accepted), killed, len(accepted), len(accepted)+repeats, repeats)
 }
