@@ -22,6 +22,8 @@ const usage = `errand runs AI web tasks and reports back by webhook.
 Usage:
   errand serve [flags]              run the server
   errand keys create --name NAME    create an API key (printed once)
+  errand listen [--addr A] [--secret whsec_…] [--forward URL]
+                                    a local webhook receiver that prints deliveries
   errand bench [flags]              measure deliveries/s and latencies on this machine
   errand version                    print the version
 
@@ -44,6 +46,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return exitCode(2)
 		}
 		return keysCreate(ctx, args[2:], getenv, stdout, stderr)
+	case "listen":
+		return listen(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return bench(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":

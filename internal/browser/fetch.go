@@ -1,6 +1,8 @@
 // Package browser loads web pages for the agent: over plain HTTP (Fetcher,
-// no JavaScript) or in a real Chromium over the DevTools protocol. Every
-// request goes through the network policy.
+// no JavaScript) or in a real Chromium over the DevTools protocol
+// (Chromium, its Tabs and ChromiumLoader). Every request goes through the
+// network policy: the Fetcher dials through it, and Chromium sends all of a
+// page's requests to an in-process proxy that does.
 package browser
 
 import (

@@ -1,0 +1,721 @@
+package browser
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/inspector"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/errandhq/errand/internal/netguard"
+	"github.com/errandhq/errand/internal/task"
+)
+
+// Timings of waiting for a page. Each is an upper bound, never a sleep: the
+// wait ends as soon as the page is ready.
+const (
+	// navStartWindow is how long an action (click, Enter) is watched for
+	// starting a navigation. Chromium reports a requested navigation while
+	// it dispatches the input event, so this is short.
+	navStartWindow = 30 * time.Millisecond
+	// idleQuiet is how long the network must stay quiet after a load for
+	// the page to count as rendered (scripts fetching their content).
+	idleQuiet = 100 * time.Millisecond
+	// idleMax bounds that wait, for pages that poll forever.
+	idleMax = 2 * time.Second
+	// maxNetwork caps the URLs kept between two Network calls.
+	maxNetwork = 2000
+)
+
+// chromiumTab is one session's page.
+type chromiumTab struct {
+	c       *Chromium
+	inst    *instance
+	sess    *session
+	ctx     context.Context // chromedp context of the page
+	cancel  context.CancelFunc
+	frameID cdp.FrameID // the main frame; its id is the target's
+
+	crashed atomic.Bool // renderer crashed, or a call to it hung
+	avoid   atomic.Pointer[netguard.DomainMatcher]
+
+	mu       sync.Mutex
+	changed  chan struct{} // closed and replaced on every state change
+	url      string
+	network  []task.NetworkURL
+	starts   uint64 // navigations started in the main frame
+	loading  bool
+	doc      docState
+	inflight map[network.RequestID]time.Time
+	lastNet  time.Time // last request start or end
+}
+
+// docState is what is known about the main frame's latest document request.
+type docState struct {
+	requestID network.RequestID
+	url       string // after redirects
+	status    int64
+	blocked   string // the proxy's refusal (X-Errand-Blocked)
+	failed    string // net error text
+}
+
+func (c *Chromium) newTab(ctx context.Context, inst *instance, s *session) (*chromiumTab, error) {
+	t := &chromiumTab{c: c, inst: inst, sess: s, changed: make(chan struct{}), url: "about:blank", inflight: map[network.RequestID]time.Time{}}
+	t.avoid.Store(&netguard.DomainMatcher{})
+	t.ctx, t.cancel = chromedp.NewContext(inst.ctx,
+		chromedp.WithExistingBrowserContext(s.context),
+		chromedp.WithListener(t.onEvent))
+	// The first Run attaches the page for as long as t.ctx lives, so it
+	// cannot carry a deadline itself: within bounds it from outside.
+	err := within(ctx, c.cfg.CallTimeout, func() error { return chromedp.Do(t.ctx) })
+	if err != nil {
+		t.cancel()
+		return nil, err
+	}
+	t.frameID = cdp.FrameID(chromedp.FromContext(t.ctx).Target.TargetID)
+	err = t.run(ctx, c.cfg.CallTimeout, "setting the viewport", func(ctx context.Context) error {
+		if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+			Width: int64(c.cfg.Width), Height: int64(c.cfg.Height), DeviceScaleFactor: 1,
+		}); err != nil {
+			return err
+		}
+		// Pages must not wait on a dialog nobody will answer.
+		_, err := chromedp.Call(ctx, page.SetInterceptFileChooserDialog, page.SetInterceptFileChooserDialogParams{Enabled: true})
+		return err
+	})
+	if err != nil {
+		t.cancel()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *chromiumTab) close() { t.cancel() }
+
+func (t *chromiumTab) isBroken() bool { return t.crashed.Load() || !t.inst.alive() }
+
+func (t *chromiumTab) setAvoid(avoid []string) {
+	m := netguard.NewDomainMatcher(avoid)
+	t.avoid.Store(&m)
+}
+
+// onEvent runs on the page's event goroutine: it only records, never
+// calls the browser (except answering dialogs, from another goroutine).
+func (t *chromiumTab) onEvent(ev any) {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch ev := ev.(type) {
+	case *network.EventRequestWillBeSent:
+		t.record(ev.Request.URL, now)
+		if ev.RedirectResponse == nil {
+			t.inflight[ev.RequestID] = now
+		}
+		t.lastNet = now
+		if ev.Type == network.ResourceTypeDocument && ev.FrameID == t.frameID {
+			if ev.RequestID != t.doc.requestID {
+				t.doc = docState{requestID: ev.RequestID}
+			}
+			t.doc.url = ev.Request.URL
+		}
+	case *network.EventWebSocketCreated:
+		t.record(ev.URL, now)
+	case *network.EventResponseReceived:
+		if ev.RequestID == t.doc.requestID && ev.Response != nil {
+			t.doc.status = ev.Response.Status
+			t.doc.url = ev.Response.URL
+			t.doc.blocked = headerValue(ev.Response.Headers, blockedHeader)
+		}
+	case *network.EventLoadingFinished:
+		delete(t.inflight, ev.RequestID)
+		t.lastNet = now
+	case *network.EventLoadingFailed:
+		delete(t.inflight, ev.RequestID)
+		t.lastNet = now
+		if ev.RequestID == t.doc.requestID && !ev.Canceled {
+			t.doc.failed = ev.ErrorText
+		}
+	case *page.EventFrameRequestedNavigation:
+		if ev.FrameID == t.frameID {
+			t.starts++
+			t.loading = true
+		}
+	case *page.EventFrameStartedLoading:
+		if ev.FrameID == t.frameID {
+			t.starts++
+			t.loading = true
+		}
+	case *page.EventFrameStoppedLoading:
+		if ev.FrameID == t.frameID {
+			t.loading = false
+		}
+	case *page.EventFrameNavigated:
+		if ev.Frame != nil && ev.Frame.ParentID == "" {
+			t.url = ev.Frame.URL + ev.Frame.URLFragment
+		}
+	case *page.EventNavigatedWithinDocument:
+		if ev.FrameID == t.frameID {
+			t.url = ev.URL
+		}
+	case *inspector.EventTargetCrashed:
+		t.crashed.Store(true)
+	case *page.EventJavascriptDialogOpening:
+		// alert/confirm/prompt would block the page until answered.
+		go func() {
+			ctx, cancel := context.WithTimeout(t.ctx, 5*time.Second)
+			defer cancel()
+			chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true, PromptText: ev.DefaultPrompt})
+		}()
+	default:
+		return
+	}
+	close(t.changed)
+	t.changed = make(chan struct{})
+}
+
+func headerValue(h network.Headers, name string) string {
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			s, _ := v.(string)
+			return s
+		}
+	}
+	return ""
+}
+
+// record notes a URL the page requested, for Network.
+func (t *chromiumTab) record(raw string, now time.Time) {
+	switch {
+	case strings.HasPrefix(raw, "http://"), strings.HasPrefix(raw, "https://"),
+		strings.HasPrefix(raw, "ws://"), strings.HasPrefix(raw, "wss://"):
+	default:
+		return // data:, blob:, about: never reach the network
+	}
+	if len(t.network) < maxNetwork {
+		t.network = append(t.network, task.NetworkURL{URL: raw, Timestamp: now.UTC()})
+	}
+}
+
+// waitFor waits until cond (called under t.mu) holds, d passes, or ctx
+// ends, and reports whether cond held.
+func (t *chromiumTab) waitFor(ctx context.Context, d time.Duration, cond func() bool) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		t.mu.Lock()
+		ok := cond()
+		ch := t.changed
+		t.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			return cond()
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// waitIdle waits until no request has been in flight for idleQuiet, at
+// most idleMax, so that content scripts fetch after the load is there.
+func (t *chromiumTab) waitIdle(ctx context.Context) {
+	deadline := time.Now().Add(idleMax)
+	for {
+		t.mu.Lock()
+		now := time.Now()
+		busy := false
+		for id, since := range t.inflight {
+			if now.Sub(since) > 10*time.Second {
+				delete(t.inflight, id) // a long poll or a stream: not loading
+				continue
+			}
+			busy = true
+		}
+		quietFor := now.Sub(t.lastNet)
+		ch := t.changed
+		t.mu.Unlock()
+		if !busy && quietFor >= idleQuiet {
+			return
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return
+		}
+		if !busy {
+			wait = min(wait, idleQuiet-quietFor)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ch:
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		}
+		timer.Stop()
+	}
+}
+
+// run calls f with a context bounded by d, by the caller's ctx and by the
+// page, and turns what went wrong into the errors the agent acts on: the
+// caller's own cancellation, a *BrowserError for a dead or hung browser, or
+// f's error.
+func (t *chromiumTab) run(ctx context.Context, d time.Duration, what string, f func(ctx context.Context) error) error {
+	if err := t.usable(ctx); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(t.ctx, d)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	lost := t.inst.lost()
+	errc := make(chan error, 1)
+	go func() { errc <- f(cctx) }()
+	var err error
+	select {
+	case err = <-errc:
+	case <-lost:
+		cancel()
+		err = <-errc
+	}
+	if err == nil {
+		return nil
+	}
+	return t.failure(ctx, cctx, what, err)
+}
+
+func (t *chromiumTab) usable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !t.inst.alive() {
+		return &BrowserError{Reason: "the browser exited unexpectedly"}
+	}
+	if t.crashed.Load() {
+		return &BrowserError{Reason: "the page crashed or stopped responding"}
+	}
+	return nil
+}
+
+func (t *chromiumTab) failure(ctx, cctx context.Context, what string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if !t.inst.alive() {
+		return &BrowserError{Reason: "the browser exited unexpectedly while " + what}
+	}
+	if t.crashed.Load() {
+		return &BrowserError{Reason: "the page crashed while " + what}
+	}
+	if errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		if !t.c.responsive(t.inst) {
+			t.c.mu.Lock()
+			t.c.discardLocked(t.inst, "not responding")
+			t.c.mu.Unlock()
+			return &BrowserError{Reason: "the browser stopped responding while " + what}
+		}
+		return &timeoutError{what: what}
+	}
+	var exc *chromedp.ExceptionError
+	if errors.As(err, &exc) {
+		return errors.New(exceptionText(exc))
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// timeoutError is a call the page did not answer in time while the browser
+// did: the page is busy (a script in a loop) or loading slowly.
+type timeoutError struct{ what string }
+
+func (e *timeoutError) Error() string { return "the page did not answer in time while " + e.what }
+
+// hung turns a page that stopped answering into a *BrowserError and marks
+// the page for replacement: the next Tab of the session opens a new page in
+// the same browser context (cookies kept).
+func (t *chromiumTab) hung(err error) error {
+	var te *timeoutError
+	if errors.As(err, &te) {
+		t.crashed.Store(true)
+		return &BrowserError{Reason: "the page stopped responding while " + te.what}
+	}
+	return err
+}
+
+func exceptionText(e *chromedp.ExceptionError) string {
+	d := e.ExceptionDetails
+	if d == nil {
+		return "script error"
+	}
+	if d.Exception != nil && d.Exception.Description != "" {
+		msg, _, _ := strings.Cut(d.Exception.Description, "\n    at ")
+		return strings.TrimPrefix(msg, "Error: ")
+	}
+	return d.Text
+}
+
+// eval evaluates a script in the page and decodes its JSON result.
+func evalJS[T any](t *chromiumTab, ctx context.Context, what, expr string) (T, error) {
+	var v T
+	err := t.run(ctx, t.c.cfg.CallTimeout, what, func(ctx context.Context) error {
+		var err error
+		v, err = chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+		return err
+	})
+	return v, t.hung(err)
+}
+
+func (t *chromiumTab) URL() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.url
+}
+
+func (t *chromiumTab) Network() []task.NetworkURL {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := t.network
+	t.network = nil
+	return out
+}
+
+// Navigate loads rawURL and waits for it to load and settle (bounded).
+func (t *chromiumTab) Navigate(ctx context.Context, rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		// file:, chrome: and the like would read the server's own disk or
+		// settings: only the web is browsed.
+		return &NavigationError{URL: rawURL, Blocked: true, Reason: fmt.Sprintf("%q is not an http or https URL", rawURL)}
+	}
+	if t.avoid.Load().Match(u.Hostname()) {
+		t.mu.Lock()
+		t.record(rawURL, time.Now())
+		t.mu.Unlock()
+		return &NavigationError{URL: rawURL, Blocked: true, Reason: u.Hostname() + " is in the task's avoidDomains"}
+	}
+	starts := t.beginNav()
+	var res page.NavigateResult
+	err = t.run(ctx, t.c.cfg.NavigationTimeout, "loading "+rawURL, func(ctx context.Context) error {
+		var err error
+		res, err = chromedp.Call(ctx, page.Navigate, page.NavigateParams{URL: rawURL})
+		return err
+	})
+	if err != nil {
+		var te *timeoutError
+		if errors.As(err, &te) {
+			t.stopLoading()
+			return &NavigationError{URL: rawURL, Reason: fmt.Sprintf("%s did not load within %s", rawURL, t.c.cfg.NavigationTimeout)}
+		}
+		return err
+	}
+	if res.ErrorText != "" {
+		t.mu.Lock()
+		if t.doc.failed == "" {
+			t.doc.failed = res.ErrorText
+		}
+		if t.doc.url == "" {
+			t.doc.url = rawURL
+		}
+		t.mu.Unlock()
+		return t.outcome(rawURL)
+	}
+	if res.LoaderID == "" {
+		return nil // same-document (#fragment) navigation
+	}
+	return t.finishLoad(ctx, rawURL, starts)
+}
+
+// finishLoad waits for a started navigation to load, then for the network
+// to settle, and reports a refused or failed document.
+func (t *chromiumTab) finishLoad(ctx context.Context, what string, starts uint64) error {
+	loaded := t.waitFor(ctx, t.c.cfg.NavigationTimeout, func() bool { return t.starts > starts && !t.loading })
+	if err := t.usable(ctx); err != nil {
+		return err
+	}
+	if !loaded {
+		if err := t.outcome(what); err != nil {
+			return err
+		}
+		t.stopLoading()
+		return &NavigationError{URL: what, Reason: fmt.Sprintf("%s did not finish loading within %s", what, t.c.cfg.NavigationTimeout)}
+	}
+	if err := t.outcome(what); err != nil {
+		return err
+	}
+	t.waitIdle(ctx)
+	return ctx.Err()
+}
+
+// outcome reports the main document's refusal or failure, if any.
+func (t *chromiumTab) outcome(requested string) error {
+	t.mu.Lock()
+	d := t.doc
+	t.mu.Unlock()
+	target := d.url
+	if target == "" {
+		target = requested
+	}
+	if d.blocked != "" {
+		return &NavigationError{URL: target, Blocked: true, Reason: "blocked: " + d.blocked}
+	}
+	if d.failed == "" || strings.Contains(d.failed, "ERR_ABORTED") {
+		return nil
+	}
+	if u, err := url.Parse(target); err == nil {
+		if reason, ok := t.sess.proxy.refusal(refusedHost(u.Scheme, u.Hostname(), u.Port())); ok {
+			return &NavigationError{URL: target, Blocked: true, Reason: "blocked: " + reason}
+		}
+	}
+	return &NavigationError{URL: target, Reason: fmt.Sprintf("could not load %s: %s", target, strings.TrimPrefix(d.failed, "net::"))}
+}
+
+func (t *chromiumTab) stopLoading() {
+	ctx, cancel := context.WithTimeout(t.ctx, 2*time.Second)
+	defer cancel()
+	chromedp.Call(ctx, page.StopLoading, cdp.Empty{})
+}
+
+// settle follows up an action: when it started a navigation, wait for the
+// new page like Navigate does.
+func (t *chromiumTab) settle(ctx context.Context, starts uint64, what string) error {
+	if !t.waitFor(ctx, navStartWindow, func() bool { return t.starts > starts }) {
+		return ctx.Err()
+	}
+	return t.finishLoad(ctx, what, starts)
+}
+
+// beginNav is called before anything that may navigate: it forgets the
+// last document and returns the count of navigations started so far.
+func (t *chromiumTab) beginNav() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.doc = docState{}
+	return t.starts
+}
+
+// element is what the page says about a numbered element before an action.
+type element struct {
+	Found bool    `json:"found"`
+	Tag   string  `json:"tag"`
+	X     float64 `json:"x"`
+	Y     float64 `json:"y"`
+	Hit   bool    `json:"hit"` // a mouse click at X,Y reaches it
+	Text  string  `json:"text"`
+}
+
+func (t *chromiumTab) locate(ctx context.Context, id int, what string) (element, error) {
+	el, err := evalJS[element](t, ctx, what, fmt.Sprintf(`window.__errandLocate && window.__errandLocate(%d) || {found:false}`, id))
+	if err != nil {
+		return el, err
+	}
+	if !el.Found {
+		return el, fmt.Errorf("there is no element [%d] on the page (observe the page again for current numbers)", id)
+	}
+	return el, nil
+}
+
+// Click clicks element id with a real mouse event (scrolled into view
+// first), or with a scripted click when something covers it.
+func (t *chromiumTab) Click(ctx context.Context, id int) error {
+	what := fmt.Sprintf("clicking [%d]", id)
+	el, err := t.locate(ctx, id, what)
+	if err != nil {
+		return err
+	}
+	starts := t.beginNav()
+	if el.Hit {
+		err = t.run(ctx, t.c.cfg.CallTimeout, what, func(ctx context.Context) error {
+			for _, typ := range []input.DispatchMouseEventType{input.DispatchMouseEventTypeMouseMoved, input.DispatchMouseEventTypeMousePressed, input.DispatchMouseEventTypeMouseReleased} {
+				p := input.DispatchMouseEventParams{Type: typ, X: el.X, Y: el.Y}
+				if typ != input.DispatchMouseEventTypeMouseMoved {
+					p.Button, p.Buttons, p.ClickCount = input.MouseButtonLeft, 1, 1
+				}
+				if _, err := chromedp.Call(ctx, input.DispatchMouseEvent, p); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		err = t.hung(err)
+	} else {
+		_, err = evalJS[bool](t, ctx, what, fmt.Sprintf(`window.__errandElement(%d).click(), true`, id))
+	}
+	if err != nil {
+		return err
+	}
+	return t.settle(ctx, starts, what)
+}
+
+// Type replaces the value of element id with text, typed as trusted input
+// events (frameworks see them as a user's), then presses Enter if submit.
+func (t *chromiumTab) Type(ctx context.Context, id int, text string, submit bool) error {
+	what := fmt.Sprintf("typing into [%d]", id)
+	if _, err := t.locate(ctx, id, what); err != nil {
+		return err
+	}
+	if _, err := evalJS[bool](t, ctx, what, fmt.Sprintf(`window.__errandClear(%d)`, id)); err != nil {
+		return err
+	}
+	if text != "" {
+		err := t.run(ctx, t.c.cfg.CallTimeout, what, func(ctx context.Context) error {
+			_, err := chromedp.Call(ctx, input.InsertText, input.InsertTextParams{Text: text})
+			return err
+		})
+		if err := t.hung(err); err != nil {
+			return err
+		}
+		// Some inputs (date, number with a mask) ignore inserted text:
+		// then set the value as a script would.
+		if _, err := evalJS[bool](t, ctx, what, fmt.Sprintf(`window.__errandEnsureValue(%d, %s)`, id, jsString(text))); err != nil {
+			return err
+		}
+	}
+	if !submit {
+		return nil
+	}
+	return t.press(ctx, kb.Enter, what+" and pressing Enter")
+}
+
+// Select picks an option of a <select> by value or visible text.
+func (t *chromiumTab) Select(ctx context.Context, id int, value string) error {
+	what := fmt.Sprintf("selecting %q in [%d]", value, id)
+	if _, err := t.locate(ctx, id, what); err != nil {
+		return err
+	}
+	starts := t.beginNav()
+	if _, err := evalJS[string](t, ctx, what, fmt.Sprintf(`window.__errandSelect(%d, %s)`, id, jsString(value))); err != nil {
+		return err
+	}
+	// onchange handlers sometimes navigate (a sort order, a country).
+	return t.settle(ctx, starts, what)
+}
+
+// keyNames maps the key names a model uses to the keys kb knows.
+var keyNames = map[string]string{
+	"enter": kb.Enter, "return": kb.Enter, "tab": kb.Tab, "escape": kb.Escape, "esc": kb.Escape,
+	"backspace": kb.Backspace, "delete": kb.Delete, "space": " ",
+	"arrowdown": kb.ArrowDown, "arrowup": kb.ArrowUp, "arrowleft": kb.ArrowLeft, "arrowright": kb.ArrowRight,
+	"down": kb.ArrowDown, "up": kb.ArrowUp, "left": kb.ArrowLeft, "right": kb.ArrowRight,
+	"pagedown": kb.PageDown, "pageup": kb.PageUp, "home": kb.Home, "end": kb.End,
+}
+
+// Press presses a key ("Enter", "Tab", "ArrowDown", "a") on the focused
+// element.
+func (t *chromiumTab) Press(ctx context.Context, key string) error {
+	k, ok := keyNames[strings.ToLower(strings.TrimSpace(key))]
+	if !ok {
+		if r := []rune(key); len(r) == 1 {
+			k = key
+		} else {
+			return fmt.Errorf("unknown key %q (use Enter, Tab, Escape, Backspace, Delete, ArrowDown, ArrowUp, ArrowLeft, ArrowRight, PageDown, PageUp, Home, End, Space or one character)", key)
+		}
+	}
+	return t.press(ctx, k, "pressing "+key)
+}
+
+func (t *chromiumTab) press(ctx context.Context, keys, what string) error {
+	starts := t.beginNav()
+	err := t.run(ctx, t.c.cfg.CallTimeout, what, func(ctx context.Context) error {
+		return chromedp.Do(ctx, chromedp.KeyEvent(keys))
+	})
+	if err = t.hung(err); err != nil {
+		return err
+	}
+	return t.settle(ctx, starts, what)
+}
+
+// Scroll scrolls the page (or, when the page itself does not scroll, its
+// largest scrolling panel) by pages of the viewport's height.
+func (t *chromiumTab) Scroll(ctx context.Context, direction string, pages float64) error {
+	if pages <= 0 {
+		pages = 1
+	}
+	switch strings.ToLower(direction) {
+	case "down", "":
+	case "up":
+		pages = -pages
+	default:
+		return fmt.Errorf("scroll direction %q: use up or down", direction)
+	}
+	_, err := evalJS[bool](t, ctx, "scrolling", fmt.Sprintf(`window.__errandScroll ? window.__errandScroll(%g) : (window.scrollBy(0, %g * innerHeight), true)`, pages, pages))
+	return err
+}
+
+// Back goes one page back in the history.
+func (t *chromiumTab) Back(ctx context.Context) error {
+	var hist page.GetNavigationHistoryResult
+	err := t.run(ctx, t.c.cfg.CallTimeout, "going back", func(ctx context.Context) error {
+		var err error
+		hist, err = chromedp.Call(ctx, page.GetNavigationHistory, cdp.Empty{})
+		return err
+	})
+	if err = t.hung(err); err != nil {
+		return err
+	}
+	if hist.CurrentIndex <= 0 || int(hist.CurrentIndex) >= len(hist.Entries) {
+		return errors.New("there is no previous page to go back to")
+	}
+	prev := hist.Entries[hist.CurrentIndex-1]
+	starts := t.beginNav()
+	err = t.run(ctx, t.c.cfg.CallTimeout, "going back", func(ctx context.Context) error {
+		_, err := chromedp.Call(ctx, page.NavigateToHistoryEntry, page.NavigateToHistoryEntryParams{EntryID: prev.ID})
+		return err
+	})
+	if err = t.hung(err); err != nil {
+		return err
+	}
+	return t.settle(ctx, starts, "going back to "+prev.URL)
+}
+
+// Wait lets the page work for d (animations, late content).
+func (t *chromiumTab) Wait(ctx context.Context, d time.Duration) error {
+	if err := t.usable(ctx); err != nil {
+		return err
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.inst.lost():
+		return &BrowserError{Reason: "the browser exited unexpectedly while waiting"}
+	}
+	return t.usable(ctx)
+}
+
+// Page returns the current URL and the serialized DOM, after scripts ran.
+func (t *chromiumTab) Page(ctx context.Context) (string, []byte, error) {
+	type snapshot struct {
+		URL  string `json:"url"`
+		HTML string `json:"html"`
+	}
+	s, err := evalJS[snapshot](t, ctx, "reading the page", `({url: location.href, html: (document.doctype ? "<!DOCTYPE html>\n" : "") + document.documentElement.outerHTML})`)
+	if err != nil {
+		return "", nil, err
+	}
+	return s.URL, []byte(s.HTML), nil
+}
+
+// status is the HTTP status of the main document, 0 when unknown.
+func (t *chromiumTab) status() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return int(t.doc.status)
+}

@@ -1,0 +1,12 @@
+package browser
+
+// BrowserPID is the launched browser's process id (0 when none runs), for
+// the tests that kill it and the benchmark that measures its memory.
+func BrowserPID(c *Chromium) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inst == nil || c.inst.browser.Process() == nil {
+		return 0
+	}
+	return c.inst.browser.Process().Pid
+}

@@ -1,0 +1,51 @@
+package browser
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+)
+
+// ChromiumLoader loads pages in Chromium for the built-in extractor, so
+// that pages rendered by JavaScript work without a model. Each Fetch runs
+// in a throwaway browser context: no cookies in, none kept.
+type ChromiumLoader struct {
+	Browser *Chromium
+}
+
+// Fetch loads rawURL in Chromium and returns the rendered DOM. Refusals
+// (network policy, avoid) are *BlockedError and pages that do not load are
+// *TimeoutError, as with Fetcher; a crashed browser is a *BrowserError.
+func (l ChromiumLoader) Fetch(ctx context.Context, rawURL string, avoid []string) (Page, error) {
+	id := "fetch-" + rand.Text()
+	defer l.Browser.CloseSession(id)
+	tab, err := l.Browser.Tab(ctx, id, avoid)
+	if err != nil {
+		return Page{}, err
+	}
+	ct := tab.(*chromiumTab)
+	err = tab.Navigate(ctx, rawURL)
+	page := Page{URL: tab.URL(), Status: ct.status()}
+	page.Visited = tab.Network()
+	if err != nil {
+		var nav *NavigationError
+		if errors.As(err, &nav) {
+			if nav.Blocked {
+				return page, &BlockedError{Reason: nav.Reason}
+			}
+			return page, &TimeoutError{Reason: nav.Reason}
+		}
+		return page, err
+	}
+	u, html, err := tab.Page(ctx)
+	page.Visited = append(page.Visited, tab.Network()...)
+	if err != nil {
+		return page, err
+	}
+	page.URL, page.HTML = u, html
+	if page.Status == 0 {
+		// Served from cache or by a service worker: the page loaded.
+		page.Status = 200
+	}
+	return page, nil
+}

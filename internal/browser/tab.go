@@ -1,0 +1,75 @@
+package browser
+
+import (
+	"context"
+	"time"
+
+	"github.com/errandhq/errand/internal/task"
+)
+
+// Tab is one session's page, driven by the model-driven agent. Element ids
+// are the numbers of the latest Observe ([12]<a href=…>Next</a>).
+//
+// The types of this file are declared here, not in package agent, because
+// agent already imports this package (Page, BlockedError) and Chromium must
+// return them; agent re-exports them under the same names.
+type Tab interface {
+	// Navigate loads url and waits for it (bounded). A refused or avoided
+	// address gives a *NavigationError with Blocked set, a page that does
+	// not load in time one without.
+	Navigate(ctx context.Context, url string) error
+	Observe(ctx context.Context, opts ObserveOptions) (Observation, error)
+	Click(ctx context.Context, id int) error
+	// Type replaces the value of an input with text, then presses Enter
+	// when submit is set.
+	Type(ctx context.Context, id int, text string, submit bool) error
+	// Select picks an option of a <select> by its value or its visible
+	// text.
+	Select(ctx context.Context, id int, value string) error
+	Press(ctx context.Context, key string) error
+	// Scroll moves the viewport "up" or "down" by pages (default 1).
+	Scroll(ctx context.Context, direction string, pages float64) error
+	Back(ctx context.Context) error
+	Wait(ctx context.Context, d time.Duration) error
+	// Page returns the rendered page (URL and serialized DOM) for the
+	// built-in extractor.
+	Page(ctx context.Context) (url string, html []byte, err error)
+	// URL is the page's current URL.
+	URL() string
+	// Network lists the URLs this tab loaded since the last call, and
+	// resets the list.
+	Network() []task.NetworkURL
+}
+
+// ObserveOptions tune an observation.
+type ObserveOptions struct {
+	// Screenshot adds a JPEG of the viewport (for vision models).
+	Screenshot bool
+}
+
+// Observation is the compact view of a page the model sees.
+type Observation struct {
+	URL   string
+	Title string
+	// Text is the visible text of the viewport with interactive elements
+	// numbered, inputs with their labels and current values, and a note of
+	// how much lies above and below.
+	Text       string
+	Screenshot []byte
+}
+
+// NavigationError is a navigation that was refused (network policy or
+// avoidDomains: Blocked) or did not complete in time.
+type NavigationError struct {
+	URL     string
+	Blocked bool
+	Reason  string
+}
+
+func (e *NavigationError) Error() string { return e.Reason }
+
+// BrowserError is a crashed or hung browser: the running task fails with
+// task.CodeBrowserError and the next one gets a fresh browser.
+type BrowserError struct{ Reason string }
+
+func (e *BrowserError) Error() string { return e.Reason }
