@@ -227,13 +227,13 @@ func (b *bencher) throughput(n int) (e2e, drain float64, err error) {
 	stopCtx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	a.engine.Stop(stopCtx)
 	cancel()
-	a.store.Close()
+	a.close()
 
 	a, err = b.newApp(data)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer a.store.Close()
+	defer a.close()
 	for _, r := range refs {
 		if _, err := a.engine.Redeliver(b.ctx, "bench", r.sid, r.tid, ""); err != nil {
 			return 0, 0, fmt.Errorf("redeliver: %w", err)
@@ -266,7 +266,7 @@ func (b *bencher) latency(rate int, d time.Duration) (*dist, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer a.store.Close()
+	defer a.close()
 	if err := a.engine.Start(b.ctx); err != nil {
 		return nil, err
 	}
@@ -310,7 +310,7 @@ func (b *bencher) apiLatency(rate int, d time.Duration) (*dist, *dist, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	defer a.store.Close()
+	defer a.close()
 	if err := a.engine.Start(b.ctx); err != nil {
 		return nil, nil, err
 	}

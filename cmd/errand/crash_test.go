@@ -46,7 +46,7 @@ func startProc(t *testing.T, data string, extra ...string) *proc {
 		t.Fatal(err)
 	}
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data,
-		"--allow-networks", "127.0.0.0/8", "--inline-wait", "0s"}, extra...)
+		"--allow-networks", "127.0.0.0/8", "--inline-wait", "0s", "--browser", "http"}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "ERRAND_API_KEY="+testKey)
 	logs := &syncBuffer{}

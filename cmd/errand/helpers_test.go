@@ -57,7 +57,8 @@ func startServer(t *testing.T, data string, extra ...string) *server {
 	}
 	env := map[string]string{"ERRAND_API_KEY": testKey}
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data,
-		"--allow-networks", "127.0.0.0/8,::1/128", "--inline-wait", "0s", "--shutdown-grace", "5s"}, extra...)
+		"--allow-networks", "127.0.0.0/8,::1/128", "--inline-wait", "0s", "--shutdown-grace", "5s",
+		"--browser", "http"}, extra...)
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	s := &server{Data: data, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}

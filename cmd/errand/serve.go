@@ -40,7 +40,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	defer a.store.Close()
+	defer a.close()
 	eng := a.engine
 
 	ln, err := net.Listen("tcp", c.Addr)
@@ -89,10 +89,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 // app is errand wired up: what serve and bench run.
 type app struct {
-	store   store.Store
-	engine  *engine.Engine
-	handler http.Handler
-	policy  *netguard.Policy
+	store      store.Store
+	engine     *engine.Engine
+	handler    http.Handler
+	policy     *netguard.Policy
+	closeAgent func()
+}
+
+// close releases the store and the browser; stop the engine first.
+func (a *app) close() {
+	a.store.Close()
+	a.closeAgent()
 }
 
 func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error) {
@@ -101,12 +108,13 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 		return nil, fmt.Errorf("--allow-networks: %w", err)
 	}
 	policy := netguard.New(netguard.Config{Allow: allow})
-	ag, err := newAgent(c, policy)
+	ag, closeAgent, err := newAgent(ctx, c, policy, logger)
 	if err != nil {
 		return nil, err
 	}
 	st, err := openStore(ctx, c, logger)
 	if err != nil {
+		closeAgent()
 		return nil, err
 	}
 	eng := engine.New(engine.Config{
@@ -130,7 +138,7 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 		Engine: eng, Store: st, Policy: policy, BootstrapKey: c.APIKey,
 		InlineWait: c.InlineWait, RateLimit: c.RateLimit, Logger: logger,
 	})
-	return &app{store: st, engine: eng, handler: handler, policy: policy}, nil
+	return &app{store: st, engine: eng, handler: handler, policy: policy, closeAgent: closeAgent}, nil
 }
 
 func openStore(ctx context.Context, c *config, logger *slog.Logger) (store.Store, error) {
@@ -146,19 +154,40 @@ func openStore(ctx context.Context, c *config, logger *slog.Logger) (store.Store
 	return sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(c.Data, "errand.db"), Logger: logger})
 }
 
-// newAgent picks the agent: for now the built-in extractor over plain HTTP.
-func newAgent(c *config, policy *netguard.Policy) (agent.Agent, error) {
+// newAgent picks the agent and the page loader: Chromium when one is
+// configured or found (so pages that need JavaScript work), else plain
+// HTTP. The returned close releases the browser.
+func newAgent(ctx context.Context, c *config, policy *netguard.Policy, logger *slog.Logger) (agent.Agent, func(), error) {
 	if c.ModelURL != "" {
-		return nil, errors.New("--model-url: the language-model agent is not available in this build yet; leave it empty to use the built-in extractor")
-	}
-	switch c.Browser {
-	case "auto", "http", "":
-	default:
-		return nil, fmt.Errorf("--browser %q: only auto and http are available in this build yet", c.Browser)
+		return nil, nil, errors.New("--model-url: the language-model agent is not available in this build yet; leave it empty to use the built-in extractor")
 	}
 	fetcher := &browser.Fetcher{
 		Client:    &http.Client{Transport: policy.Transport(netguard.TransportOptions{}), Timeout: 60 * time.Second},
 		UserAgent: "errand/" + version,
 	}
-	return &agent.Builtin{Loader: fetcher}, nil
+	bc := browser.ChromiumConfig{Policy: policy, Logger: logger}
+	switch b := c.Browser; {
+	case b == "http":
+		return &agent.Builtin{Loader: fetcher}, func() {}, nil
+	case b == "auto" || b == "":
+		exec, err := browser.FindChromium()
+		if err != nil {
+			logger.Info("no Chromium found: pages are loaded over plain HTTP, without JavaScript")
+			return &agent.Builtin{Loader: fetcher}, func() {}, nil
+		}
+		bc.Exec = exec
+	case strings.HasPrefix(b, "ws://") || strings.HasPrefix(b, "wss://"):
+		bc.WSURL = b
+	default:
+		if _, err := os.Stat(b); err != nil {
+			return nil, nil, fmt.Errorf("--browser %q: not auto, http, a ws:// endpoint or an existing Chromium binary", b)
+		}
+		bc.Exec = b
+	}
+	chrome, err := browser.NewChromium(ctx, bc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--browser: %w", err)
+	}
+	logger.Info("pages are loaded in Chromium", "exec", bc.Exec, "ws", bc.WSURL != "")
+	return &agent.Builtin{Loader: browser.ChromiumLoader{Browser: chrome}}, func() { chrome.Close() }, nil
 }

@@ -49,9 +49,12 @@ func (b *Builtin) Run(ctx context.Context, req Request) task.Outcome {
 		req.Step(st)
 		var blocked *browser.BlockedError
 		var timeout *browser.TimeoutError
+		var crashed *browser.BrowserError
 		switch {
 		case errors.As(err, &blocked):
 			out.Code = task.CodeNavigationBlocked
+		case errors.As(err, &crashed):
+			out.Code = task.CodeBrowserError
 		case ctx.Err() != nil || errors.As(err, &timeout):
 			out.Code = task.CodeNavigationTimeout
 		default:
