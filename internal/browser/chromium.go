@@ -462,3 +462,13 @@ func within(ctx context.Context, d time.Duration, f func() error) error {
 		return ctx.Err()
 	}
 }
+
+// Contexts counts the open browser contexts (one per session in use).
+func (c *Chromium) Contexts() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inst == nil {
+		return 0
+	}
+	return len(c.inst.sessions)
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/errandhq/errand/internal/agent"
+	"github.com/errandhq/errand/internal/metrics"
 	"github.com/errandhq/errand/internal/store"
 	"github.com/errandhq/errand/internal/task"
 	"github.com/errandhq/errand/internal/webhook"
@@ -83,8 +84,10 @@ type Config struct {
 	// request made on another node. Default 1s.
 	CancelPoll time.Duration
 	Queue      store.QueueConfig
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// Metrics, if set, counts tasks, steps, tokens and deliveries.
+	Metrics *metrics.Metrics
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // Engine runs errand's sessions, tasks and deliveries.
@@ -476,4 +479,12 @@ func hostOf(raw string) string {
 		return "invalid-url"
 	}
 	return strings.ToLower(u.Host)
+}
+
+// Changes returns a channel closed at the task's next change on this node
+// (a step recorded, an end); stop releases it. Changes made on other
+// nodes are not signalled: callers poll too.
+func (e *Engine) Changes(taskID string) (<-chan struct{}, func()) {
+	ch := e.watch(taskID)
+	return ch, func() { e.unwatch(taskID, ch) }
 }

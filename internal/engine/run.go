@@ -66,6 +66,8 @@ func (e *Engine) runJob(ctx context.Context, taskID string) error {
 		e.step(ctx, t.ID, task.Step{Action: "restart", Error: "the previous run was interrupted (its node stopped or died); starting again"})
 	}
 	log.InfoContext(ctx, "task started", "attempt", t.Attempts)
+	e.cfg.Metrics.TaskStarted()
+	began := e.now()
 
 	out, err := e.runAgent(ctx, t)
 	if err != nil {
@@ -76,6 +78,7 @@ func (e *Engine) runJob(ctx context.Context, taskID string) error {
 	if err := e.finishIgnoringRace(ctx, t, out); err != nil {
 		return err
 	}
+	e.cfg.Metrics.TaskEnded(string(out.Status()), out.Code, e.now().Sub(began), out.Usage.InputTokens, out.Usage.OutputTokens)
 	log.InfoContext(ctx, "task ended", "status", out.Status(), "code", out.Code)
 	return nil
 }
@@ -151,7 +154,10 @@ func (e *Engine) step(ctx context.Context, taskID string, s task.Step) {
 	}
 	if err := e.st.AppendStep(context.WithoutCancel(ctx), taskID, s); err != nil {
 		e.log.WarnContext(ctx, "step not recorded", "taskId", taskID, "err", err)
+		return
 	}
+	e.cfg.Metrics.Step()
+	e.wake(taskID) // progress streams show it at once
 }
 
 // finish records a task's outcome together with the webhook deliveries it
@@ -220,9 +226,12 @@ func (e *Engine) attempt(ctx context.Context, d store.Delivery) (store.RecordPar
 	}
 	state, wait := e.cfg.Backoff.Decide(res, d.MaxAttempts)
 	rec := store.RecordParams{Attempt: res.Record(d), State: state}
+	outcome := string(state)
 	if state == store.DeliveryPending {
 		rec.NextAt = e.now().Add(wait)
+		outcome = "retry"
 	}
+	e.cfg.Metrics.Attempt(string(d.Event), outcome, hostOf(d.URL), e.now().Sub(d.CreatedAt))
 	return rec, true
 }
 

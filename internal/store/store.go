@@ -126,6 +126,13 @@ type ClaimParams struct {
 	Limit int
 }
 
+// Depths is what waits in the store.
+type Depths struct {
+	TasksQueued       int64
+	TasksRunning      int64
+	DeliveriesPending int64
+}
+
 // Handlers is what the queue calls. A returned *RetryError reschedules the
 // job after its delay without counting as a failure; any other error is
 // retried by the queue after a short back-off.
@@ -232,6 +239,9 @@ type Store interface {
 	// Redeliver makes delivery id due again now, to url if not empty, with
 	// maxAttempts more attempts.
 	Redeliver(ctx context.Context, id, url string, maxAttempts int) error
+
+	// Depths counts what waits, across all nodes: for metrics.
+	Depths(ctx context.Context) (Depths, error)
 
 	// StartQueue starts working jobs with h until StopQueue.
 	StartQueue(ctx context.Context, h Handlers, cfg QueueConfig) error

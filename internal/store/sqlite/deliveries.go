@@ -242,3 +242,18 @@ func (s *Store) Redeliver(ctx context.Context, id, url string, maxAttempts int) 
 		return nil
 	})
 }
+
+// Depths counts queued and running tasks and pending deliveries.
+func (s *Store) Depths(ctx context.Context) (store.Depths, error) {
+	var d store.Depths
+	err := s.db.QueryRowContext(ctx, `
+		SELECT
+			(SELECT count(*) FROM tasks WHERE status = 'queued'),
+			(SELECT count(*) FROM tasks WHERE status = 'running'),
+			(SELECT count(*) FROM deliveries WHERE state = 'pending')`).
+		Scan(&d.TasksQueued, &d.TasksRunning, &d.DeliveriesPending)
+	if err != nil {
+		return d, fmt.Errorf("sqlite: depths: %w", err)
+	}
+	return d, nil
+}

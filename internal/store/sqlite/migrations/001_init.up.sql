@@ -46,6 +46,8 @@ CREATE TABLE tasks (
 
 -- Finding the next task of a session, and numbering a new one.
 CREATE UNIQUE INDEX tasks_session_seq ON tasks (session_id, seq);
+-- Counting what waits (metrics) without scanning finished tasks.
+CREATE INDEX tasks_active ON tasks (status) WHERE status IN ('queued', 'running');
 
 CREATE TABLE steps (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
