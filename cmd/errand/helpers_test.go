@@ -270,6 +270,11 @@ func newSite(t *testing.T) *httptest.Server {
 <tr><td>Giant Magnet, "Deluxe"</td><td>$9.50</td><td>GM-3</td></tr>
 </tbody></table></main></body></html>`)
 	})
+	mux.HandleFunc("/slowish", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond) // long enough to watch the task run
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<html><head><title>Later</title></head><body><main><h1>Later news</h1><p>It took a while.</p></main></body></html>`)
+	})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():

@@ -17,6 +17,7 @@ import (
 	"github.com/errandhq/errand/internal/browser"
 	"github.com/errandhq/errand/internal/engine"
 	"github.com/errandhq/errand/internal/httpapi"
+	"github.com/errandhq/errand/internal/metrics"
 	"github.com/errandhq/errand/internal/netguard"
 	"github.com/errandhq/errand/internal/store"
 	"github.com/errandhq/errand/internal/store/sqlite"
@@ -108,11 +109,16 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 		return nil, fmt.Errorf("--allow-networks: %w", err)
 	}
 	policy := netguard.New(netguard.Config{Allow: allow})
-	ag, closeAgent, err := newAgent(ctx, c, policy, logger)
+	var st store.Store
+	m := metrics.New(func(ctx context.Context) (int64, int64, int64, error) {
+		d, err := st.Depths(ctx)
+		return d.TasksQueued, d.TasksRunning, d.DeliveriesPending, err
+	})
+	ag, closeAgent, err := newAgent(ctx, c, policy, logger, m)
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(ctx, c, logger)
+	st, err = openStore(ctx, c, logger)
 	if err != nil {
 		closeAgent()
 		return nil, err
@@ -132,11 +138,12 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 		SessionIdle:   c.SessionIdle,
 		Queue:         store.QueueConfig{TaskWorkers: c.Workers},
 		DeliveryLease: c.WebhookTO + 15*time.Second,
+		Metrics:       m,
 		Logger:        logger,
 	})
 	handler := httpapi.NewHandler(httpapi.Deps{
 		Engine: eng, Store: st, Policy: policy, BootstrapKey: c.APIKey,
-		InlineWait: c.InlineWait, RateLimit: c.RateLimit, Logger: logger,
+		InlineWait: c.InlineWait, RateLimit: c.RateLimit, Metrics: m, Logger: logger,
 	})
 	return &app{store: st, engine: eng, handler: handler, policy: policy, closeAgent: closeAgent}, nil
 }
@@ -157,7 +164,7 @@ func openStore(ctx context.Context, c *config, logger *slog.Logger) (store.Store
 // newAgent picks the agent and the page loader: Chromium when one is
 // configured or found (so pages that need JavaScript work), else plain
 // HTTP. The returned close releases the browser.
-func newAgent(ctx context.Context, c *config, policy *netguard.Policy, logger *slog.Logger) (agent.Agent, func(), error) {
+func newAgent(ctx context.Context, c *config, policy *netguard.Policy, logger *slog.Logger, m *metrics.Metrics) (agent.Agent, func(), error) {
 	if c.ModelURL != "" {
 		return nil, nil, errors.New("--model-url: the language-model agent is not available in this build yet; leave it empty to use the built-in extractor")
 	}
@@ -189,5 +196,6 @@ func newAgent(ctx context.Context, c *config, policy *netguard.Policy, logger *s
 		return nil, nil, fmt.Errorf("--browser: %w", err)
 	}
 	logger.Info("pages are loaded in Chromium", "exec", bc.Exec, "ws", bc.WSURL != "")
+	m.CountBrowserContexts(chrome.Contexts)
 	return &agent.Builtin{Loader: browser.ChromiumLoader{Browser: chrome}}, func() { chrome.Close() }, nil
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/errandhq/errand/internal/engine"
+	"github.com/errandhq/errand/internal/metrics"
 	"github.com/errandhq/errand/internal/netguard"
 	"github.com/errandhq/errand/internal/store"
 )
@@ -38,6 +39,8 @@ type Deps struct {
 	// InlineWait is how long send-message and run-task wait for the task
 	// to end before answering pending. Zero never waits.
 	InlineWait time.Duration
+	// Metrics, if set, is served at /metrics.
+	Metrics *metrics.Metrics
 	// RateLimit caps requests per second per API key (0: no limit).
 	RateLimit float64
 	Logger    *slog.Logger

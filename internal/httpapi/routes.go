@@ -11,7 +11,17 @@ func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /task/{sessionId}/{taskId}", a.authed(a.getTask))
 	mux.HandleFunc("GET /task/{sessionId}/{taskId}/deliveries", a.authed(a.getDeliveries))
 	mux.HandleFunc("POST /task/{sessionId}/{taskId}/deliveries/redeliver", a.authed(a.redeliver))
+	mux.HandleFunc("GET /task/{sessionId}/{taskId}/events", a.authed(a.taskEvents))
+	mux.HandleFunc("GET /metrics", a.handle(a.metrics))
 	mux.HandleFunc("/", a.handle(notFound))
+}
+
+func (a *api) metrics(w http.ResponseWriter, r *http.Request) error {
+	if a.Metrics == nil {
+		return errorf(http.StatusNotFound, "NOT_FOUND", "metrics are not enabled")
+	}
+	a.Metrics.Handler().ServeHTTP(w, r)
+	return nil
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) error {
