@@ -22,6 +22,8 @@ const usage = `errand runs AI web tasks and reports back by webhook.
 Usage:
   errand serve [flags]              run the server
   errand keys create --name NAME    create an API key (printed once)
+  errand run --url URL [flags] "instruction"
+                                    run one task in-process and print its steps and result
   errand listen [--addr A] [--secret whsec_…] [--forward URL]
                                     a local webhook receiver that prints deliveries
   errand bench [flags]              measure deliveries/s and latencies on this machine
@@ -46,6 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return exitCode(2)
 		}
 		return keysCreate(ctx, args[2:], getenv, stdout, stderr)
+	case "run":
+		return runOnce(ctx, args[1:], getenv, stdout, stderr)
 	case "listen":
 		return listen(ctx, args[1:], stdout, stderr)
 	case "bench":

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/errandhq/errand/internal/netguard"
 	"github.com/errandhq/errand/internal/output"
 	"github.com/errandhq/errand/internal/task"
 	"github.com/errandhq/errand/internal/webhook"
@@ -330,4 +331,24 @@ func checkPageURL(raw string) string {
 		return "must be an absolute http or https URL"
 	}
 	return ""
+}
+
+// DecodeTask validates a task object (run-task's body) outside the HTTP
+// server, for `errand run`, with the same checks and messages.
+func DecodeTask(policy *netguard.Policy, body map[string]any) (task.Spec, error) {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return task.Spec{}, err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return task.Spec{}, err
+	}
+	a := &api{Deps: Deps{Policy: policy}}
+	probs := problems{}
+	spec := a.decodeTask(newObject("", fields, probs), modeRunTask)
+	if err := probs.err(); err != nil {
+		return task.Spec{}, err
+	}
+	return *spec, nil
 }

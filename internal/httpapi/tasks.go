@@ -317,3 +317,10 @@ func (a *api) redeliver(w http.ResponseWriter, r *http.Request) error {
 	})
 	return nil
 }
+
+// TaskAnswer is a task as the API shows it when polled (API.md), for
+// callers outside the HTTP server such as `errand run`.
+func TaskAnswer(t task.Task) map[string]any {
+	_, body := taskView(t)
+	return body
+}

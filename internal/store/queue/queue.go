@@ -64,7 +64,6 @@ func (RunTaskArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueTasks, MaxAttempts: MaxAttempts}
 }
 
-
 // Config is what a store knows about its database when it builds its queue.
 type Config struct {
 	// Logger receives River's logs. Default: warnings and errors to stderr,
@@ -124,7 +123,6 @@ func (q *Queue[TTx]) InsertRunTask(ctx context.Context, tx TTx, args RunTaskArgs
 	}
 	return nil
 }
-
 
 // withDefaults fills the zero fields of cfg.
 func withDefaults(cfg store.QueueConfig) store.QueueConfig {

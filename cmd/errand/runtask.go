@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/errandhq/errand/internal/httpapi"
+	"github.com/errandhq/errand/internal/task"
+)
+
+// runOnce is `errand run`: one task in-process, no server. It prints each
+// step as it happens (a live line on a terminal, plain lines otherwise),
+// then the result as the API would give it; the exit status is non-zero
+// when the task did not complete.
+func runOnce(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, c, envs := serveFlags(getenv, stderr)
+	fs.Init("errand run", flag.ContinueOnError)
+	pageURL := fs.String("url", "", "the page to start from (startingPoint)")
+	outputType := fs.String("output-type", "text", "text, structured_json or structured_csv")
+	schemaFile := fs.String("schema", "", "file with the outputSchema (JSON Schema, or a JSON array of CSV columns)")
+	hookURL := fs.String("webhook", "", "also POST the result to this URL (submittedData full_response)")
+	maxDur := fs.Duration("max-duration", task.DefaultMaxDuration, "the task's maxDuration")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return exitCode(2)
+	}
+	if len(envs.errs) > 0 {
+		return errors.Join(envs.errs...)
+	}
+	instruction := strings.TrimSpace(strings.Join(fs.Args(), " "))
+	if instruction == "" {
+		fmt.Fprintln(stderr, `usage: errand run --url URL [--output-type T] [--schema file.json] [--webhook URL] "instruction"`)
+		return exitCode(2)
+	}
+	body := map[string]any{"taskDetails": instruction, "outputType": *outputType, "maxDuration": maxDur.Milliseconds()}
+	if *pageURL != "" {
+		body["startingPoint"] = *pageURL
+	}
+	if *schemaFile != "" {
+		raw, err := os.ReadFile(*schemaFile)
+		if err != nil {
+			return fmt.Errorf("--schema: %w", err)
+		}
+		body["outputSchema"] = json.RawMessage(raw)
+	}
+	if *hookURL != "" {
+		body["webhook"] = map[string]any{"name": "errand run", "url": *hookURL, "submittedData": "full_response"}
+	}
+
+	// The real engine on a throwaway store: the task runs exactly as the
+	// server would run it.
+	data, err := os.MkdirTemp("", "errand-run-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(data)
+	c.Data, c.DatabaseURL, c.APIKey = data, "", "run"
+	a, err := buildApp(ctx, c, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	spec, err := httpapi.DecodeTask(a.policy, body)
+	if err != nil {
+		var ae *httpapi.Error
+		if errors.As(err, &ae) {
+			for ptr, reason := range ae.Details {
+				fmt.Fprintf(stderr, "errand run: %s: %s\n", runFlagFor(ptr), reason)
+			}
+			return exitCode(2)
+		}
+		return err
+	}
+	if err := a.engine.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		a.engine.Stop(stop)
+	}()
+	t, err := a.engine.RunTask(ctx, "run", spec)
+	if err != nil {
+		return err
+	}
+	live := isTerminal(stdout)
+	shown := 0
+	for {
+		changed, stop := a.engine.Changes(t.ID)
+		steps, _ := a.engine.Steps(ctx, t.ID)
+		for _, s := range steps[shown:] {
+			line := fmt.Sprintf("step %d  %-9s %s", s.N, s.Action, stepDetail(s))
+			if live {
+				fmt.Fprintf(stdout, "\r\033[K%s", line)
+			} else {
+				fmt.Fprintln(stdout, line)
+			}
+		}
+		shown = len(steps)
+		cur, err := a.engine.Task(ctx, t.TenantID, t.SessionID, t.ID)
+		if err != nil {
+			stop()
+			return err
+		}
+		if cur.Status.Final() || cur.Status == task.StatusGuardrail {
+			stop()
+			if live {
+				fmt.Fprintln(stdout)
+			}
+			if spec.Webhook != nil {
+				waitForAttempt(ctx, a, cur, stderr)
+			}
+			out, _ := json.MarshalIndent(httpapi.TaskAnswer(cur), "", "  ")
+			fmt.Fprintln(stdout, string(out))
+			if cur.Status != task.StatusCompleted {
+				fmt.Fprintf(stderr, "errand run: task %s: %s %s\n", cur.Status, cur.ErrorCode, cur.ErrorMessage)
+				return exitCode(1)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			stop()
+			return ctx.Err()
+		case <-changed:
+		case <-time.After(250 * time.Millisecond):
+		}
+		stop()
+	}
+}
+
+func stepDetail(s task.Step) string {
+	d := s.URL
+	if s.Error != "" {
+		d += "  error: " + s.Error
+	}
+	return d + fmt.Sprintf("  (%d ms)", s.DurationMs)
+}
+
+// waitForAttempt waits (briefly) for the task's webhook to be attempted and
+// reports how it went.
+func waitForAttempt(ctx context.Context, a *app, t task.Task, stderr io.Writer) {
+	deadline := time.Now().Add(40 * time.Second)
+	for time.Now().Before(deadline) {
+		atts, err := a.engine.Attempts(ctx, t.TenantID, t.SessionID, t.ID)
+		if err == nil && len(atts) > 0 {
+			last := atts[len(atts)-1]
+			fmt.Fprintf(stderr, "webhook: attempt %d → status %d %s\n", last.Attempt, last.StatusCode, last.Error)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// isTerminal reports whether w is a character device (a live progress line
+// makes sense there, not in a file or pipe).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// runFlagFor names the flag behind a task field, for error messages.
+func runFlagFor(ptr string) string {
+	switch {
+	case ptr == "/startingPoint":
+		return "--url"
+	case ptr == "/outputType":
+		return "--output-type"
+	case strings.HasPrefix(ptr, "/outputSchema"):
+		return "--schema"
+	case strings.HasPrefix(ptr, "/webhook"):
+		return "--webhook"
+	case ptr == "/maxDuration":
+		return "--max-duration"
+	case ptr == "/taskDetails":
+		return "the instruction"
+	}
+	return ptr
+}
