@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,8 +19,10 @@ import (
 	"github.com/errandhq/errand/internal/engine"
 	"github.com/errandhq/errand/internal/httpapi"
 	"github.com/errandhq/errand/internal/metrics"
+	"github.com/errandhq/errand/internal/model"
 	"github.com/errandhq/errand/internal/netguard"
 	"github.com/errandhq/errand/internal/store"
+	"github.com/errandhq/errand/internal/store/postgres"
 	"github.com/errandhq/errand/internal/store/sqlite"
 	"github.com/errandhq/errand/internal/webhook"
 )
@@ -150,10 +153,16 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 
 func openStore(ctx context.Context, c *config, logger *slog.Logger) (store.Store, error) {
 	if c.DatabaseURL != "" {
-		if strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://") {
-			return nil, errors.New("--database-url: the PostgreSQL store is not available in this build yet; leave it empty to use the embedded SQLite store")
+		if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+			return nil, errors.New("--database-url: must be a postgres:// or postgresql:// URL")
 		}
-		return nil, errors.New("--database-url: must be a postgres:// URL")
+		st, err := postgres.Open(ctx, postgres.Config{URL: c.DatabaseURL, Logger: logger})
+		if err != nil {
+			// pgx errors can quote the URL, password included: say only
+			// what kind of failure it was.
+			return nil, fmt.Errorf("--database-url: cannot open the PostgreSQL store: %s", redactDSN(err.Error(), c.DatabaseURL))
+		}
+		return st, nil
 	}
 	if err := os.MkdirAll(c.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("--data: %w", err)
@@ -165,8 +174,21 @@ func openStore(ctx context.Context, c *config, logger *slog.Logger) (store.Store
 // configured or found (so pages that need JavaScript work), else plain
 // HTTP. The returned close releases the browser.
 func newAgent(ctx context.Context, c *config, policy *netguard.Policy, logger *slog.Logger, m *metrics.Metrics) (agent.Agent, func(), error) {
+	var llm *model.Client
 	if c.ModelURL != "" {
-		return nil, nil, errors.New("--model-url: the language-model agent is not available in this build yet; leave it empty to use the built-in extractor")
+		if c.Model == "" {
+			return nil, nil, errors.New("--model: required with --model-url (the model name the endpoint knows, e.g. gpt-4o-mini or llama3.1)")
+		}
+		// The endpoint is the operator's choice (often a local server), so
+		// it is not subject to the network policy meant for task traffic.
+		client, err := model.New(model.Config{BaseURL: c.ModelURL, APIKey: c.ModelKey, Model: c.Model})
+		if err != nil {
+			return nil, nil, fmt.Errorf("--model-url: %w", err)
+		}
+		llm = client
+		if c.Browser == "http" {
+			return nil, nil, errors.New("--browser http: the model-driven agent needs Chromium (auto, a binary path, or a ws:// endpoint)")
+		}
 	}
 	fetcher := &browser.Fetcher{
 		Client:    &http.Client{Transport: policy.Transport(netguard.TransportOptions{}), Timeout: 60 * time.Second},
@@ -178,6 +200,9 @@ func newAgent(ctx context.Context, c *config, policy *netguard.Policy, logger *s
 		return &agent.Builtin{Loader: fetcher}, func() {}, nil
 	case b == "auto" || b == "":
 		exec, err := browser.FindChromium()
+		if err != nil && llm != nil {
+			return nil, nil, fmt.Errorf("--model-url: the model-driven agent needs Chromium, and none was found (%v); install Debian's chromium or give --browser", err)
+		}
 		if err != nil {
 			logger.Info("no Chromium found: pages are loaded over plain HTTP, without JavaScript")
 			return &agent.Builtin{Loader: fetcher}, func() {}, nil
@@ -197,5 +222,22 @@ func newAgent(ctx context.Context, c *config, policy *netguard.Policy, logger *s
 	}
 	logger.Info("pages are loaded in Chromium", "exec", bc.Exec, "ws", bc.WSURL != "")
 	m.CountBrowserContexts(chrome.Contexts)
-	return &agent.Builtin{Loader: browser.ChromiumLoader{Browser: chrome}}, func() { chrome.Close() }, nil
+	closeChrome := func() { chrome.Close() }
+	if llm != nil {
+		logger.Info("tasks are run by the model-driven agent", "model", c.Model)
+		return &agent.LLM{Model: llm, Browser: chrome}, closeChrome, nil
+	}
+	return &agent.Builtin{Loader: browser.ChromiumLoader{Browser: chrome}}, closeChrome, nil
+}
+
+// redactDSN removes the database URL's password from a message.
+func redactDSN(msg, dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return msg
+	}
+	if pw, ok := u.User.Password(); ok && pw != "" {
+		msg = strings.ReplaceAll(msg, pw, "REDACTED")
+	}
+	return msg
 }

@@ -78,8 +78,16 @@ type Config struct {
 	// OutboxPoll is how often the sender looks for retries that came due
 	// and deliveries owed on other nodes. Default 50ms.
 	OutboxPoll time.Duration
-	// NodeID names this node in delivery leases. Default: a random id.
+	// NodeID names this node in task and delivery leases. Default: a
+	// random id.
 	NodeID string
+	// HeartbeatEvery is how often this node tells the store its running
+	// tasks are alive. Default 5s.
+	HeartbeatEvery time.Duration
+	// RescueAfter is how long a running task may go without a heartbeat
+	// before any node queues it again (its node died). Default 30s: with
+	// the reaper's period a dead node's task runs again within about 35s.
+	RescueAfter time.Duration
 	// CancelPoll is how often a running task checks the store for a stop
 	// request made on another node. Default 1s.
 	CancelPoll time.Duration
@@ -98,7 +106,11 @@ type Engine struct {
 	log *slog.Logger
 	out *outbox
 
+	leases     sync.WaitGroup
+	stopLeases chan struct{}
+
 	mu      sync.Mutex
+	secrets map[string][]task.Secret           // task id -> its secrets, until it is final
 	running map[string]context.CancelCauseFunc // task id -> stop
 	waiters map[string][]chan struct{}         // task id -> woken on change
 }
@@ -129,6 +141,12 @@ func New(cfg Config) *Engine {
 	if cfg.OutboxPoll <= 0 {
 		cfg.OutboxPoll = DefaultOutboxPoll
 	}
+	if cfg.HeartbeatEvery <= 0 {
+		cfg.HeartbeatEvery = 5 * time.Second
+	}
+	if cfg.RescueAfter <= 0 {
+		cfg.RescueAfter = 30 * time.Second
+	}
 	if cfg.NodeID == "" {
 		cfg.NodeID = task.NewID("node")
 	}
@@ -136,12 +154,14 @@ func New(cfg Config) *Engine {
 		cfg.CancelPoll = time.Second
 	}
 	e := &Engine{
-		cfg:     cfg,
-		st:      cfg.Store,
-		now:     func() time.Time { return cfg.Now().UTC() },
-		log:     cfg.Logger,
-		running: map[string]context.CancelCauseFunc{},
-		waiters: map[string][]chan struct{}{},
+		cfg:        cfg,
+		st:         cfg.Store,
+		now:        func() time.Time { return cfg.Now().UTC() },
+		log:        cfg.Logger,
+		running:    map[string]context.CancelCauseFunc{},
+		secrets:    map[string][]task.Secret{},
+		waiters:    map[string][]chan struct{}{},
+		stopLeases: make(chan struct{}),
 	}
 	e.out = newOutbox(e)
 	return e
@@ -154,7 +174,45 @@ func (e *Engine) Start(ctx context.Context) error {
 		return err
 	}
 	e.out.start()
+	e.leases.Add(1)
+	go e.keepLeases()
 	return nil
+}
+
+// keepLeases heartbeats this node's running tasks and re-queues the tasks
+// of nodes that stopped heartbeating (they died).
+func (e *Engine) keepLeases() {
+	defer e.leases.Done()
+	tick := time.NewTicker(e.cfg.HeartbeatEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-e.stopLeases:
+			return
+		case <-tick.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.HeartbeatEvery)
+		e.mu.Lock()
+		ids := make([]string, 0, len(e.running))
+		for id := range e.running {
+			ids = append(ids, id)
+		}
+		e.mu.Unlock()
+		now := e.now()
+		if len(ids) > 0 {
+			if err := e.st.HeartbeatTasks(ctx, e.cfg.NodeID, ids, now); err != nil {
+				e.log.Warn("heartbeat failed", "err", err)
+			}
+		}
+		rescued, err := e.st.RescueTasks(ctx, now.Add(-e.cfg.RescueAfter), now)
+		if err != nil {
+			e.log.Warn("rescuing tasks failed", "err", err)
+		}
+		for _, id := range rescued {
+			e.log.Warn("task rescued: its node stopped heartbeating; it is queued again", "taskId", id)
+		}
+		cancel()
+	}
 }
 
 // Stop stops taking work and waits for running tasks and deliveries until
@@ -164,6 +222,8 @@ func (e *Engine) Stop(ctx context.Context) error {
 	// webhook sent before the outbox stops.
 	qerr := e.st.StopQueue(ctx)
 	oerr := e.out.shutdown(ctx)
+	close(e.stopLeases)
+	e.leases.Wait()
 	return errors.Join(qerr, oerr)
 }
 
@@ -193,10 +253,19 @@ func (e *Engine) StartSession(ctx context.Context, tenantID string, first *task.
 }
 
 func (e *Engine) newTask(s task.Session, spec task.Spec, now time.Time) task.Task {
-	return task.Task{
+	t := task.Task{
 		ID: task.NewID("task"), SessionID: s.ID, TenantID: s.TenantID,
 		Spec: spec, Status: task.StatusQueued, CreatedAt: now,
 	}
+	// Secrets are never stored: this node keeps them in memory for the
+	// task's life. A task run after a restart, or on another node, has
+	// none (the agent tells the model so).
+	if len(spec.Secrets) > 0 {
+		e.mu.Lock()
+		e.secrets[t.ID] = spec.Secrets
+		e.mu.Unlock()
+	}
+	return t
 }
 
 // session loads a session the tenant may use now.

@@ -47,7 +47,7 @@ func (e *Engine) runJob(ctx context.Context, taskID string) error {
 		return &store.RetryError{Delay: pausedRecheck}
 	}
 
-	t, err = e.st.StartTask(ctx, t.ID, e.now())
+	t, err = e.st.StartTask(ctx, t.ID, e.cfg.NodeID, e.now())
 	if errors.Is(err, store.ErrConflict) {
 		return nil
 	}
@@ -99,6 +99,7 @@ func (e *Engine) runAgent(ctx context.Context, t task.Task) (task.Outcome, error
 
 	e.mu.Lock()
 	e.running[t.ID] = stop
+	t.Spec.Secrets = e.secrets[t.ID]
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
@@ -199,6 +200,11 @@ func (e *Engine) finish(ctx context.Context, t task.Task, out task.Outcome) erro
 	}
 	if len(p.Deliveries) > 0 {
 		e.out.notify()
+	}
+	if ended.Status.Final() {
+		e.mu.Lock()
+		delete(e.secrets, t.ID)
+		e.mu.Unlock()
 	}
 	e.wake(t.ID)
 	return nil

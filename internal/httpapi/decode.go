@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -232,6 +233,7 @@ func (a *api) decodeTask(o object, mode taskMode) *task.Spec {
 	if wo, ok := o.object("webhook"); ok {
 		spec.Webhook = a.decodeWebhook(wo)
 	}
+	spec.Secrets = decodeSecrets(o)
 	if mode == modeInitial && strings.TrimSpace(details) == "" {
 		return nil
 	}
@@ -351,4 +353,55 @@ func DecodeTask(policy *netguard.Policy, body map[string]any) (task.Spec, error)
 		return task.Spec{}, err
 	}
 	return *spec, nil
+}
+
+var secretFieldName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// decodeSecrets reads `secrets: [{match, fields: {name: value}}]`. Problems
+// name the field, never a value.
+func decodeSecrets(o object) []task.Secret {
+	raw, ok := o.raw("secrets")
+	if !ok {
+		return nil
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		o.probs.add(o.at("secrets"), "must be an array of {match, fields}")
+		return nil
+	}
+	var out []task.Secret
+	for i, item := range items {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(item, &fields); err != nil || fields == nil {
+			o.probs.add(fmt.Sprintf("%s/%d", o.at("secrets"), i), "must be an object {match, fields}")
+			continue
+		}
+		so := newObject(fmt.Sprintf("%s/%d", o.at("secrets"), i), fields, o.probs)
+		sec := task.Secret{Fields: map[string]string{}}
+		sec.Match, _ = so.requiredStr("match")
+		fo, ok := so.object("fields")
+		if !ok {
+			if !so.has("fields") {
+				o.probs.add(so.at("fields"), "is required")
+			}
+			continue
+		}
+		if len(fo.fields) == 0 {
+			o.probs.add(so.at("fields"), "must name at least one value")
+		}
+		for name := range fo.fields {
+			if !secretFieldName.MatchString(name) {
+				o.probs.add(fo.at(name), "must be a name of letters, digits, '_', '.' or '-'")
+				continue
+			}
+			var v string
+			if err := json.Unmarshal(fo.fields[name], &v); err != nil {
+				o.probs.add(fo.at(name), "must be a string")
+				continue
+			}
+			sec.Fields[name] = v
+		}
+		out = append(out, sec)
+	}
+	return out
 }

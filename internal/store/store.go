@@ -202,10 +202,17 @@ type Store interface {
 	ActiveTasks(ctx context.Context, sessionID string) ([]task.Task, error)
 	// TaskByID loads a task for the runner, whatever its tenant.
 	TaskByID(ctx context.Context, taskID string) (task.Task, error)
-	// StartTask moves a queued task to running (Attempts+1, StartedAt set
-	// on first start) and returns it. A task already running (its node died)
-	// is returned as is, with Attempts+1. ErrConflict for any other state.
-	StartTask(ctx context.Context, taskID string, at time.Time) (task.Task, error)
+	// StartTask moves a queued task to running on node runner
+	// (Attempts+1, StartedAt set on first start, heartbeat at at) and
+	// returns it. ErrConflict for any other state: a running task belongs to
+	// its runner until RescueTasks gives it back.
+	StartTask(ctx context.Context, taskID, runner string, at time.Time) (task.Task, error)
+	// HeartbeatTasks records that runner is still running these tasks.
+	HeartbeatTasks(ctx context.Context, runner string, taskIDs []string, at time.Time) error
+	// RescueTasks queues again, each with a new run job, the running tasks
+	// whose last heartbeat is before staleBefore (their node died), and
+	// returns their ids. Safe to call from every node at once.
+	RescueTasks(ctx context.Context, staleBefore, at time.Time) ([]string, error)
 	// RequestCancel flags a task so its runner stops it.
 	RequestCancel(ctx context.Context, taskID string) error
 	// FinishTask ends a run of a task, see FinishParams. ErrConflict if the

@@ -8,6 +8,8 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/json"
+	"log/slog"
+	"slices"
 	"strings"
 	"time"
 )
@@ -120,7 +122,40 @@ type Spec struct {
 	OutputType            OutputType      `json:"outputType"`
 	OutputSchema          json.RawMessage `json:"outputSchema,omitempty"`
 	Webhook               *Webhook        `json:"webhook,omitempty"`
+	// Secrets are credentials the agent may type on matching sites. They
+	// are never serialized (so never stored, logged or sent in a webhook):
+	// whoever accepts a task keeps them in memory for its run only.
+	Secrets []Secret `json:"-"`
 }
+
+// Secret is a set of named values (e.g. email, password) the agent may type
+// into pages whose host matches Match. The model only ever sees the
+// placeholders ({{email}}), never the values.
+type Secret struct {
+	// Match is a host pattern: "example.com" is that host only;
+	// "*.example.com" is example.com and every subdomain of it; "*" is any
+	// host. An optional "https://" or "http://" prefix also requires that
+	// scheme.
+	Match  string            `json:"match"`
+	Fields map[string]string `json:"fields"`
+}
+
+// String names the secret's match and field names, never the values, so a
+// stray %v in a log line leaks nothing.
+func (s Secret) String() string {
+	names := make([]string, 0, len(s.Fields))
+	for k := range s.Fields {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return "secret{" + s.Match + ": " + strings.Join(names, ", ") + "}"
+}
+
+// GoString is String, for %#v.
+func (s Secret) GoString() string { return s.String() }
+
+// LogValue is String, for log/slog.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // Usage is what a task consumed.
 type Usage struct {

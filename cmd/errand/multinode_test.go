@@ -1,0 +1,190 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+)
+
+// hookLog records every webhook by task id.
+type hookLog struct {
+	mu     sync.Mutex
+	byTask map[string][]map[string]any
+	ids    map[string][]string
+}
+
+func newHookLog(t *testing.T) (*hookLog, *httptest.Server) {
+	h := &hookLog{byTask: map[string][]map[string]any{}, ids: map[string][]string{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var p map[string]any
+		json.Unmarshal(body, &p)
+		tid, _ := p["taskId"].(string)
+		h.mu.Lock()
+		h.byTask[tid] = append(h.byTask[tid], p)
+		h.ids[tid] = append(h.ids[tid], r.Header.Get("webhook-id"))
+		h.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	return h, srv
+}
+
+func (h *hookLog) count(tid string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.byTask[tid])
+}
+
+// Three nodes on one PostgreSQL, 300 tasks across 50 sessions submitted
+// through all of them: every session's tasks ran in order, each task ran
+// exactly once, every webhook arrived exactly once.
+func TestThreeNodes(t *testing.T) {
+	db := pg.NewDatabase(t)
+	site := newSite(t)
+	hooks, rc := newHookLog(t)
+	var nodes []*server
+	for range 3 {
+		nodes = append(nodes, startServer(t, "", "--database-url", db, "--workers", "8"))
+	}
+	startedBefore := 0.0
+	for _, n := range nodes {
+		startedBefore += metric(t, n, "errand_tasks_started_total", "")
+	}
+	const sessions, perSession = 50, 6
+	type sess struct {
+		id    string
+		tasks []string
+	}
+	all := make([]sess, sessions)
+	var wg sync.WaitGroup
+	for i := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, m := nodes[i%3].call(t, "POST", "/start/start-session", map[string]any{})
+			s := sess{id: m["sessionId"].(string)}
+			for j := range perSession {
+				node := nodes[(i+j)%3] // any node takes any request
+				code, m := node.call(t, "POST", "/start/send-message", map[string]any{"sessionId": s.id, "message": map[string]any{
+					"actionType": "newTask", "taskDetails": "read", "startingPoint": site.URL + "/news",
+					"webhook": map[string]any{"name": "n", "url": rc.URL, "submittedData": "full_response"}}})
+				if code != 200 {
+					t.Errorf("newTask: %d %v", code, m)
+					return
+				}
+				s.tasks = append(s.tasks, m["taskId"].(string))
+			}
+			all[i] = s
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for _, s := range all {
+		for k, tid := range s.tasks {
+			for hooks.count(tid) == 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("task %s (session %s #%d) never delivered", tid, s.id, k)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+	time.Sleep(time.Second) // a duplicate, if any, would arrive now
+	hooks.mu.Lock()
+	for _, s := range all {
+		var prev time.Time
+		for k, tid := range s.tasks {
+			got := hooks.byTask[tid]
+			if len(got) != 1 {
+				t.Errorf("task %s got %d webhooks, want exactly 1", tid, len(got))
+				continue
+			}
+			at, _ := time.Parse(time.RFC3339Nano, got[0]["completedAt"].(string))
+			if k > 0 && at.Before(prev) {
+				t.Errorf("session %s: task #%d completed at %v, before task #%d (%v)", s.id, k, at, k-1, prev)
+			}
+			prev = at
+		}
+	}
+	hooks.mu.Unlock()
+	startedAfter, perNode := 0.0, []float64{}
+	for _, n := range nodes {
+		v := metric(t, n, "errand_tasks_started_total", "")
+		startedAfter += v
+		perNode = append(perNode, v)
+	}
+	if got := startedAfter - startedBefore; got != sessions*perSession {
+		t.Errorf("task runs started = %v across nodes, want exactly %d (each task once)", got, sessions*perSession)
+	}
+	t.Logf("%d tasks over %d sessions on 3 nodes; runs per node %v; every webhook exactly once", sessions*perSession, sessions, perNode)
+}
+
+// One of three nodes SIGKILLed mid-load: every task still reaches a final
+// state and every owed webhook arrives (at least once, same webhook-id).
+func TestNodeKilledMidLoad(t *testing.T) {
+	db := pg.NewDatabase(t)
+	site := newSite(t)
+	hooks, rc := newHookLog(t)
+	var nodes []*proc
+	for range 3 {
+		nodes = append(nodes, startProc(t, t.TempDir(), "--database-url", db, "--workers", "4"))
+	}
+	var tasks [][2]string
+	for i := range 90 {
+		// Slow pages keep tasks running when the node dies.
+		page := "/news"
+		if i%3 == 0 {
+			page = "/slowish"
+		}
+		code, m := nodes[i%3].call(t, "POST", "/start/run-task", map[string]any{"taskDetails": "read", "startingPoint": site.URL + page,
+			"webhook": map[string]any{"name": "k", "url": rc.URL, "submittedData": "full_response"}})
+		if code != 200 {
+			t.Fatalf("run-task: %d %v", code, m)
+		}
+		tasks = append(tasks, [2]string{m["sessionId"].(string), m["taskId"].(string)})
+	}
+	time.Sleep(300 * time.Millisecond)
+	nodes[0].kill()
+	killedAt := time.Now()
+	survivor := nodes[1]
+	deadline := time.Now().Add(3 * time.Minute)
+	for _, tk := range tasks {
+		for {
+			code, m := survivor.call(t, "GET", "/task/"+tk[0]+"/"+tk[1], nil)
+			if code != 200 {
+				t.Fatalf("poll: %d %v", code, m)
+			}
+			if m["type"] == "task_completed" && hooks.count(tk[1]) > 0 {
+				break
+			}
+			if st := m["status"]; st == "failed" || st == "cancelled" {
+				t.Fatalf("task %s: %v", tk[1], m)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("task %s not done 3 minutes after the kill: %v (webhooks %d)", tk[1], m, hooks.count(tk[1]))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	hooks.mu.Lock()
+	defer hooks.mu.Unlock()
+	repeats := 0
+	for _, tk := range tasks {
+		ids := hooks.ids[tk[1]]
+		for _, id := range ids {
+			if id != ids[0] {
+				t.Errorf("task %s delivered under webhook-ids %v", tk[1], ids)
+			}
+		}
+		repeats += len(ids) - 1
+	}
+	t.Logf("node killed; all %d tasks completed and delivered %.1fs after the kill (%d repeated sends, same webhook-id)",
+		len(tasks), time.Since(killedAt).Seconds(), repeats)
+}

@@ -1,0 +1,412 @@
+package agent_test
+
+// End-to-end tests of the model-driven agent: real Chromium (through
+// internal/browser, with its proxy and network policy), local test sites
+// on loopback, and the production model client talking to the fake
+// OpenAI-compatible server.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/errandhq/errand/internal/browser"
+	"github.com/errandhq/errand/internal/model/modeltest"
+	"github.com/errandhq/errand/internal/netguard"
+	"github.com/errandhq/errand/internal/task"
+)
+
+var (
+	chromium        *browser.Chromium
+	chromiumMissing string
+	sessionN        int
+	sessionMu       sync.Mutex
+)
+
+func TestMain(m *testing.M) {
+	if _, err := browser.FindChromium(); err != nil {
+		chromiumMissing = err.Error()
+		os.Exit(m.Run())
+	}
+	// NewChromium launches nothing until the first Tab, so the unit tests
+	// of this package do not pay for a browser.
+	c, err := browser.NewChromium(context.Background(), browser.ChromiumConfig{Policy: e2ePolicy()})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	chromium = c
+	code := m.Run()
+	c.Close()
+	os.Exit(code)
+}
+
+// e2ePolicy allows 127.0.0.1 only (so 127.0.0.2 is a refused address) and
+// resolves every *.test name to 127.0.0.1, so that sites have host names
+// for secrets and avoidDomains to match.
+func e2ePolicy() *netguard.Policy {
+	return netguard.New(netguard.Config{
+		Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		Resolver: netguard.ResolverFunc(func(ctx context.Context, network, host string) ([]netip.Addr, error) {
+			if strings.HasSuffix(host, ".test") {
+				return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+			}
+			return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+		}),
+	})
+}
+
+func needChromium(t *testing.T) *browser.Chromium {
+	t.Helper()
+	if chromiumMissing != "" {
+		t.Skip("chromium not installed: " + chromiumMissing)
+	}
+	return chromium
+}
+
+// serve starts a test site and returns its base URL under host (a *.test
+// name the policy resolves to loopback).
+func serve(t *testing.T, host string, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	return "http://" + host + ":" + port
+}
+
+func page(title, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, "<!doctype html><html><head><meta charset=utf-8><title>"+title+"</title></head><body>"+body+"</body></html>")
+	}
+}
+
+// e2eTask is a task in a fresh session of the shared browser.
+func e2eTask(t *testing.T, s task.Spec) task.Task {
+	sessionMu.Lock()
+	sessionN++
+	id := "sess_e2e_" + strconv.Itoa(sessionN)
+	sessionMu.Unlock()
+	t.Cleanup(func() { chromium.CloseSession(id) })
+	return task.Task{ID: "task_" + id, SessionID: id, Spec: s}
+}
+
+// elementID finds the number of the element the observation shows right
+// after [N] and matching pattern (a regexp), e.g. `<input type=email`.
+func elementID(t *testing.T, obs, pattern string) int {
+	t.Helper()
+	m := regexp.MustCompile(`\[(\d+)\]` + pattern).FindStringSubmatch(obs)
+	if m == nil {
+		t.Errorf("no element matching %q in the observation:\n%s", pattern, obs)
+		return -1
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+func TestChromiumLoginWithSecrets(t *testing.T) {
+	c := needChromium(t)
+	const email, password = "ada+errand@example.org", "c0rrect horse&battery"
+	posted := make(chan url.Values, 1)
+	mux := http.NewServeMux()
+	mux.Handle("GET /login", page("Sign in", `<h1>Sign in</h1>
+<form method=post action="/login">
+  <label for=email>Email</label> <input id=email name=email type=email>
+  <label>Password <input name=password type=password></label>
+  <button type=submit>Sign in</button>
+</form>`))
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		posted <- r.PostForm
+		if r.PostForm.Get("email") != email || r.PostForm.Get("password") != password {
+			http.Redirect(w, r, "/login?error=1", http.StatusSeeOther)
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "ok", Path: "/"})
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+	})
+	mux.HandleFunc("GET /account", func(w http.ResponseWriter, r *http.Request) {
+		if ck, err := r.Cookie("sid"); err != nil || ck.Value != "ok" {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		page("Account", `<h1>Your account</h1><p>Signed in as `+email+`.</p><p>You have 3 open orders.</p>`)(w, r)
+	})
+	base := serve(t, "shop.test", mux)
+
+	srv := modeltest.New(t,
+		func(r modeltest.Request) modeltest.Reply {
+			obs := lastObs(r)
+			return modeltest.Reply{Calls: []modeltest.Call{
+				{Name: "type", Args: map[string]any{"id": elementID(t, obs, `<input type=email`), "text": "{{email}}"}},
+				{Name: "type", Args: map[string]any{"id": elementID(t, obs, `<input type=password`), "text": "{{password}}", "submit": true}},
+			}}
+		},
+		func(r modeltest.Request) modeltest.Reply {
+			obs := lastObs(r)
+			if !strings.Contains(obs, "3 open orders") || !strings.Contains(obs, "Signed in as {{email}}") {
+				t.Errorf("after signing in the model sees:\n%s", obs)
+			}
+			return modeltest.Reply{Calls: []modeltest.Call{{Name: "done", Args: map[string]string{"answer": "3 open orders"}}}}
+		},
+	)
+	s := spec("Sign in and count my open orders.", base+"/login")
+	s.Secrets = []task.Secret{{Match: "*.shop.test", Fields: map[string]string{"email": email, "password": password}}}
+	res := runAgent(t, c, srv, e2eTask(t, s), nil)
+	if res.out.Code != "" || res.out.Message != "3 open orders" {
+		t.Fatalf("outcome = %+v\nsteps = %+v", res.out, res.steps)
+	}
+	form := <-posted
+	if form.Get("email") != email || form.Get("password") != password {
+		t.Errorf("the site received %v", form)
+	}
+	assertNoSecrets(t, srv, email, password)
+	for _, st := range res.steps {
+		if blob := string(st.Args) + st.URL + st.Error; strings.Contains(blob, password) || strings.Contains(blob, email) {
+			t.Errorf("step shows a secret: %+v", st)
+		}
+	}
+}
+
+// catalogue serves /items?page=N, two items a page, with a Next link.
+func catalogue(pages int) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /items", func(w http.ResponseWriter, r *http.Request) {
+		p, _ := strconv.Atoi(r.URL.Query().Get("page"))
+		if p < 1 || p > pages {
+			http.NotFound(w, r)
+			return
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "<h1>Catalogue</h1><p>Page %d of %d</p><ul>", p, pages)
+		for i := 2*p - 1; i <= 2*p; i++ {
+			fmt.Fprintf(&b, `<li><span class=name>Lamp %d</span> <span class=price>$%d.50</span></li>`, i, i*10)
+		}
+		b.WriteString("</ul>")
+		if p < pages {
+			fmt.Fprintf(&b, `<a href="/items?page=%d">Next</a>`, p+1)
+		}
+		page("Catalogue", b.String())(w, r)
+	})
+	return mux
+}
+
+var itemPattern = regexp.MustCompile(`Lamp (\d+)\s+\$(\d+\.\d+)`)
+
+// collector is a scripted model that reads the items off each page view,
+// clicks Next while there is one, then answers with format(items).
+func collector(t *testing.T, format func(items [][2]string) any) modeltest.Step {
+	var items [][2]string
+	return func(r modeltest.Request) modeltest.Reply {
+		obs := lastObs(r)
+		for _, m := range itemPattern.FindAllStringSubmatch(obs, -1) {
+			items = append(items, [2]string{"Lamp " + m[1], m[2]})
+		}
+		if strings.Contains(obs, ">Next<") {
+			return modeltest.Reply{Calls: []modeltest.Call{
+				{Name: "note", Args: map[string]string{"text": fmt.Sprintf("%d items so far", len(items))}},
+				{Name: "click", Args: map[string]int{"id": elementID(t, obs, `<a href=[^>]*>Next<`)}},
+			}}
+		}
+		return modeltest.Reply{Calls: []modeltest.Call{{Name: "done", Args: map[string]any{"answer": format(items)}}}}
+	}
+}
+
+func repeat(step modeltest.Step, n int) []modeltest.Step {
+	steps := make([]modeltest.Step, n)
+	for i := range steps {
+		steps[i] = step
+	}
+	return steps
+}
+
+func TestChromiumPagination(t *testing.T) {
+	c := needChromium(t)
+	base := serve(t, "lamps.test", catalogue(3))
+
+	t.Run("structured_json", func(t *testing.T) {
+		srv := modeltest.New(t, repeat(collector(t, func(items [][2]string) any {
+			var out []map[string]any
+			for _, it := range items {
+				out = append(out, map[string]any{"name": it[0], "price": json.Number(it[1])})
+			}
+			return out
+		}), 3)...)
+		s := spec("List every lamp with its price.", base+"/items?page=1")
+		s.OutputType = task.OutputJSON
+		s.OutputSchema = json.RawMessage(`{"type":"array","items":{"type":"object","properties":{"name":{"type":"string"},"price":{"type":"number"}},"required":["name","price"]},"minItems":6}`)
+		res := runAgent(t, c, srv, e2eTask(t, s), nil)
+		want := `[{"name":"Lamp 1","price":10.50},{"name":"Lamp 2","price":20.50},{"name":"Lamp 3","price":30.50},{"name":"Lamp 4","price":40.50},{"name":"Lamp 5","price":50.50},{"name":"Lamp 6","price":60.50}]`
+		if res.out.Code != "" || res.out.Message != want {
+			t.Fatalf("outcome = %+v\nwant %s", res.out, want)
+		}
+		var pages int
+		for _, n := range res.out.Network {
+			if strings.Contains(n.URL, "/items?page=") {
+				pages++
+			}
+		}
+		if pages != 3 {
+			t.Errorf("network = %+v, want the 3 pages", res.out.Network)
+		}
+	})
+
+	t.Run("structured_csv", func(t *testing.T) {
+		srv := modeltest.New(t, repeat(collector(t, func(items [][2]string) any {
+			var b strings.Builder
+			b.WriteString("name,price\n")
+			for _, it := range items {
+				b.WriteString(it[0] + "," + it[1] + "\n")
+			}
+			return b.String()
+		}), 3)...)
+		s := spec("List every lamp with its price.", base+"/items?page=1")
+		s.OutputType, s.OutputSchema = task.OutputCSV, json.RawMessage(`["name","price"]`)
+		res := runAgent(t, c, srv, e2eTask(t, s), nil)
+		want := "name,price\nLamp 1,10.50\nLamp 2,20.50\nLamp 3,30.50\nLamp 4,40.50\nLamp 5,50.50\nLamp 6,60.50\n"
+		if res.out.Code != "" || res.out.Message != want {
+			t.Fatalf("outcome = %+v\nwant %q", res.out, want)
+		}
+	})
+}
+
+func TestChromiumJavaScriptPage(t *testing.T) {
+	c := needChromium(t)
+	mux := http.NewServeMux()
+	mux.Handle("GET /{$}", page("Deal", `<main><h1>Today's deal</h1><div id=deal>loading…</div></main>
+<script>
+fetch('/deal.json').then(r => r.json()).then(d => {
+  document.getElementById('deal').innerHTML = '<p>The ' + d.name + ' costs <b>' + d.price + '</b> today only.</p>';
+});
+</script>`))
+	mux.HandleFunc("GET /deal.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"name":"Brass Lamp","price":"$42.00"}`)
+	})
+	base := serve(t, "deals.test", mux)
+
+	waited := false
+	srv := modeltest.New(t,
+		func(r modeltest.Request) modeltest.Reply {
+			if strings.Contains(lastObs(r), "Brass Lamp") {
+				return modeltest.Reply{Calls: []modeltest.Call{{Name: "extract"}}}
+			}
+			// The script may not have run yet: wait, as a model would.
+			waited = true
+			return modeltest.Reply{Calls: []modeltest.Call{{Name: "wait", Args: map[string]float64{"seconds": 0.5}}}}
+		},
+		func(r modeltest.Request) modeltest.Reply {
+			if waited {
+				return modeltest.Reply{Calls: []modeltest.Call{{Name: "extract"}}}
+			}
+			return checkExtract(t, r)
+		},
+		func(r modeltest.Request) modeltest.Reply { return checkExtract(t, r) },
+	)
+	s := spec("What is today's deal and its price?", base+"/")
+	s.OutputType = task.OutputJSON
+	s.OutputSchema = json.RawMessage(`{"type":"object","properties":{"name":{"type":"string"},"price":{"type":"string"}},"required":["name","price"]}`)
+	res := runAgent(t, c, srv, e2eTask(t, s), nil)
+	if res.out.Code != "" || res.out.Message != `{"name":"Brass Lamp","price":"$42.00"}` {
+		t.Fatalf("outcome = %+v\nsteps = %+v", res.out, res.steps)
+	}
+}
+
+// checkExtract asserts the previous tool call was extract and that it read
+// the JavaScript-made content, then answers.
+func checkExtract(t *testing.T, r modeltest.Request) modeltest.Reply {
+	res := r.Body.Messages[len(r.Body.Messages)-2]
+	if res.Role != "tool" || !strings.Contains(res.Text(), "Brass Lamp") || !strings.Contains(res.Text(), "$42.00") {
+		t.Errorf("extract result = %q", res.Text())
+	}
+	return modeltest.Reply{Calls: []modeltest.Call{{Name: "done", Args: map[string]any{"answer": map[string]string{"name": "Brass Lamp", "price": "$42.00"}}}}}
+}
+
+func TestChromiumFailures(t *testing.T) {
+	c := needChromium(t)
+	base := serve(t, "lamps.test", catalogue(2))
+
+	t.Run("invalid JSON after the repair turns", func(t *testing.T) {
+		bad := modeltest.ToolCall("done", map[string]string{"answer": `{"lamps": [Lamp 1]}`})
+		srv := modeltest.New(t, bad, bad, bad)
+		s := spec("List the lamps.", base+"/items?page=1")
+		s.OutputType = task.OutputJSON
+		s.OutputSchema = json.RawMessage(`{"type":"object","properties":{"lamps":{"type":"array","items":{"type":"string"}}},"required":["lamps"]}`)
+		res := runAgent(t, c, srv, e2eTask(t, s), nil)
+		if res.out.Code != task.CodeOutputInvalid {
+			t.Fatalf("outcome = %+v", res.out)
+		}
+		if n := len(srv.Requests()); n != 3 {
+			t.Errorf("%d model calls, want 1 + 2 repair turns", n)
+		}
+	})
+
+	t.Run("token budget", func(t *testing.T) {
+		next := func(r modeltest.Request) modeltest.Reply {
+			return modeltest.Reply{Calls: []modeltest.Call{{Name: "scroll", Args: map[string]string{"direction": "down"}}}}
+		}
+		srv := modeltest.New(t, next, next, next, next, next)
+		s := spec("List the lamps.", base+"/items?page=1")
+		s.MaxInputTokens = 1 // the first call's prompt is already past it
+		res := runAgent(t, c, srv, e2eTask(t, s), nil)
+		if res.out.Code != task.CodeTokenLimit || res.out.Usage.InputTokens == 0 {
+			t.Fatalf("outcome = %+v", res.out)
+		}
+		if n := len(srv.Requests()); n != 1 {
+			t.Errorf("%d model calls after the budget was spent", n)
+		}
+	})
+
+	t.Run("navigation blocked", func(t *testing.T) {
+		srv := modeltest.New(t,
+			modeltest.ToolCall("navigate", map[string]string{"url": "http://127.0.0.2:8080/"}),
+			func(r modeltest.Request) modeltest.Reply {
+				if !strings.Contains(toolResults(r), "NAVIGATION_BLOCKED") {
+					t.Errorf("tool results: %s", toolResults(r))
+				}
+				return modeltest.Reply{Calls: []modeltest.Call{{Name: "give_up", Args: map[string]string{"reason": "blocked"}}}}
+			})
+		res := runAgent(t, c, srv, e2eTask(t, spec("Read the intranet.", base+"/items?page=1")), nil)
+		if res.out.Code != task.CodeNavigationBlocked {
+			t.Fatalf("outcome = %+v", res.out)
+		}
+	})
+}
+
+func TestChromiumAskHumanThenResume(t *testing.T) {
+	c := needChromium(t)
+	base := serve(t, "lamps.test", catalogue(2))
+	srv := modeltest.New(t, modeltest.ToolCall("ask_human", map[string]string{"question": "Brass or steel?"}))
+	tk := e2eTask(t, spec("Find me a lamp.", base+"/items?page=1"))
+	res := runAgent(t, c, srv, tk, nil)
+	if res.out.Status() != task.StatusGuardrail || res.out.Question != "Brass or steel?" {
+		t.Fatalf("outcome = %+v", res.out)
+	}
+
+	srv2 := modeltest.New(t, func(r modeltest.Request) modeltest.Reply {
+		if text := r.Body.Text(); !strings.Contains(text, "Brass or steel?") || !strings.Contains(text, "Brass, please") {
+			t.Errorf("the resumed run does not know the question and answer:\n%s", text)
+		}
+		if !strings.Contains(lastObs(r), "Lamp 1") {
+			t.Errorf("the resumed run is not on the page:\n%s", lastObs(r))
+		}
+		return modeltest.Reply{Calls: []modeltest.Call{{Name: "done", Args: map[string]string{"answer": "Lamp 1 is brass."}}}}
+	})
+	tk.Question, tk.Answer = res.out.Question, "Brass, please"
+	res = runAgent(t, c, srv2, tk, nil)
+	if res.out.Code != "" || res.out.Message != "Lamp 1 is brass." {
+		t.Fatalf("outcome = %+v", res.out)
+	}
+}

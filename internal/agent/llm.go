@@ -1,0 +1,577 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/errandhq/errand/internal/model"
+	"github.com/errandhq/errand/internal/output"
+	"github.com/errandhq/errand/internal/task"
+)
+
+// Model is the language model the agent asks what to do; *model.Client
+// implements it over any OpenAI-compatible endpoint.
+type Model interface {
+	Complete(ctx context.Context, req model.Request) (model.Response, error)
+}
+
+// LLM is the model-driven agent: it observes the page, asks the model for
+// the next action (a tool call), runs it in the browser, and repeats until
+// the model answers, asks a human, or a limit is reached.
+//
+// It keeps the conversation small: each request carries the task, one short
+// line per earlier action, the model's notes and only the latest page view,
+// so a 30-step task costs about as much per step as a 3-step one.
+type LLM struct {
+	// Model is asked for each step. Required.
+	Model Model
+	// Browser gives each session its page. Required.
+	Browser Browser
+	// MaxSteps bounds the model calls of one run; past it the model gets one
+	// last turn to answer. Default 40.
+	MaxSteps int
+	// RepairTurns is how many times an answer that does not match the output
+	// type is sent back with the validator's messages before the task fails
+	// with OUTPUT_INVALID. Default 2; negative for none.
+	RepairTurns int
+	// MaxObservationChars cuts a page view longer than this (the browser
+	// already keeps views compact; this is a backstop). Default 16000.
+	MaxObservationChars int
+	// Screenshot asks the browser for a viewport image with each view.
+	// Default false (the image is not sent to the model yet either way).
+	Screenshot bool
+	// Now is the clock for step durations. Default time.Now.
+	Now func() time.Time
+}
+
+func (a *LLM) repairTurns() int {
+	switch {
+	case a.RepairTurns == 0:
+		return 2
+	case a.RepairTurns < 0:
+		return 0
+	}
+	return a.RepairTurns
+}
+
+// run is the state of one Run.
+type run struct {
+	a     *LLM
+	req   Request
+	spec  task.Spec
+	tab   Tab
+	sec   *secrets
+	now   func() time.Time
+	limit struct{ in, out int64 }
+
+	schema  *output.Schema
+	columns []string
+	system  string
+	intro   string
+
+	usage   task.Usage
+	network []task.NetworkURL
+	steps   int // steps recorded
+	calls   int // model calls made
+	nav     navState
+	notes   []string
+	turns   []turn
+	repairs int  // repair turns used
+	repair  bool // the last answer was invalid: the next turn is a repair
+}
+
+// turn is one model answer and what its tool calls did, kept in compact
+// form for later requests.
+type turn struct {
+	assistant model.Message
+	results   []model.Message // one per tool call, full text
+	short     []string        // the same, shortened for older turns
+	nudge     string          // a user message after a turn without tool call
+}
+
+// Run implements Agent.
+func (a *LLM) Run(ctx context.Context, req Request) task.Outcome {
+	r := &run{a: a, req: req, spec: req.Task.Spec, now: a.Now, sec: newSecrets(req.Task.Spec.Secrets)}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	out := r.run(ctx)
+	if r.tab != nil {
+		r.collectNetwork()
+	}
+	out.Usage.InputTokens = r.usage.InputTokens
+	out.Usage.OutputTokens = r.usage.OutputTokens
+	out.Network = r.network
+	// Whatever ends up in the outcome is reported by webhook and stored.
+	out.Message = r.sec.mask(out.Message)
+	out.Error = r.sec.mask(out.Error)
+	out.Question = r.sec.mask(out.Question)
+	return out
+}
+
+func (r *run) run(ctx context.Context) task.Outcome {
+	a := r.a
+	if a.Model == nil || a.Browser == nil {
+		return task.Outcome{Code: task.CodeModelError, Error: "the agent has no model or no browser configured"}
+	}
+	r.limit.in, r.limit.out = int64(r.spec.MaxInputTokens), int64(r.spec.MaxOutputTokens)
+	if r.limit.in <= 0 {
+		r.limit.in = task.DefaultMaxTokens
+	}
+	if r.limit.out <= 0 {
+		r.limit.out = task.DefaultMaxTokens
+	}
+	switch r.spec.OutputType {
+	case task.OutputJSON, "structured":
+		s, err := output.CompileSchema(r.spec.OutputSchema)
+		if err != nil {
+			return task.Outcome{Code: task.CodeOutputInvalid, Error: err.Error()}
+		}
+		r.schema = s
+		r.spec.OutputType = task.OutputJSON
+	case task.OutputCSV:
+		cols, err := output.ParseColumns(r.spec.OutputSchema)
+		if err != nil {
+			return task.Outcome{Code: task.CodeOutputInvalid, Error: err.Error()}
+		}
+		r.columns = cols
+	default:
+		r.spec.OutputType = task.OutputText
+	}
+	r.system = r.systemPrompt()
+	r.intro = r.taskMessage()
+
+	tab, err := a.Browser.Tab(ctx, r.req.Task.SessionID, r.spec.AvoidDomains)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctxOutcome(ctx)
+		}
+		return task.Outcome{Code: task.CodeBrowserError, Error: "the browser could not open a page: " + r.sec.mask(err.Error())}
+	}
+	r.tab = tab
+
+	// Open startingPoint first, unless this run resumes after a human's
+	// answer on a page that is still open (the session's tab keeps it).
+	resuming := r.req.Task.Answer != "" && !blank(tab.URL())
+	if r.spec.StartingPoint != "" && !resuming {
+		args, _ := json.Marshal(map[string]string{"url": r.spec.StartingPoint})
+		call := model.ToolCall{ID: "call_start", Name: toolNavigate, Arguments: string(args)}
+		began := r.now()
+		res := r.act(ctx, call)
+		if out := r.record(ctx, call, res, began, model.Usage{}); out != nil {
+			return *out
+		}
+		if res.err != "" {
+			// The model sees the refusal and may find another way.
+			r.turns = append(r.turns, turn{
+				assistant: model.Message{Role: model.RoleAssistant, ToolCalls: []model.ToolCall{call}},
+				results:   []model.Message{{Role: model.RoleTool, ToolCallID: call.ID, Content: res.text}},
+				short:     []string{res.text},
+			})
+		}
+	}
+
+	maxSteps := a.MaxSteps
+	if maxSteps <= 0 {
+		maxSteps = 40
+	}
+	for {
+		if ctx.Err() != nil {
+			return ctxOutcome(ctx)
+		}
+		// Past the limit the model gets turns with only done and give_up:
+		// one to answer, and the repair turns that answer may need.
+		final := r.calls >= maxSteps
+		if r.calls > maxSteps+r.a.repairTurns() {
+			return r.noAnswer(fmt.Sprintf("the model gave no answer within %d steps", maxSteps))
+		}
+		obs := r.observe(ctx)
+		if obs.end != nil {
+			return *obs.end
+		}
+		mreq := model.Request{Messages: r.messages(obs.text, final), Tools: tools(r.spec.OutputType, final)}
+		if r.repair && r.schema != nil && r.schema.Root().Is("object") {
+			// Structured outputs (where the endpoint supports them) make
+			// the repaired answer valid by construction. Only object roots:
+			// OpenAI refuses others, which would switch the feature off.
+			mreq.Schema = &model.Schema{Name: "answer", Schema: r.schema.Raw()}
+		}
+		began := r.now()
+		resp, err := a.Model.Complete(ctx, mreq)
+		r.calls++
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctxOutcome(ctx)
+			}
+			msg := r.sec.mask(err.Error())
+			r.step(task.Step{Action: "model", Error: msg, URL: r.sec.mask(tab.URL()), DurationMs: r.since(began)})
+			var me *model.Error
+			if !errors.As(err, &me) {
+				msg = "the model call failed: " + msg
+			}
+			return task.Outcome{Code: task.CodeModelError, Error: msg}
+		}
+		r.usage.InputTokens += resp.Usage.PromptTokens
+		r.usage.OutputTokens += resp.Usage.CompletionTokens
+		if out := r.overBudget(resp, began); out != nil {
+			return *out
+		}
+
+		calls := resp.Message.ToolCalls
+		if len(calls) == 0 {
+			if r.repair && strings.TrimSpace(resp.Message.Content) != "" {
+				// A repair turn may answer in the content (that is where
+				// response_format puts it).
+				calls = []model.ToolCall{{ID: "call_content", Name: toolDone, Arguments: mustJSON(map[string]string{"answer": resp.Message.Content})}}
+				resp.Message.Content = ""
+			} else {
+				r.step(task.Step{Action: "message", URL: r.sec.mask(tab.URL()),
+					InputTokens: resp.Usage.PromptTokens, OutputTokens: resp.Usage.CompletionTokens,
+					DurationMs: r.since(began), Error: "the model answered without a tool call"})
+				r.turns = append(r.turns, turn{
+					assistant: model.Message{Role: model.RoleAssistant, Content: clip(r.sec.mask(resp.Message.Content), 500)},
+					nudge:     "Act by calling one of the tools; to finish, call done with the answer.",
+				})
+				continue
+			}
+		}
+
+		t := turn{assistant: model.Message{Role: model.RoleAssistant, Content: clip(r.sec.mask(resp.Message.Content), 500)}}
+		var end *task.Outcome
+		stale := false // a previous call of this answer failed or may have changed the page
+		for i, call := range calls {
+			if call.ID == "" {
+				call.ID = fmt.Sprintf("call_%d_%d", r.calls, i)
+			}
+			kept := call
+			kept.Arguments = r.sec.mask(call.Arguments)
+			t.assistant.ToolCalls = append(t.assistant.ToolCalls, kept)
+			var res actResult
+			stepBegan := r.now()
+			switch {
+			case end != nil:
+				res = actResult{text: "not run: the task already ended"}
+			case stale && call.Name != toolNote:
+				// Element numbers (and the answer) belong to the page the
+				// model saw; after a failure or a possible page change the
+				// rest of the batch would act blind.
+				res = actResult{text: "not run: the previous action failed or changed the page; look at the current page first", err: "not run"}
+			default:
+				res = r.act(ctx, call)
+				if res.answer != nil {
+					res = r.checkAnswer(*res.answer)
+				}
+				stale = stale || res.err != "" || res.nav == navOK
+			}
+			usage := model.Usage{}
+			if i == 0 {
+				// The model call's tokens and time go to the step of its
+				// first action.
+				usage, stepBegan = resp.Usage, began
+			}
+			if end == nil {
+				if out := r.record(ctx, call, res, stepBegan, usage); out != nil {
+					end = out
+				}
+			}
+			t.results = append(t.results, model.Message{Role: model.RoleTool, ToolCallID: call.ID, Content: res.text})
+			t.short = append(t.short, shorten(res))
+		}
+		r.turns = append(r.turns, t)
+		if end != nil {
+			return *end
+		}
+	}
+}
+
+// record logs the step of one tool call and returns the outcome if the call
+// ended the task.
+func (r *run) record(ctx context.Context, call model.ToolCall, res actResult, began time.Time, usage model.Usage) *task.Outcome {
+	if res.nav != navUnchanged {
+		r.nav = res.nav
+	}
+	r.collectNetwork()
+	r.step(task.Step{
+		Action:       call.Name,
+		Args:         r.maskedArgs(call.Arguments),
+		URL:          r.sec.mask(r.tab.URL()),
+		InputTokens:  usage.PromptTokens,
+		OutputTokens: usage.CompletionTokens,
+		DurationMs:   r.since(began),
+		Error:        res.err,
+	})
+	if res.end != nil {
+		return res.end
+	}
+	if ctx.Err() != nil {
+		out := ctxOutcome(ctx)
+		return &out
+	}
+	return nil
+}
+
+// checkAnswer validates done's answer against the output type. A valid
+// answer ends the task; an invalid one becomes a repair turn until they run
+// out.
+func (r *run) checkAnswer(ans string) actResult {
+	msg, err := r.validate(ans)
+	if err == nil {
+		return actResult{text: "accepted", end: &task.Outcome{Message: msg}}
+	}
+	problem := r.sec.mask(err.Error())
+	turns := r.a.repairTurns()
+	if r.repairs >= turns {
+		return actResult{text: "INVALID_ANSWER: " + problem, err: problem, end: &task.Outcome{
+			Code:  task.CodeOutputInvalid,
+			Error: fmt.Sprintf("the model's answer does not match the requested output after %d repair turns: %s", turns, problem),
+		}}
+	}
+	r.repairs++
+	r.repair = true
+	return actResult{
+		text: fmt.Sprintf("INVALID_ANSWER: %s. Call done again with a corrected answer (repair %d of %d).", problem, r.repairs, turns),
+		err:  problem,
+	}
+}
+
+// validate checks an answer and returns the message to report: JSON
+// re-encoded compactly in the schema's key order, CSV and text as given.
+func (r *run) validate(ans string) (string, error) {
+	switch r.spec.OutputType {
+	case task.OutputJSON:
+		v, err := r.schema.ValidateJSON([]byte(stripFence(ans)))
+		if err != nil {
+			return "", err
+		}
+		b, err := r.schema.Marshal(v)
+		if err != nil {
+			return "", err
+		}
+		return string(b), nil
+	case task.OutputCSV:
+		text := stripFence(ans)
+		if err := output.CheckCSV(text, r.columns); err != nil {
+			return "", err
+		}
+		return text, nil
+	}
+	if err := output.CheckText(ans); err != nil {
+		return "", err
+	}
+	return ans, nil
+}
+
+// overBudget fails the task once the usage passes either token budget.
+func (r *run) overBudget(resp model.Response, began time.Time) *task.Outcome {
+	in, out := r.usage.InputTokens, r.usage.OutputTokens
+	if in <= r.limit.in && out <= r.limit.out {
+		return nil
+	}
+	msg := fmt.Sprintf("the task used %d input and %d output tokens, past its budget of %d and %d", in, out, r.limit.in, r.limit.out)
+	action := "model"
+	if len(resp.Message.ToolCalls) > 0 {
+		action = resp.Message.ToolCalls[0].Name
+	}
+	r.step(task.Step{Action: action, URL: r.sec.mask(r.tab.URL()),
+		InputTokens: resp.Usage.PromptTokens, OutputTokens: resp.Usage.CompletionTokens,
+		DurationMs: r.since(began), Error: "not run: " + msg})
+	return &task.Outcome{Code: task.CodeTokenLimit, Error: msg}
+}
+
+// noAnswer is the outcome of a run that stopped without an answer.
+func (r *run) noAnswer(why string) task.Outcome {
+	if r.nav == navBlocked {
+		return task.Outcome{Code: task.CodeNavigationBlocked, Error: why + "; the page needed is blocked by the network policy or avoidDomains"}
+	}
+	return task.Outcome{Code: task.CodeOutputInvalid, Error: why}
+}
+
+type observation struct {
+	text string
+	end  *task.Outcome
+}
+
+func (r *run) observe(ctx context.Context) observation {
+	o, err := r.tab.Observe(ctx, ObserveOptions{Screenshot: r.a.Screenshot})
+	if err != nil {
+		var be *BrowserError
+		switch {
+		case ctx.Err() != nil:
+			out := ctxOutcome(ctx)
+			return observation{end: &out}
+		case errors.As(err, &be):
+			return observation{end: &task.Outcome{Code: task.CodeBrowserError, Error: "the browser failed: " + r.sec.mask(err.Error())}}
+		}
+		return observation{text: "(the page could not be read: " + r.sec.mask(err.Error()) + ")"}
+	}
+	limit := r.a.MaxObservationChars
+	if limit <= 0 {
+		limit = 16000
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "URL: %s\nTitle: %s\n", o.URL, o.Title)
+	b.WriteString(clip(o.Text, limit))
+	return observation{text: r.sec.mask(b.String())}
+}
+
+// messages builds one request: the system prompt, the task, the earlier
+// turns (the latest in full, older ones shortened) and the current page.
+func (r *run) messages(page string, final bool) []model.Message {
+	msgs := []model.Message{
+		{Role: model.RoleSystem, Content: r.system},
+		{Role: model.RoleUser, Content: r.intro},
+	}
+	for i, t := range r.turns {
+		latest := i == len(r.turns)-1
+		msgs = append(msgs, t.assistant)
+		for j, res := range t.results {
+			if !latest {
+				res.Content = t.short[j]
+			}
+			msgs = append(msgs, res)
+		}
+		if t.nudge != "" && latest {
+			msgs = append(msgs, model.Message{Role: model.RoleUser, Content: t.nudge})
+		}
+	}
+	var b strings.Builder
+	if len(r.notes) > 0 {
+		b.WriteString("Your notes:\n")
+		for _, n := range r.notes {
+			b.WriteString("- " + n + "\n")
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("Current page:\n")
+	b.WriteString(page)
+	if final {
+		b.WriteString("\n\nThe step limit is reached: call done with your best answer now, or give_up.")
+	}
+	msgs = append(msgs, model.Message{Role: model.RoleUser, Content: b.String()})
+	return msgs
+}
+
+// shorten is what an older turn's result becomes: errors stay (they explain
+// what not to retry), long reads become a note that they happened.
+func shorten(res actResult) string {
+	if res.keep || len(res.text) <= 200 {
+		return res.text
+	}
+	return clip(res.text, 160) + " (older content dropped; use note to keep what you need)"
+}
+
+func (r *run) systemPrompt() string {
+	var b strings.Builder
+	b.WriteString(`You are a web agent. You operate a real browser through the tools to do the user's task, then call done with the answer.
+- Each turn shows the current page: URL, title, visible text; interactive elements are numbered like [12]: pass that number as id.
+- Only the latest page view is kept. Save facts you need later (e.g. items from earlier pages) with note.
+- extract reads the page's whole main content when the view is not enough.
+- NAVIGATION_BLOCKED means that site is off limits: find another way, or give_up.
+- Use ask_human only for what only the user can give (a one-time code, a choice).
+- Answer only from what the pages show; never invent data.
+`)
+	if names := r.sec.names(); len(names) > 0 {
+		b.WriteString("- Secrets: to type one, write its placeholder exactly; the real value is filled in on its own site only: " + placeholderList(names) + ".\n")
+	}
+	switch r.spec.OutputType {
+	case task.OutputJSON:
+		b.WriteString("done's answer must be JSON valid against this JSON Schema:\n")
+		b.Write(compactJSON(r.spec.OutputSchema))
+	case task.OutputCSV:
+		b.WriteString("done's answer must be CSV (RFC 4180) whose first row is exactly: " + strings.Join(r.columns, ",") +
+			"\nthen one row per record; quote cells containing commas, quotes or line breaks.")
+	default:
+		b.WriteString("done's answer is the result in markdown.")
+	}
+	return b.String()
+}
+
+func (r *run) taskMessage() string {
+	t := r.req.Task
+	var b strings.Builder
+	b.WriteString("Task: " + r.sec.mask(r.spec.TaskDetails))
+	if r.spec.StartingPoint != "" {
+		b.WriteString("\nStarting point: " + r.sec.mask(r.spec.StartingPoint))
+	}
+	if t.Answer != "" {
+		// The conversation is not kept across a pause: what matters of it
+		// is the question and its answer.
+		q := t.Question
+		if q == "" {
+			q = "(your question)"
+		}
+		b.WriteString("\n\nEarlier in this task you asked the user: " + r.sec.mask(q) +
+			"\nThe user answered: " + r.sec.mask(t.Answer) + "\nContinue the task from the current page.")
+	}
+	return b.String()
+}
+
+func (r *run) step(s task.Step) {
+	r.steps++
+	s.N = r.steps
+	s.At = r.now()
+	r.req.Step(s)
+}
+
+func (r *run) since(t time.Time) int64 { return r.now().Sub(t).Milliseconds() }
+
+func (r *run) collectNetwork() {
+	for _, n := range r.tab.Network() {
+		n.URL = r.sec.mask(n.URL)
+		r.network = append(r.network, n)
+	}
+}
+
+func (r *run) maskedArgs(args string) json.RawMessage {
+	args = r.sec.mask(strings.TrimSpace(args))
+	if args == "" || !json.Valid([]byte(args)) {
+		if args == "" {
+			return nil
+		}
+		b, _ := json.Marshal(map[string]string{"invalid": clip(args, 500)})
+		return b
+	}
+	return json.RawMessage(args)
+}
+
+// ctxOutcome is the outcome of a run whose context ended; the engine
+// replaces it with TASK_TIMEOUT or CANCELLED as the cause says.
+func ctxOutcome(ctx context.Context) task.Outcome {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return task.Outcome{Code: task.CodeTaskTimeout, Error: "the task ran past its maxDuration"}
+	}
+	return task.Outcome{Code: task.CodeCancelled, Error: "the task was stopped"}
+}
+
+func blank(u string) bool { return u == "" || u == "about:blank" }
+
+// stripFence removes a markdown code fence models like to wrap answers in.
+func stripFence(s string) string {
+	t := strings.TrimSpace(s)
+	if !strings.HasPrefix(t, "```") || !strings.HasSuffix(t, "```") || len(t) < 6 {
+		return s
+	}
+	t = strings.TrimSuffix(t[3:], "```")
+	if nl := strings.IndexByte(t, '\n'); nl >= 0 && !strings.ContainsAny(t[:nl], "{[,\"") {
+		t = t[nl+1:] // the language tag line
+	}
+	return strings.TrimSpace(t) + "\n"
+}
+
+func compactJSON(raw json.RawMessage) []byte {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return raw
+	}
+	return b.Bytes()
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

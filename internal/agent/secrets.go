@@ -1,0 +1,175 @@
+package agent
+
+import (
+	"fmt"
+	"html"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/errandhq/errand/internal/task"
+)
+
+// secrets keeps a task's credentials away from the model: the model sees
+// placeholders ({{email}}), the agent substitutes the values when typing on
+// a matching host, and every text going to the model, to the step log or
+// into the outcome passes through mask first.
+type secrets struct {
+	list []task.Secret
+	// forms are every way a value may show up in text — as is, URL-query
+	// encoded (a GET form puts it in the address), path encoded and HTML
+	// escaped — longest first, so a value that contains another is replaced
+	// whole.
+	forms []secretForm
+}
+
+type secretForm struct{ text, placeholder string }
+
+var placeholderPattern = regexp.MustCompile(`\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}`)
+
+func newSecrets(list []task.Secret) *secrets {
+	s := &secrets{list: list}
+	seen := map[string]bool{}
+	for _, sec := range list {
+		for name, v := range sec.Fields {
+			if v == "" {
+				continue
+			}
+			ph := "{{" + name + "}}"
+			for _, f := range []string{v, url.QueryEscape(v), url.PathEscape(v), html.EscapeString(v)} {
+				if !seen[f] {
+					seen[f] = true
+					s.forms = append(s.forms, secretForm{f, ph})
+				}
+			}
+		}
+	}
+	sort.SliceStable(s.forms, func(i, j int) bool { return len(s.forms[i].text) > len(s.forms[j].text) })
+	return s
+}
+
+// names lists the placeholder names the model may use, sorted.
+func (s *secrets) names() []string {
+	var names []string
+	for _, sec := range s.list {
+		for name := range sec.Fields {
+			if !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// mask replaces every occurrence of a secret value in text by its
+// placeholder. Values are masked whatever their length: a short value
+// mangles some text, but a leak is worse.
+func (s *secrets) mask(text string) string {
+	if s == nil || len(s.forms) == 0 || text == "" {
+		return text
+	}
+	for _, f := range s.forms {
+		if strings.Contains(text, f.text) {
+			text = strings.ReplaceAll(text, f.text, f.placeholder)
+		}
+	}
+	return text
+}
+
+// secretRefusal is a placeholder the agent will not fill; its message is
+// for the model and names no value.
+type secretRefusal struct{ msg string }
+
+func (e *secretRefusal) Error() string { return e.msg }
+
+// fill replaces the placeholders in text by their values for a page at
+// pageURL. A placeholder of a known name whose secret does not match the
+// page's host is refused, so that a page on another site (a phishing page, a
+// redirect) never receives the value. Unknown names are refused too, rather
+// than typed literally.
+func (s *secrets) fill(text, pageURL string) (string, bool, error) {
+	if !placeholderPattern.MatchString(text) {
+		return text, false, nil
+	}
+	u, _ := url.Parse(pageURL)
+	var refusal error
+	used := false
+	out := placeholderPattern.ReplaceAllStringFunc(text, func(ph string) string {
+		name := placeholderPattern.FindStringSubmatch(ph)[1]
+		known := false
+		for _, sec := range s.list {
+			v, ok := sec.Fields[name]
+			if !ok {
+				continue
+			}
+			known = true
+			if u != nil && matchHost(sec.Match, u) {
+				used = true
+				return v
+			}
+		}
+		if refusal == nil {
+			host := ""
+			if u != nil {
+				host = u.Hostname()
+			}
+			if known {
+				refusal = &secretRefusal{fmt.Sprintf("SECRET_NOT_ALLOWED: {{%s}} may not be used on %q; it is only for its own site", name, host)}
+			} else {
+				refusal = &secretRefusal{fmt.Sprintf("UNKNOWN_SECRET: there is no secret {{%s}}; available: %s", name, placeholderList(s.names()))}
+			}
+		}
+		return ph
+	})
+	if refusal != nil {
+		return "", false, refusal
+	}
+	return out, used, nil
+}
+
+// matchHost reports whether u's host fits pattern (see task.Secret.Match):
+// "example.com" is that host only, "*.example.com" is example.com and all
+// its subdomains (a login often lives on the apex or on a subdomain of the
+// same owner), "*" is any host; "https://" or "http://" in front also
+// requires the scheme. Ports are ignored; case and a trailing dot do not
+// matter.
+func matchHost(pattern string, u *url.URL) bool {
+	p := strings.ToLower(strings.TrimSpace(pattern))
+	if scheme, rest, ok := strings.Cut(p, "://"); ok {
+		if scheme != strings.ToLower(u.Scheme) {
+			return false
+		}
+		p = rest
+	}
+	p = strings.TrimSuffix(p, "/")
+	if h, _, err := net.SplitHostPort(p); err == nil {
+		p = h
+	}
+	p = strings.TrimSuffix(p, ".")
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if host == "" || p == "" {
+		return false
+	}
+	if p == "*" {
+		return true
+	}
+	if base, ok := strings.CutPrefix(p, "*."); ok {
+		return host == base || strings.HasSuffix(host, "."+base)
+	}
+	return host == p
+}
+
+func placeholderList(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = "{{" + n + "}}"
+	}
+	return strings.Join(out, ", ")
+}
