@@ -24,3 +24,9 @@ type Request struct {
 type Agent interface {
 	Run(ctx context.Context, req Request) task.Outcome
 }
+
+// SessionEnder is an Agent that holds per-session state (a browser
+// context): the engine calls EndSession when a session ends.
+type SessionEnder interface {
+	EndSession(sessionID string)
+}

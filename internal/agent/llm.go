@@ -575,3 +575,6 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// EndSession drops the session's browser context (its cookies and storage).
+func (a *LLM) EndSession(sessionID string) { a.Browser.CloseSession(sessionID) }

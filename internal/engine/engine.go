@@ -393,8 +393,17 @@ func (e *Engine) terminate(ctx context.Context, s task.Session) error {
 			return err
 		}
 	}
+	e.endSession(s.ID)
 	e.log.InfoContext(ctx, "session terminated", "sessionId", s.ID, "cancelled", len(tasks))
 	return nil
+}
+
+// endSession releases what the agent holds for a session (its browser
+// context).
+func (e *Engine) endSession(sessionID string) {
+	if se, ok := e.cfg.Agent.(agent.SessionEnder); ok {
+		se.EndSession(sessionID)
+	}
 }
 
 // AnswerGuardrail gives the session's waiting task the human's answer.

@@ -206,6 +206,9 @@ func (e *Engine) finish(ctx context.Context, t task.Task, out task.Outcome) erro
 		delete(e.secrets, t.ID)
 		e.mu.Unlock()
 	}
+	if p.TerminateSession {
+		e.endSession(t.SessionID)
+	}
 	e.wake(t.ID)
 	return nil
 }
