@@ -128,13 +128,21 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p store.ClaimParams) ([]sto
 // ReleaseDeliveries hands leased deliveries back unsent, due at next. Only
 // the lease holder's release counts: a node whose lease ran out must not
 // free a delivery another node has claimed since.
+//
+// A redelivery asked while the lease ran (redo) was waiting for the
+// attempt to settle; no attempt happened, so the delivery is simply due:
+// now, or at next if that is sooner, and redo is cleared. Left set, redo
+// would make the next attempt's success count for nothing (one send too
+// many), and next could push the redelivery asked "now" far out.
 func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []string, next time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	_, err := s.pool.Exec(ctx, `
-		UPDATE deliveries SET lease_owner = '', lease_until = NULL, next_at = $1
-		WHERE id = ANY($2) AND lease_owner = $3`, ts(next), ids, owner)
+		UPDATE deliveries SET lease_owner = '', lease_until = NULL,
+			next_at = CASE WHEN redo THEN least($1::timestamptz, $4::timestamptz) ELSE $1::timestamptz END,
+			redo = false
+		WHERE id = ANY($2) AND lease_owner = $3`, ts(next), ids, owner, ts(s.now()))
 	if err != nil {
 		return fmt.Errorf("postgres: release deliveries: %w", err)
 	}

@@ -64,10 +64,12 @@ var _ store.Store = (*Store)(nil)
 const closeStopTimeout = 5 * time.Second
 
 // Open connects to the database at cfg.URL and applies pending migrations
-// (errand's and River's). It leaves jobs marked running alone, unlike the
-// SQLite store: here they may be running on another node right now, and
-// River's rescuer hands back those of dead nodes (store.QueueConfig's
-// RescueAfter).
+// (errand's and River's). It leaves tasks and jobs marked running alone,
+// unlike the SQLite store: here they may be running on another node right
+// now. The tasks of dead nodes come back through RescueTasks, called by
+// every node's reaper once their heartbeats go stale; their River jobs,
+// later, through River's rescuer (store.QueueConfig's RescueAfter), and then
+// find their task done or running elsewhere.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.URL == "" {
 		return nil, errors.New("postgres: empty URL")

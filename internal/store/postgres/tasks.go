@@ -169,15 +169,20 @@ func activeTasks(ctx context.Context, q querier, sessionID string) ([]task.Task,
 	return out, rows.Err()
 }
 
-// StartTask moves a queued task to running, or counts one more run of a task
-// whose previous runner died; see store.Store. A queued task of a terminated
-// session does not start (ErrConflict).
+// StartTask moves a queued task to running on runner; see store.Store. A
+// queued task of a terminated session does not start (ErrConflict).
 //
-// The change is one conditional UPDATE, so two nodes starting the same task
-// cannot both see it queued; the session's row is share-locked first so that
-// a TerminateSession in flight is either wholly before (the task does not
-// start) or wholly after (the task is in the list it returns as running).
-func (s *Store) StartTask(ctx context.Context, taskID string, at time.Time) (task.Task, error) {
+// A running task is refused too, whoever runs it: only RescueTasks hands a
+// running task back, so a run job that comes back while its task runs on
+// another node (River's own rescue of a dead node's job, a retry) cannot
+// start it a second time. The change is one conditional UPDATE, so two
+// nodes starting the same task cannot both see it queued: the second waits
+// for the first's row lock, then finds the row no longer queued. The
+// session's row is share-locked first (session, then task: the order every
+// transaction here takes) so that a TerminateSession in flight is either
+// wholly before (the task does not start) or wholly after (the task is in
+// the list it returns as running).
+func (s *Store) StartTask(ctx context.Context, taskID, runner string, at time.Time) (task.Task, error) {
 	var t task.Task
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		sessionID, _, err := taskSession(ctx, tx, taskID)
@@ -188,17 +193,107 @@ func (s *Store) StartTask(ctx context.Context, taskID string, at time.Time) (tas
 		if err := tx.QueryRow(ctx, `SELECT state FROM sessions WHERE id = $1 FOR SHARE`, sessionID).Scan(&state); err != nil {
 			return fmt.Errorf("postgres: start task: %w", err)
 		}
+		if state == task.SessionTerminated {
+			return store.ErrConflict
+		}
 		t, err = scanTask(tx.QueryRow(ctx, `
-			UPDATE tasks SET status = $2, attempts = attempts + 1, started_at = coalesce(started_at, $3)
-			WHERE id = $1 AND (status = $2 OR (status = $4 AND $5))
+			UPDATE tasks SET status = $2, runner = $3, heartbeat_at = $4, attempts = attempts + 1,
+				started_at = coalesce(started_at, $4)
+			WHERE id = $1 AND status = $5
 			RETURNING `+taskColumns,
-			taskID, task.StatusRunning, ts(at), task.StatusQueued, state != task.SessionTerminated))
+			taskID, task.StatusRunning, runner, ts(at), task.StatusQueued))
 		if errors.Is(err, store.ErrNotFound) {
 			return store.ErrConflict // it exists (taskSession found it): it is in another state
 		}
 		return err
 	})
 	return t, err
+}
+
+// HeartbeatTasks renews runner's lease on the given tasks, in one
+// statement. A task that is no longer running on runner (rescued, then
+// perhaps started by another node) is left alone: the old runner's word no
+// longer counts for it.
+//
+// It locks only task rows, and only running ones of this runner; no
+// transaction that could hold one of those waits for another task row, so
+// it cannot take part in a deadlock.
+func (s *Store) HeartbeatTasks(ctx context.Context, runner string, taskIDs []string, at time.Time) error {
+	if len(taskIDs) == 0 {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `
+		UPDATE tasks SET heartbeat_at = $1
+		WHERE id = ANY($2) AND runner = $3 AND status = 'running'`,
+		ts(at), taskIDs, runner)
+	if err != nil {
+		return fmt.Errorf("postgres: heartbeat: %w", err)
+	}
+	return nil
+}
+
+// RescueTasks queues again the running tasks whose heartbeat is older than
+// staleBefore, each with a new run job, in one transaction; see
+// store.Store. Each such task is its session's head (only the head runs)
+// and stays so: the session's order is unchanged, its head just runs
+// again. at is not stored: a queued task has no lease to date.
+//
+// Every node's reaper may call it at once. The stale tasks are locked FOR
+// UPDATE SKIP LOCKED: a task another reaper is rescuing is skipped, not
+// waited for, and once that rescue commits the task is queued and no longer
+// matches. A task whose FinishTask or heartbeat is in flight is skipped too:
+// its node is alive after all, and a later reaper pass sees it again if not.
+//
+// Unlike FinishTask it does not lock the session first: it changes neither
+// the session nor its head, and it never waits for a lock (SKIP LOCKED on
+// the tasks; the River jobs it inserts are new rows), so it cannot close a
+// cycle with the session-then-task order the other transactions keep. A
+// FinishTask of the same task that comes after it simply finds the task
+// queued instead of running, and ends it all the same; the run job this
+// inserted then finds the task final and does nothing.
+func (s *Store) RescueTasks(ctx context.Context, staleBefore, at time.Time) ([]string, error) {
+	var ids []string
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// 'running' is a literal so that the planner can use the
+		// tasks_heartbeat partial index (see Depths).
+		rows, err := tx.Query(ctx, `
+			WITH stale AS (
+				SELECT id FROM tasks
+				WHERE status = 'running' AND heartbeat_at < $1
+				FOR UPDATE SKIP LOCKED
+			)
+			UPDATE tasks t SET status = $2, runner = '', heartbeat_at = NULL
+			FROM stale WHERE t.id = stale.id
+			RETURNING t.id, `+maxDurationExpr,
+			ts(staleBefore), task.StatusQueued)
+		if err != nil {
+			return fmt.Errorf("postgres: rescue tasks: %w", err)
+		}
+		jobs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (queue.RunTaskArgs, error) {
+			var (
+				args        queue.RunTaskArgs
+				maxDuration int64
+			)
+			err := row.Scan(&args.TaskID, &maxDuration)
+			args.MaxDuration = time.Duration(maxDuration)
+			return args, err
+		})
+		if err != nil {
+			return fmt.Errorf("postgres: rescue tasks: %w", err)
+		}
+		ids = make([]string, 0, len(jobs))
+		for _, job := range jobs {
+			if err := s.q.InsertRunTask(ctx, tx, job); err != nil {
+				return err
+			}
+			ids = append(ids, job.TaskID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
 }
 
 // RequestCancel flags a task so its runner stops it.

@@ -226,9 +226,12 @@ type taskWorker struct {
 }
 
 // Timeout is not a limit on the task (the engine enforces maxDuration and
-// fails the task itself) but a backstop past it, and above all the age at
-// which River's rescuer may take the job from a dead node: River never
-// rescues a job whose timeout is infinite.
+// fails the task itself) but a backstop past it, and the age at which
+// River's rescuer may take the job from a dead node: River never rescues a
+// job whose timeout is infinite. The task itself does not wait for that:
+// its lease goes stale and RescueTasks queues it with a new job. The old
+// job, rescued later, then finds the task done or running (StartTask
+// refuses it), or races the new job for it, and StartTask lets one win.
 func (w *taskWorker) Timeout(job *river.Job[RunTaskArgs]) time.Duration {
 	d := job.Args.MaxDuration
 	if d <= 0 {

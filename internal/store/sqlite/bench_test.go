@@ -17,7 +17,7 @@ type benchHandlers struct {
 }
 
 func (h *benchHandlers) RunTask(ctx context.Context, id string) error {
-	tk, err := h.s.StartTask(ctx, id, time.Now())
+	tk, err := h.s.StartTask(ctx, id, "node", time.Now())
 	if err != nil {
 		return err
 	}

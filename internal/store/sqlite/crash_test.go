@@ -41,7 +41,7 @@ func TestCrashChild(t *testing.T) {
 		os.Exit(1)
 	}
 	err = s.StartQueue(context.Background(), runFunc(func(ctx context.Context, id string) error {
-		tk, err := s.StartTask(ctx, id, time.Now())
+		tk, err := s.StartTask(ctx, id, "node", time.Now())
 		if err != nil {
 			return err
 		}
@@ -57,7 +57,8 @@ func TestCrashChild(t *testing.T) {
 
 // TestCrashResumesRunningTask kills a process in the middle of a task and
 // checks that the next Open runs the task again at once, not after River's
-// rescue delay (60s plus the task's maxDuration, far beyond the wait here).
+// rescue delay (60s plus the task's maxDuration, far beyond the wait here)
+// nor after the task's heartbeat goes stale.
 func TestCrashResumesRunningTask(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "errand.db")
@@ -107,12 +108,14 @@ func TestCrashResumesRunningTask(t *testing.T) {
 	_ = child.Wait()
 
 	// The kernel released the dead process's lock: Open succeeds, and
-	// finds the run job the child left "running".
+	// finds the run job and the task the child left "running": it queues
+	// the task again at once, without waiting for its heartbeat to go
+	// stale.
 	s = openAt(t, path)
 	defer s.Close()
 	var attempts atomic.Int32
 	err = s.StartQueue(ctx, runFunc(func(ctx context.Context, id string) error {
-		tk, err := s.StartTask(ctx, id, time.Now())
+		tk, err := s.StartTask(ctx, id, "node", time.Now())
 		if err != nil {
 			return err
 		}

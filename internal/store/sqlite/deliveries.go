@@ -115,16 +115,26 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p store.ClaimParams) ([]sto
 	return out, rows.Err()
 }
 
-// ReleaseDeliveries hands leased deliveries back unsent, due at next.
+// ReleaseDeliveries hands leased deliveries back unsent, due at next. Only
+// the lease holder's release counts: a node whose lease ran out must not
+// free a delivery another node has claimed since.
+//
+// A redelivery asked while the lease ran (redo) was waiting for the
+// attempt to settle; no attempt happened, so the delivery is simply due:
+// now, or at next if that is sooner, and redo is cleared. Left set, redo
+// would make the next attempt's success count for nothing (one send too
+// many), and next could push the redelivery asked "now" far out.
 func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []string, next time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	now := ms(s.now())
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, id := range ids {
 			if _, err := tx.ExecContext(ctx, `
-				UPDATE deliveries SET lease_owner = '', lease_until = 0, next_at = ?
-				WHERE id = ? AND lease_owner = ?`, ms(next), id, owner); err != nil {
+				UPDATE deliveries SET lease_owner = '', lease_until = 0,
+					next_at = CASE WHEN redo = 1 THEN min(?, ?) ELSE ? END, redo = 0
+				WHERE id = ? AND lease_owner = ?`, ms(next), now, ms(next), id, owner); err != nil {
 				return fmt.Errorf("sqlite: release deliveries: %w", err)
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"sync"
 	"time"
@@ -114,15 +115,13 @@ func (s *Store) open(ctx context.Context, path string) error {
 	if err := s.Migrate(ctx); err != nil {
 		return err
 	}
-	if err := s.recover(ctx); err != nil {
-		return err
-	}
+	// The queue comes before recover, which may enqueue run jobs.
 	q, err := queue.New(riversqlite.New(db), queue.Config{Logger: s.logger, PollOnly: true})
 	if err != nil {
 		return err
 	}
 	s.q = q
-	return nil
+	return s.recover(ctx)
 }
 
 // recover hands back what a killed process left behind. The lock file
@@ -132,11 +131,21 @@ func (s *Store) open(ctx context.Context, path string) error {
 // (plus the task's maxDuration). Likewise the dead process's leadership is
 // dropped so that this process leads (schedules retries, rescues) at once
 // rather than after the old lease expires.
+//
+// For the same reason a task still marked running has no runner any more:
+// it is queued again now rather than after its heartbeat goes stale
+// (RescueTasks). Its run job is normally among those just made available;
+// one is enqueued only for a task that has none left to run it (its job
+// ended while the task was running), so that the session's head is never
+// queued without a job.
 func (s *Store) recover(ctx context.Context) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx,
 			`UPDATE river_job SET state = 'available' WHERE state = 'running'`); err != nil {
 			return fmt.Errorf("sqlite: recover jobs: %w", err)
+		}
+		if _, err := s.requeueRunning(ctx, tx, math.MaxInt64, false); err != nil {
+			return fmt.Errorf("sqlite: recover tasks: %w", err)
 		}
 		// Deliveries leased by the dead process are due again now.
 		if _, err := tx.ExecContext(ctx,

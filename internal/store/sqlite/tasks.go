@@ -162,38 +162,145 @@ func activeTasks(ctx context.Context, q querier, sessionID string) ([]task.Task,
 	return out, rows.Err()
 }
 
-// StartTask moves a queued task to running, or counts one more run of a task
-// whose previous runner died; see store.Store. A queued task of a terminated
-// session does not start (ErrConflict).
-func (s *Store) StartTask(ctx context.Context, taskID string, at time.Time) (task.Task, error) {
+// StartTask moves a queued task to running on runner; see store.Store. A
+// queued task of a terminated session does not start (ErrConflict).
+//
+// A running task is refused too, whoever runs it: only RescueTasks (or
+// recover, at Open) hands a running task back, so a second run job of the
+// task cannot start it while it runs. The change is one conditional UPDATE,
+// the same check-and-set as the PostgreSQL store's, rather than a read
+// then a write that only the single connection keeps apart.
+func (s *Store) StartTask(ctx context.Context, taskID, runner string, at time.Time) (task.Task, error) {
 	var t task.Task
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var (
-			status task.Status
-			state  task.SessionState
-		)
-		err := tx.QueryRowContext(ctx, `
-			SELECT t.status, s.state FROM tasks t JOIN sessions s ON s.id = t.session_id WHERE t.id = ?`,
-			taskID).Scan(&status, &state)
-		if err != nil {
-			return notFound(err)
-		}
-		switch {
-		case status == task.StatusQueued && state != task.SessionTerminated:
-			_, err = tx.ExecContext(ctx, `UPDATE tasks SET status = ?, attempts = attempts + 1,
-				started_at = coalesce(started_at, ?) WHERE id = ?`, task.StatusRunning, ms(at), taskID)
-		case status == task.StatusRunning:
-			_, err = tx.ExecContext(ctx, `UPDATE tasks SET attempts = attempts + 1 WHERE id = ?`, taskID)
-		default:
-			return store.ErrConflict
-		}
+		res, err := tx.ExecContext(ctx, `
+			UPDATE tasks SET status = ?, runner = ?, heartbeat_at = ?, attempts = attempts + 1,
+				started_at = coalesce(started_at, ?)
+			WHERE id = ? AND status = ?
+				AND (SELECT state FROM sessions WHERE sessions.id = tasks.session_id) <> ?`,
+			task.StatusRunning, runner, ms(at), ms(at), taskID, task.StatusQueued, task.SessionTerminated)
 		if err != nil {
 			return fmt.Errorf("sqlite: start task: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var one int
+			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM tasks WHERE id = ?`, taskID).Scan(&one); err != nil {
+				return notFound(err)
+			}
+			return store.ErrConflict // it exists, in another state
 		}
 		t, err = loadTask(ctx, tx, taskID)
 		return err
 	})
 	return t, err
+}
+
+// HeartbeatTasks renews runner's lease on the given tasks. A task that is
+// no longer running on runner (rescued, then perhaps started by another
+// node) is left alone: the old runner's word no longer counts for it.
+func (s *Store) HeartbeatTasks(ctx context.Context, runner string, taskIDs []string, at time.Time) error {
+	if len(taskIDs) == 0 {
+		return nil
+	}
+	ids, err := json.Marshal(taskIDs)
+	if err != nil {
+		return fmt.Errorf("sqlite: heartbeat: %w", err)
+	}
+	// The ids come as one JSON array, so that one statement serves any
+	// number of tasks.
+	if _, err := s.db.ExecContext(ctx, `
+		UPDATE tasks SET heartbeat_at = ?
+		WHERE id IN (SELECT value FROM json_each(?)) AND runner = ? AND status = 'running'`,
+		ms(at), string(ids), runner); err != nil {
+		return fmt.Errorf("sqlite: heartbeat: %w", err)
+	}
+	return nil
+}
+
+// RescueTasks queues again the running tasks whose heartbeat is older than
+// staleBefore, each with a new run job, in one transaction; see
+// store.Store. Each such task is its session's head (only the head runs),
+// and stays so: the session's order is unchanged, its head just runs
+// again. at is not stored: a queued task has no lease to date.
+func (s *Store) RescueTasks(ctx context.Context, staleBefore, at time.Time) ([]string, error) {
+	var ids []string
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		ids, err = s.requeueRunning(ctx, tx, staleBefore.UnixMilli(), true)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// requeueRunning queues again, inside tx, the running tasks whose heartbeat
+// (unix ms) is before staleBefore, and enqueues a run job for each: always
+// if newJob, else only for a task with no run job left that could still run
+// (see recover). It returns their ids.
+func (s *Store) requeueRunning(ctx context.Context, tx *sql.Tx, staleBefore int64, newJob bool) ([]string, error) {
+	// 'running' is a literal so that the planner can use the
+	// tasks_heartbeat partial index. A running task always has a heartbeat
+	// (StartTask sets it), so NULL never has to match.
+	rows, err := tx.QueryContext(ctx, `
+		UPDATE tasks SET status = ?, runner = '', heartbeat_at = NULL
+		WHERE status = 'running' AND heartbeat_at < ?
+		RETURNING id, coalesce(json_extract(spec, '$.maxDuration'), 0)`,
+		task.StatusQueued, staleBefore)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: rescue tasks: %w", err)
+	}
+	var jobs []queue.RunTaskArgs
+	for rows.Next() {
+		var (
+			id          string
+			maxDuration int64
+		)
+		if err := rows.Scan(&id, &maxDuration); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqlite: rescue tasks: %w", err)
+		}
+		jobs = append(jobs, queue.RunTaskArgs{TaskID: id, MaxDuration: time.Duration(maxDuration)})
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("sqlite: rescue tasks: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: rescue tasks: %w", err)
+	}
+	ids := make([]string, 0, len(jobs))
+	for _, job := range jobs {
+		ids = append(ids, job.TaskID)
+		if !newJob {
+			live, err := hasLiveRunJob(ctx, tx, job.TaskID)
+			if err != nil {
+				return nil, err
+			}
+			if live {
+				continue
+			}
+		}
+		if err := s.q.InsertRunTask(ctx, tx, job); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+// hasLiveRunJob reports whether River still holds a run job for the task
+// that will be worked (not completed, cancelled or discarded).
+func hasLiveRunJob(ctx context.Context, tx *sql.Tx, taskID string) (bool, error) {
+	var live bool
+	err := tx.QueryRowContext(ctx, `
+		SELECT EXISTS (SELECT 1 FROM river_job
+			WHERE kind = ? AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
+				AND json_extract(args, '$.taskId') = ?)`,
+		queue.KindRunTask, taskID).Scan(&live)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: run jobs of %s: %w", taskID, err)
+	}
+	return live, nil
 }
 
 // RequestCancel flags a task so its runner stops it.

@@ -37,6 +37,10 @@ func Run(t *testing.T, open OpenFunc) {
 		{"FinishTaskOwesDeliveries", testFinishTask},
 		{"FinishFinalTaskConflicts", testFinishFinal},
 		{"StartTask", testStartTask},
+		{"StartTaskRace", testStartTaskRace},
+		{"HeartbeatKeepsTask", testHeartbeat},
+		{"RescueRunsTaskAgain", testRescue},
+		{"RescueConcurrent", testRescueConcurrent},
 		{"RequestCancel", testRequestCancel},
 		{"GuardrailWaitAndAnswer", testGuardrail},
 		{"TerminateSession", testTerminate},
@@ -47,6 +51,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"RetryErrorReschedules", testRetryError},
 		{"ClaimLeasesOnce", testClaimConcurrent},
 		{"ReleaseDeliveries", testRelease},
+		{"ReleaseKeepsRedeliveryDue", testReleaseRedo},
 		{"HandlerErrorRetried", testHandlerError},
 		{"StopHandsRunningJobsBack", testStopHandsBack},
 		{"PersistsAcrossReopen", testPersistence},
@@ -171,6 +176,12 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Node names for StartTask and HeartbeatTasks.
+const (
+	runnerA = "node-a"
+	runnerB = "node-b"
+)
 
 // base is a fixed time with milliseconds, the precision stores keep.
 var base = time.Date(2025, 1, 15, 10, 30, 0, 123_000_000, time.UTC)

@@ -146,7 +146,7 @@ func testOrdering(t *testing.T, h *harness) {
 		if running.Add(1) > 1 {
 			overlap.Store(true)
 		}
-		if _, err := h.s.StartTask(ctx, id, time.Now()); err != nil {
+		if _, err := h.s.StartTask(ctx, id, runnerA, time.Now()); err != nil {
 			running.Add(-1)
 			t.Logf("StartTask(%s): %v", id, err)
 			return err
@@ -211,7 +211,7 @@ func testFinishTask(t *testing.T, h *harness) {
 	ctx := ctxT(t)
 	_, tasks := mustSession(t, h.s, "ten_a", "x")
 	tk := tasks[0]
-	_, err := h.s.StartTask(ctx, tk.ID, base)
+	_, err := h.s.StartTask(ctx, tk.ID, runnerA, base)
 	noErr(t, "StartTask", err)
 
 	ended := base.Add(5 * time.Second)
@@ -291,26 +291,29 @@ func testStartTask(t *testing.T, h *harness) {
 	ctx := ctxT(t)
 	_, tasks := mustSession(t, h.s, "ten_a", "x")
 	tk := tasks[0]
-	got, err := h.s.StartTask(ctx, tk.ID, base)
+	got, err := h.s.StartTask(ctx, tk.ID, runnerA, base)
 	noErr(t, "StartTask", err)
 	if got.Status != task.StatusRunning || got.Attempts != 1 || !got.StartedAt.Equal(base) {
 		t.Fatalf("started = %q attempts %d started %v", got.Status, got.Attempts, got.StartedAt)
 	}
-	// Its node died: the next runner gets it as is, one more attempt.
-	got, err = h.s.StartTask(ctx, tk.ID, base.Add(time.Minute))
-	noErr(t, "StartTask again", err)
-	if got.Status != task.StatusRunning || got.Attempts != 2 || !got.StartedAt.Equal(base) {
-		t.Fatalf("restarted = %q attempts %d started %v", got.Status, got.Attempts, got.StartedAt)
+	// A running task belongs to its runner until RescueTasks gives it back:
+	// neither another node nor the same one starts it again.
+	for _, runner := range []string{runnerB, runnerA} {
+		_, err = h.s.StartTask(ctx, tk.ID, runner, base.Add(time.Minute))
+		wantErr(t, "starting a running task on "+runner, err, store.ErrConflict)
+	}
+	if got := mustTask(t, h.s, tk.ID); got.Status != task.StatusRunning || got.Attempts != 1 {
+		t.Fatalf("a refused start changed the task: %q attempts %d", got.Status, got.Attempts)
 	}
 	noErr(t, "FinishTask", completeWith(ctx, h.s, tk.ID, "ok"))
-	_, err = h.s.StartTask(ctx, tk.ID, base)
+	_, err = h.s.StartTask(ctx, tk.ID, runnerA, base)
 	wantErr(t, "starting a completed task", err, store.ErrConflict)
-	_, err = h.s.StartTask(ctx, "task_missing", base)
+	_, err = h.s.StartTask(ctx, "task_missing", runnerA, base)
 	wantErr(t, "starting an unknown task", err, store.ErrNotFound)
 
 	_, tasks = mustSession(t, h.s, "ten_a", "asks")
 	noErr(t, "guardrail", h.s.FinishTask(ctx, store.FinishParams{TaskID: tasks[0].ID, Outcome: task.Outcome{Question: "which one?"}, At: base}))
-	_, err = h.s.StartTask(ctx, tasks[0].ID, base)
+	_, err = h.s.StartTask(ctx, tasks[0].ID, runnerA, base)
 	wantErr(t, "starting a task waiting for a human", err, store.ErrConflict)
 }
 
@@ -330,7 +333,7 @@ func testGuardrail(t *testing.T, h *harness) {
 	ctx := ctxT(t)
 	var runs recorder
 	h.start(handlers{runTask: func(ctx context.Context, id string) error {
-		tk, err := h.s.StartTask(ctx, id, time.Now())
+		tk, err := h.s.StartTask(ctx, id, runnerA, time.Now())
 		if err != nil {
 			return err
 		}
@@ -373,7 +376,7 @@ func testGuardrail(t *testing.T, h *harness) {
 func testTerminate(t *testing.T, h *harness) {
 	ctx := ctxT(t)
 	sess, tasks := mustSession(t, h.s, "ten_a", "1", "2", "3")
-	_, err := h.s.StartTask(ctx, tasks[0].ID, base)
+	_, err := h.s.StartTask(ctx, tasks[0].ID, runnerA, base)
 	noErr(t, "StartTask", err)
 
 	open, err := h.s.TerminateSession(ctx, sess.ID, base.Add(time.Minute))
@@ -392,7 +395,7 @@ func testTerminate(t *testing.T, h *harness) {
 	if info.State != task.SessionTerminated {
 		t.Fatalf("state = %q", info.State)
 	}
-	_, err = h.s.StartTask(ctx, tasks[1].ID, base)
+	_, err = h.s.StartTask(ctx, tasks[1].ID, runnerA, base)
 	wantErr(t, "starting a queued task of a terminated session", err, store.ErrConflict)
 	late := newTask("late")
 	late.SessionID, late.TenantID = sess.ID, "ten_a"
@@ -448,7 +451,7 @@ func testTerminateOnCompletion(t *testing.T, h *harness) {
 		if info.State == task.SessionTerminated {
 			return h.s.FinishTask(ctx, store.FinishParams{TaskID: id, Outcome: task.Outcome{Code: task.CodeCancelled, Error: "session ended"}, At: time.Now()})
 		}
-		if _, err := h.s.StartTask(ctx, id, time.Now()); err != nil {
+		if _, err := h.s.StartTask(ctx, id, runnerA, time.Now()); err != nil {
 			return err
 		}
 		return h.s.FinishTask(ctx, store.FinishParams{TaskID: id, Outcome: task.Outcome{Message: "ok"}, At: time.Now(),
@@ -745,7 +748,7 @@ func testPersistence(t *testing.T, h *harness) {
 	noErr(t, "CreateKey", h.s.CreateKey(ctx, store.Key{ID: "key_1", Name: "n", TenantID: "ten_a", Hash: "h1", CreatedAt: base}))
 	sess, tasks := mustSession(t, h.s, "ten_a", "x", "y")
 	tk := tasks[0]
-	_, err := h.s.StartTask(ctx, tk.ID, base)
+	_, err := h.s.StartTask(ctx, tk.ID, runnerA, base)
 	noErr(t, "StartTask", err)
 	noErr(t, "AppendStep", h.s.AppendStep(ctx, tk.ID, task.Step{N: 1, Action: "navigate", At: base}))
 	d := delivery(tk, task.EventCompleted, "https://a.example/hook", 2)

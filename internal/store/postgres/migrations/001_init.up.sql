@@ -43,6 +43,12 @@ CREATE TABLE tasks (
     answer           text NOT NULL DEFAULT '',
     cancel_requested boolean NOT NULL DEFAULT false,
     attempts         integer NOT NULL DEFAULT 0,
+    -- The lease of a running task: runner names the node running it and
+    -- heartbeat_at is when that node last said it still was (NULL unless
+    -- running). A task whose heartbeat goes stale is queued again
+    -- (RescueTasks), so a dead node's task does not stay running.
+    runner           text NOT NULL DEFAULT '',
+    heartbeat_at     timestamptz,
     created_at       timestamptz NOT NULL,
     started_at       timestamptz,
     ended_at         timestamptz
@@ -52,6 +58,9 @@ CREATE TABLE tasks (
 CREATE UNIQUE INDEX tasks_session_seq ON tasks (session_id, seq);
 -- Counting what waits (metrics) without scanning finished tasks.
 CREATE INDEX tasks_active ON tasks (status) WHERE status IN ('queued', 'running');
+-- Finding stale running tasks (RescueTasks) without scanning the others:
+-- every node's reaper asks every few seconds.
+CREATE INDEX tasks_heartbeat ON tasks (heartbeat_at) WHERE status = 'running';
 
 CREATE TABLE steps (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -39,6 +39,12 @@ CREATE TABLE tasks (
     answer           TEXT NOT NULL DEFAULT '',
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     attempts         INTEGER NOT NULL DEFAULT 0,
+    -- The lease of a running task: runner names the node running it and
+    -- heartbeat_at is when that node last said it still was (NULL unless
+    -- running). A task whose heartbeat goes stale is queued again
+    -- (RescueTasks), so a dead node's task does not stay running.
+    runner           TEXT NOT NULL DEFAULT '',
+    heartbeat_at     INTEGER,
     created_at       INTEGER NOT NULL,
     started_at       INTEGER,
     ended_at         INTEGER
@@ -48,6 +54,9 @@ CREATE TABLE tasks (
 CREATE UNIQUE INDEX tasks_session_seq ON tasks (session_id, seq);
 -- Counting what waits (metrics) without scanning finished tasks.
 CREATE INDEX tasks_active ON tasks (status) WHERE status IN ('queued', 'running');
+-- Finding stale running tasks (RescueTasks) without scanning the others:
+-- every node's reaper asks every few seconds.
+CREATE INDEX tasks_heartbeat ON tasks (heartbeat_at) WHERE status = 'running';
 
 CREATE TABLE steps (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
