@@ -126,6 +126,10 @@ func (e *Engine) runAgent(ctx context.Context, t task.Task) (task.Outcome, error
 		}
 	}
 	out.Usage.ComputeTime = e.now().Sub(started).Seconds()
+	// A task resumed after a human's answer adds to what it used before.
+	out.Usage.InputTokens += t.Usage.InputTokens
+	out.Usage.OutputTokens += t.Usage.OutputTokens
+	out.Usage.ComputeTime += t.Usage.ComputeTime
 	out.Usage.Cost = e.cfg.Prices.Cost(out.Usage)
 	return out, nil
 }
