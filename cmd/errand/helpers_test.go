@@ -275,6 +275,15 @@ func newSite(t *testing.T) *httptest.Server {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, `<html><head><title>Later</title></head><body><main><h1>Later news</h1><p>It took a while.</p></main></body></html>`)
 	})
+	mux.HandleFunc("/slow2s", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<html><head><title>Slow</title></head><body><main><h1>Slow news</h1><p>Two seconds late.</p></main></body></html>`)
+	})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():

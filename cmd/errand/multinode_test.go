@@ -134,14 +134,14 @@ func TestNodeKilledMidLoad(t *testing.T) {
 	hooks, rc := newHookLog(t)
 	var nodes []*proc
 	for range 3 {
-		nodes = append(nodes, startProc(t, t.TempDir(), "--database-url", db, "--workers", "4"))
+		nodes = append(nodes, startProc(t, t.TempDir(), "--database-url", db, "--workers", "4", "--task-rescue-after", "3s"))
 	}
 	var tasks [][2]string
-	for i := range 90 {
+	for i := range 60 {
 		// Slow pages keep tasks running when the node dies.
 		page := "/news"
-		if i%3 == 0 {
-			page = "/slowish"
+		if i%2 == 0 {
+			page = "/slow2s"
 		}
 		code, m := nodes[i%3].call(t, "POST", "/start/run-task", map[string]any{"taskDetails": "read", "startingPoint": site.URL + page,
 			"webhook": map[string]any{"name": "k", "url": rc.URL, "submittedData": "full_response"}})
@@ -150,9 +150,16 @@ func TestNodeKilledMidLoad(t *testing.T) {
 		}
 		tasks = append(tasks, [2]string{m["sessionId"].(string), m["taskId"].(string)})
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(700 * time.Millisecond)
+	running := 0
+	for _, tk := range tasks {
+		if _, m := nodes[1].call(t, "GET", "/task/"+tk[0]+"/"+tk[1], nil); m["status"] == "running" {
+			running++
+		}
+	}
 	nodes[0].kill()
 	killedAt := time.Now()
+	t.Logf("killed one node with %d tasks running across the three", running)
 	survivor := nodes[1]
 	deadline := time.Now().Add(3 * time.Minute)
 	for _, tk := range tasks {

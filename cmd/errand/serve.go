@@ -141,8 +141,12 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 		SessionIdle:   c.SessionIdle,
 		Queue:         store.QueueConfig{TaskWorkers: c.Workers},
 		DeliveryLease: c.WebhookTO + 15*time.Second,
-		Metrics:       m,
-		Logger:        logger,
+		RescueAfter:   c.RescueAfter,
+		// Several heartbeats fit in the rescue time, so a busy node is
+		// never taken for dead.
+		HeartbeatEvery: min(5*time.Second, c.RescueAfter/4),
+		Metrics:        m,
+		Logger:         logger,
 	})
 	handler := httpapi.NewHandler(httpapi.Deps{
 		Engine: eng, Store: st, Policy: policy, BootstrapKey: c.APIKey,
