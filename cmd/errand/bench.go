@@ -23,22 +23,28 @@ import (
 	"time"
 
 	"github.com/errandhq/errand/internal/netguard"
+	"github.com/errandhq/errand/internal/store/pgtest"
 	"github.com/errandhq/errand/internal/task"
 )
 
 // bench measures errand on this machine: webhook deliveries per second next
 // to the raw HTTP ceiling, completion-to-delivery latency at a steady task
-// rate, and API latency. Everything runs in this process on loopback: the
-// server on its embedded SQLite store, a page to extract, and a receiver.
+// rate (with and without a receiver that hangs), and API latency, on the
+// embedded SQLite store and on PostgreSQL with one and three nodes.
+// Everything runs in this process on loopback: the nodes, a page to
+// extract, and the receivers. PostgreSQL is --database-url, or a throwaway
+// cluster started from Debian's binaries when they are installed.
 func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("errand bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	n := fs.Int("deliveries", 5000, "deliveries for the throughput phases")
-	rate := fs.Int("task-rate", 100, "tasks per second for the latency phase")
+	rate := fs.Int("task-rate", 100, "tasks per second for the latency phases")
 	apiRates := fs.String("api-rates", "200,1000", "requests per second for the API latency phases")
 	dur := fs.Duration("duration", 10*time.Second, "length of each steady-rate phase")
+	dbURL := fs.String("database-url", "", "PostgreSQL to measure (default: a throwaway local cluster if PostgreSQL is installed)")
+	stores := fs.String("stores", "sqlite,postgres", "which stores to measure")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
-	only := fs.String("only", "", "run only this phase: ceiling, throughput, latency or api")
+	only := fs.String("only", "", "run only this phase: throughput, latency, isolation or api")
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, errHelp) {
 			return nil
@@ -57,7 +63,9 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	phase := func(name string) bool { return *only == "" || *only == name }
-	b := &bencher{ctx: ctx, out: stderr}
+	began := time.Now()
+	b := &bencher{ctx: ctx, out: stderr, pgURL: *dbURL}
+	defer b.close()
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		io.WriteString(w, benchPage)
@@ -68,54 +76,91 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	b.site = site.URL
 
 	var rows [][]string
-	add := func(what, value string) { rows = append(rows, []string{what, value}) }
-
-	ceiling := 0.0
-	if phase("ceiling") || phase("throughput") {
-		fmt.Fprintln(stderr, "raw HTTP ceiling …")
-		var err error
-		ceiling, err = b.rawCeiling(*n)
-		if err != nil {
-			return err
-		}
-		add("raw HTTP ceiling (Go client → receiver, no store)", fmt.Sprintf("%.0f req/s", ceiling))
+	add := func(what, value string) {
+		rows = append(rows, []string{what, value})
+		fmt.Fprintf(stderr, "  %s: %s\n", what, value)
 	}
-	if phase("throughput") {
-		fmt.Fprintln(stderr, "tasks + deliveries, then deliveries alone …")
-		e2e, drain, err := b.throughput(*n)
-		if err != nil {
-			return err
+	targets := []target{}
+	for _, st := range strings.Split(*stores, ",") {
+		switch strings.TrimSpace(st) {
+		case "sqlite":
+			targets = append(targets, target{name: "SQLite, 1 node", nodes: 1})
+		case "postgres":
+			if err := b.ensurePostgres(); err != nil {
+				fmt.Fprintf(stderr, "PostgreSQL skipped: %v\n", err)
+				continue
+			}
+			targets = append(targets, target{name: "PostgreSQL, 1 node", nodes: 1, pg: true},
+				target{name: "PostgreSQL, 3 nodes", nodes: 3, pg: true})
 		}
-		add(fmt.Sprintf("tasks run + delivered (%d queued, built-in extractor)", *n), fmt.Sprintf("%.0f tasks/s", e2e))
-		add(fmt.Sprintf("webhook deliveries sustained (%d queued)", *n), fmt.Sprintf("%.0f deliveries/s (%.0f%% of ceiling)", drain, 100*drain/ceiling))
-	}
-	if phase("latency") {
-		fmt.Fprintf(stderr, "completion → delivery latency at %d tasks/s …\n", *rate)
-		lat, err := b.latency(*rate, *dur)
-		if err != nil {
-			return err
-		}
-		add(fmt.Sprintf("completion → delivery at %d tasks/s (%d tasks)", *rate, len(lat.samples)), lat.String())
-	}
-	for _, rs := range strings.Split(*apiRates, ",") {
-		if !phase("api") {
-			break
-		}
-		var r int
-		fmt.Sscan(rs, &r)
-		if r <= 0 {
-			continue
-		}
-		fmt.Fprintf(stderr, "API latency at %d req/s …\n", r)
-		ss, poll, err := b.apiLatency(r, *dur)
-		if err != nil {
-			return err
-		}
-		add(fmt.Sprintf("POST /start/start-session at %d req/s", r), ss.String())
-		add(fmt.Sprintf("GET /task/… (polling) at %d req/s", r), poll.String())
 	}
 
-	fmt.Fprintf(stdout, "errand %s bench — %s, %d cores, %s, SQLite store\n\n", version, cpuModel(), runtime.NumCPU(), runtime.Version())
+	ceiling, err := b.rawCeiling(*n)
+	if err != nil {
+		return err
+	}
+	add("raw HTTP ceiling (Go client → receiver, same bodies, no store)", fmt.Sprintf("%.0f req/s", ceiling))
+	drains := map[string]float64{}
+	for _, tg := range targets {
+		if phase("throughput") {
+			fmt.Fprintf(stderr, "%s: tasks + deliveries, then deliveries alone …\n", tg.name)
+			e2e, drain, err := b.throughput(tg, *n)
+			if err != nil {
+				return fmt.Errorf("%s: %w", tg.name, err)
+			}
+			drains[tg.name] = drain
+			add(fmt.Sprintf("%s: tasks run + delivered (%d queued, built-in extractor)", tg.name, *n), fmt.Sprintf("%.0f tasks/s", e2e))
+			add(fmt.Sprintf("%s: webhook deliveries sustained (%d queued)", tg.name, *n), fmt.Sprintf("%.0f deliveries/s (%.0f%% of the ceiling)", drain, 100*drain/ceiling))
+		}
+		if phase("latency") {
+			fmt.Fprintf(stderr, "%s: completion → delivery latency at %d tasks/s …\n", tg.name, *rate)
+			lat, _, err := b.latency(tg, *rate, *dur, false)
+			if err != nil {
+				return fmt.Errorf("%s: %w", tg.name, err)
+			}
+			add(fmt.Sprintf("%s: completion → delivery at %d tasks/s", tg.name, *rate), lat.String())
+		}
+	}
+	if one, three := drains["PostgreSQL, 1 node"], drains["PostgreSQL, 3 nodes"]; one > 0 && three > 0 {
+		add("PostgreSQL deliveries/s, 3 nodes ÷ 1 node", fmt.Sprintf("%.2f×", three/one))
+	}
+	if phase("isolation") && len(targets) > 0 {
+		fmt.Fprintln(stderr, "a hanging receiver beside a fast one …")
+		tg := targets[0]
+		alone, _, err := b.latency(tg, *rate, *dur, false)
+		if err != nil {
+			return err
+		}
+		beside, hung, err := b.latency(tg, *rate, *dur, true)
+		if err != nil {
+			return err
+		}
+		add(fmt.Sprintf("%s: fast receiver, no other receiver", tg.name), alone.String())
+		add(fmt.Sprintf("%s: fast receiver beside one that hangs (%d requests held)", tg.name, hung), beside.String())
+	}
+	if phase("api") {
+		for _, tg := range targets {
+			if tg.nodes != 1 {
+				continue
+			}
+			for _, rs := range strings.Split(*apiRates, ",") {
+				var r int
+				fmt.Sscan(rs, &r)
+				if r <= 0 {
+					continue
+				}
+				fmt.Fprintf(stderr, "%s: API latency at %d req/s …\n", tg.name, r)
+				ss, poll, err := b.apiLatency(tg, r, *dur)
+				if err != nil {
+					return err
+				}
+				add(fmt.Sprintf("%s: POST /start/start-session at %d req/s", tg.name, r), ss.String())
+				add(fmt.Sprintf("%s: GET /task/… (polling) at %d req/s", tg.name, r), poll.String())
+			}
+		}
+	}
+
+	fmt.Fprintf(stdout, "errand %s bench — %s, %d cores, %s; took %s\n\n", version, cpuModel(), runtime.NumCPU(), runtime.Version(), time.Since(began).Round(time.Second))
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "measure\tresult")
 	fmt.Fprintln(tw, "-------\t------")
@@ -125,37 +170,118 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return tw.Flush()
 }
 
+// target is a store and a number of nodes to measure.
+type target struct {
+	name  string
+	nodes int
+	pg    bool
+}
+
 const benchPage = `<html><head><title>Bench Product</title>
 <script type="application/ld+json">{"@type":"Product","name":"Bench Product","description":"d",
 "offers":{"price":"9.99","availability":"https://schema.org/InStock"}}</script></head>
 <body><h1>Bench Product</h1><p>Something to read.</p></body></html>`
 
 type bencher struct {
-	ctx  context.Context
-	out  io.Writer
-	rc   *benchReceiver
-	site string
+	ctx     context.Context
+	out     io.Writer
+	rc      *benchReceiver
+	site    string
+	pgURL   string // given by --database-url
+	cluster *pgtest.Cluster
+	dbs     int
 }
 
-// newApp starts errand's real wiring on a fresh SQLite folder; the queue is
-// started by the caller.
-func (b *bencher) newApp(data string) (*app, error) {
+// ensurePostgres finds a PostgreSQL to measure: --database-url, or a
+// throwaway cluster from Debian's binaries.
+func (b *bencher) ensurePostgres() error {
+	if b.pgURL != "" {
+		return nil
+	}
+	c, err := pgtest.Start()
+	if err != nil {
+		return err
+	}
+	b.cluster = c
+	return nil
+}
+
+func (b *bencher) close() {
+	if b.cluster != nil {
+		b.cluster.Stop()
+	}
+}
+
+// newApps starts errand's real wiring for tg, on a fresh database; the
+// queues are started by the caller.
+func (b *bencher) newApps(tg target) ([]*app, func(), error) {
 	c := &config{
-		Data: data, AllowNetworks: "127.0.0.0/8", Browser: "http", APIKey: "bench",
+		AllowNetworks: "127.0.0.0/8", Browser: "http", APIKey: "bench",
 		InlineWait: 0, WebhookTO: 30 * time.Second, SessionIdle: 5 * time.Minute,
-		RetryBase: 5 * time.Second, RetryMax: time.Hour, Workers: 8,
+		RetryBase: 5 * time.Second, RetryMax: time.Hour, Workers: 8, RescueAfter: 30 * time.Second,
 		PriceIn: 0.6, PriceOut: 2.7, PriceCompute: 0.02,
+	}
+	var cleanup []func()
+	done := func() {
+		for i := len(cleanup) - 1; i >= 0; i-- {
+			cleanup[i]()
+		}
+	}
+	if tg.pg {
+		c.DatabaseURL = b.pgURL
+		if b.cluster != nil {
+			b.dbs++
+			u, err := b.cluster.CreateDatabase(b.ctx, fmt.Sprintf("errand_bench_%d_%d", os.Getpid(), b.dbs))
+			if err != nil {
+				return nil, nil, err
+			}
+			c.DatabaseURL = u
+		}
+	} else {
+		data, err := os.MkdirTemp("", "errand-bench-")
+		if err != nil {
+			return nil, nil, err
+		}
+		cleanup = append(cleanup, func() { os.RemoveAll(data) })
+		c.Data = data
 	}
 	// Production logging (JSON, info level), written nowhere.
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	return buildApp(b.ctx, c, logger)
+	var apps []*app
+	for range tg.nodes {
+		a, err := buildApp(b.ctx, c, logger)
+		if err != nil {
+			done()
+			return nil, nil, err
+		}
+		apps = append(apps, a)
+		cleanup = append(cleanup, a.close)
+	}
+	return apps, done, nil
 }
 
-func (b *bencher) spec() task.Spec {
+func startAll(ctx context.Context, apps []*app) error {
+	for _, a := range apps {
+		if err := a.engine.Start(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func stopAll(ctx context.Context, apps []*app) {
+	stop, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, a := range apps {
+		a.engine.Stop(stop)
+	}
+}
+
+func (b *bencher) spec(hook string) task.Spec {
 	return task.Spec{
 		TaskDetails: "Extract the product", StartingPoint: b.site + "/p",
 		MaxDuration: time.Minute, OutputType: task.OutputText,
-		Webhook: &task.Webhook{Name: "bench", URL: b.rc.URL + "/hook", SubmittedData: task.SubmitFullResponse, Auth: "Bearer bench", MaxAttempts: 1},
+		Webhook: &task.Webhook{Name: "bench", URL: hook + "/hook", SubmittedData: task.SubmitFullResponse, Auth: "Bearer bench", MaxAttempts: 1},
 	}
 }
 
@@ -193,23 +319,19 @@ func (b *bencher) rawCeiling(n int) (float64, error) {
 	return float64(n) / time.Since(start).Seconds(), nil
 }
 
-// throughput queues n tasks with the queue stopped, then measures how fast
-// they run and deliver; then queues a redelivery of each and measures the
-// delivery pipeline alone.
-func (b *bencher) throughput(n int) (e2e, drain float64, err error) {
-	data, err := os.MkdirTemp("", "errand-bench-")
+// throughput queues n tasks with the queues stopped, then measures how
+// fast the nodes run them and deliver; then queues a redelivery of each
+// and measures the delivery pipeline alone.
+func (b *bencher) throughput(tg target, n int) (e2e, drain float64, err error) {
+	apps, done, err := b.newApps(tg)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer os.RemoveAll(data)
-	a, err := b.newApp(data)
-	if err != nil {
-		return 0, 0, err
-	}
+	defer done()
 	type ref struct{ sid, tid string }
 	refs := make([]ref, 0, n)
 	for range n {
-		t, err := a.engine.RunTask(b.ctx, "bench", b.spec())
+		t, err := apps[0].engine.RunTask(b.ctx, "bench", b.spec(b.rc.URL))
 		if err != nil {
 			return 0, 0, err
 		}
@@ -217,73 +339,111 @@ func (b *bencher) throughput(n int) (e2e, drain float64, err error) {
 	}
 	b.rc.reset()
 	start := time.Now()
-	if err := a.engine.Start(b.ctx); err != nil {
+	if err := startAll(b.ctx, apps); err != nil {
 		return 0, 0, err
 	}
 	if err := b.rc.waitFor(n, 5*time.Minute); err != nil {
 		return 0, 0, err
 	}
 	e2e = float64(n) / time.Since(start).Seconds()
-	stopCtx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	a.engine.Stop(stopCtx)
-	cancel()
-	a.close()
+	stopAll(b.ctx, apps)
+	done()
 
-	a, err = b.newApp(data)
+	// The same database again, new nodes, every delivery owed once more.
+	apps, done, err = b.reopen(tg, apps)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer a.close()
+	defer done()
 	for _, r := range refs {
-		if _, err := a.engine.Redeliver(b.ctx, "bench", r.sid, r.tid, ""); err != nil {
+		if _, err := apps[0].engine.Redeliver(b.ctx, "bench", r.sid, r.tid, ""); err != nil {
 			return 0, 0, fmt.Errorf("redeliver: %w", err)
 		}
 	}
 	b.rc.reset()
 	start = time.Now()
-	if err := a.engine.Start(b.ctx); err != nil {
+	if err := startAll(b.ctx, apps); err != nil {
 		return 0, 0, err
 	}
 	if err := b.rc.waitFor(n, 5*time.Minute); err != nil {
 		return 0, 0, err
 	}
 	drain = float64(n) / time.Since(start).Seconds()
-	stopCtx, cancel = context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	a.engine.Stop(stopCtx)
+	stopAll(b.ctx, apps)
 	return e2e, drain, nil
 }
 
-// latency submits tasks through the HTTP API at a steady rate and measures,
-// at the receiver, the time from the task's completedAt to the POST.
-func (b *bencher) latency(rate int, d time.Duration) (*dist, error) {
-	data, err := os.MkdirTemp("", "errand-bench-")
+// reopen builds new nodes on the database the closed apps used.
+func (b *bencher) reopen(tg target, closed []*app) ([]*app, func(), error) {
+	c := *closed[0].cfg
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	var apps []*app
+	for range tg.nodes {
+		a, err := buildApp(b.ctx, &c, logger)
+		if err != nil {
+			return nil, nil, err
+		}
+		apps = append(apps, a)
+	}
+	return apps, func() {
+		for _, a := range apps {
+			a.close()
+		}
+	}, nil
+}
+
+// latency submits tasks through the HTTP API at a steady rate and
+// measures, at the receiver, the time from each task's completedAt to the
+// POST. With hang, every fifth task reports to a receiver that never
+// answers (until the phase ends); it answers how many requests it held.
+func (b *bencher) latency(tg target, rate int, d time.Duration, hang bool) (*dist, int, error) {
+	apps, done, err := b.newApps(tg)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	defer os.RemoveAll(data)
-	a, err := b.newApp(data)
-	if err != nil {
-		return nil, err
+	defer done()
+	if err := startAll(b.ctx, apps); err != nil {
+		return nil, 0, err
 	}
-	defer a.close()
-	if err := a.engine.Start(b.ctx); err != nil {
-		return nil, err
+	defer stopAll(b.ctx, apps)
+	var servers []*httptest.Server
+	for _, a := range apps {
+		srv := httptest.NewServer(a.handler)
+		defer srv.Close()
+		servers = append(servers, srv)
 	}
-	defer func() {
-		stopCtx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-		defer cancel()
-		a.engine.Stop(stopCtx)
-	}()
-	srv := httptest.NewServer(a.handler)
-	defer srv.Close()
-	body, _ := json.Marshal(map[string]any{
-		"taskDetails": "Extract the product", "startingPoint": b.site + "/p",
-		"webhook": map[string]any{"name": "bench", "url": b.rc.URL + "/hook", "submittedData": "full_response"},
-	})
+	release := make(chan struct{})
+	var held atomic.Int64
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		held.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hanging.Close()
+	defer close(release)
+	body := func(url string) []byte {
+		data, _ := json.Marshal(map[string]any{
+			"taskDetails": "Extract the product", "startingPoint": b.site + "/p",
+			"webhook": map[string]any{"name": "bench", "url": url + "/hook", "submittedData": "full_response"},
+		})
+		return data
+	}
+	fast, slow := body(b.rc.URL), body(hanging.URL)
 	b.rc.reset()
-	sent := openLoop(rate, d, func() time.Duration {
-		req, _ := http.NewRequest("POST", srv.URL+"/start/run-task", bytes.NewReader(body))
+	var i atomic.Int64
+	var toFast atomic.Int64
+	openLoop(rate, d, func() time.Duration {
+		k := i.Add(1)
+		payload := fast
+		if hang && k%5 == 0 {
+			payload = slow
+		} else {
+			toFast.Add(1)
+		}
+		srv := servers[int(k)%len(servers)] // spread submissions over the nodes
+		req, _ := http.NewRequest("POST", srv.URL+"/start/run-task", bytes.NewReader(payload))
 		req.Header.Set("Authorization", "Bearer bench")
 		t0 := time.Now()
 		resp, err := http.DefaultClient.Do(req)
@@ -293,32 +453,24 @@ func (b *bencher) latency(rate int, d time.Duration) (*dist, error) {
 		}
 		return time.Since(t0)
 	})
-	if err := b.rc.waitFor(len(sent.samples), time.Minute); err != nil {
-		return nil, err
+	if err := b.rc.waitFor(int(toFast.Load()), time.Minute); err != nil {
+		return nil, 0, err
 	}
-	return b.rc.lag(), nil
+	return b.rc.lag(), int(held.Load()), nil
 }
 
 // apiLatency measures start-session and polling at a steady request rate.
-func (b *bencher) apiLatency(rate int, d time.Duration) (*dist, *dist, error) {
-	data, err := os.MkdirTemp("", "errand-bench-")
+func (b *bencher) apiLatency(tg target, rate int, d time.Duration) (*dist, *dist, error) {
+	apps, done, err := b.newApps(tg)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer os.RemoveAll(data)
-	a, err := b.newApp(data)
-	if err != nil {
+	defer done()
+	a := apps[0]
+	if err := startAll(b.ctx, apps); err != nil {
 		return nil, nil, err
 	}
-	defer a.close()
-	if err := a.engine.Start(b.ctx); err != nil {
-		return nil, nil, err
-	}
-	defer func() {
-		stopCtx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-		defer cancel()
-		a.engine.Stop(stopCtx)
-	}()
+	defer stopAll(b.ctx, apps)
 	srv := httptest.NewServer(a.handler)
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}
@@ -336,7 +488,7 @@ func (b *bencher) apiLatency(rate int, d time.Duration) (*dist, *dist, error) {
 	ss := openLoop(rate, d, func() time.Duration { return do("POST", "/start/start-session", `{"mode":"default"}`) })
 
 	// A finished task to poll.
-	t, err := a.engine.RunTask(b.ctx, "bench", b.spec())
+	t, err := a.engine.RunTask(b.ctx, "bench", b.spec(b.rc.URL))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -98,6 +98,7 @@ type app struct {
 	handler    http.Handler
 	policy     *netguard.Policy
 	closeAgent func()
+	cfg        *config
 }
 
 // close releases the store and the browser; stop the engine first.
@@ -152,7 +153,7 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 		Engine: eng, Store: st, Policy: policy, BootstrapKey: c.APIKey,
 		InlineWait: c.InlineWait, RateLimit: c.RateLimit, Metrics: m, Logger: logger,
 	})
-	return &app{store: st, engine: eng, handler: handler, policy: policy, closeAgent: closeAgent}, nil
+	return &app{store: st, engine: eng, handler: handler, policy: policy, closeAgent: closeAgent, cfg: c}, nil
 }
 
 func openStore(ctx context.Context, c *config, logger *slog.Logger) (store.Store, error) {

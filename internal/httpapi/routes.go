@@ -2,17 +2,39 @@ package httpapi
 
 import "net/http"
 
-// routes lists the whole API surface.
+// route is one endpoint of the API.
+type route struct {
+	method, path string
+	// public routes answer without an API key; all others need one.
+	public  bool
+	handler func(a *api, w http.ResponseWriter, r *http.Request) error
+}
+
+// routeTable lists the whole API surface. routes registers exactly these,
+// and the OpenAPI test holds openapi.json to the same list, so a route
+// cannot be added without being documented.
+var routeTable = []route{
+	{"GET", "/start/health", true, (*api).health},
+	{"POST", "/start/start-session", false, (*api).startSession},
+	{"POST", "/start/send-message", false, (*api).sendMessage},
+	{"POST", "/start/run-task", false, (*api).runTask},
+	{"GET", "/task/{sessionId}/{taskId}", false, (*api).getTask},
+	{"GET", "/task/{sessionId}/{taskId}/deliveries", false, (*api).getDeliveries},
+	{"POST", "/task/{sessionId}/{taskId}/deliveries/redeliver", false, (*api).redeliver},
+	{"GET", "/task/{sessionId}/{taskId}/events", false, (*api).taskEvents},
+	{"GET", "/metrics", true, (*api).metrics},
+	{"GET", "/openapi.json", true, (*api).openAPI},
+}
+
 func (a *api) routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /start/health", a.handle(a.health))
-	mux.HandleFunc("POST /start/start-session", a.authed(a.startSession))
-	mux.HandleFunc("POST /start/send-message", a.authed(a.sendMessage))
-	mux.HandleFunc("POST /start/run-task", a.authed(a.runTask))
-	mux.HandleFunc("GET /task/{sessionId}/{taskId}", a.authed(a.getTask))
-	mux.HandleFunc("GET /task/{sessionId}/{taskId}/deliveries", a.authed(a.getDeliveries))
-	mux.HandleFunc("POST /task/{sessionId}/{taskId}/deliveries/redeliver", a.authed(a.redeliver))
-	mux.HandleFunc("GET /task/{sessionId}/{taskId}/events", a.authed(a.taskEvents))
-	mux.HandleFunc("GET /metrics", a.handle(a.metrics))
+	for _, rt := range routeTable {
+		h := func(w http.ResponseWriter, r *http.Request) error { return rt.handler(a, w, r) }
+		if rt.public {
+			mux.HandleFunc(rt.method+" "+rt.path, a.handle(h))
+		} else {
+			mux.HandleFunc(rt.method+" "+rt.path, a.authed(h))
+		}
+	}
 	mux.HandleFunc("/", a.handle(notFound))
 }
 

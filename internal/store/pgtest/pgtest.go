@@ -331,12 +331,38 @@ func (c *Cluster) NewDatabase(t testing.TB) string {
 		// otherwise make DROP fail and leak the database.
 		c.exec(t, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
 	})
+	u, err := c.databaseURL(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func (c *Cluster) databaseURL(name string) (string, error) {
 	u, err := url.Parse(c.adminURL)
 	if err != nil {
-		t.Fatalf("pgtest: %s is not a URL: %v", EnvURL, err)
+		return "", fmt.Errorf("pgtest: %s is not a URL: %v", EnvURL, err)
 	}
 	u.Path = "/" + name
-	return u.String()
+	return u.String(), nil
+}
+
+// CreateDatabase starts the cluster if needed and creates an empty
+// database outside a test (for `errand bench`); Stop removes it with the
+// cluster.
+func (c *Cluster) CreateDatabase(ctx context.Context, name string) (string, error) {
+	if err := c.start(); err != nil {
+		return "", err
+	}
+	conn, err := pgx.Connect(ctx, c.adminURL)
+	if err != nil {
+		return "", fmt.Errorf("pgtest: connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", fmt.Errorf("pgtest: create database: %w", err)
+	}
+	return c.databaseURL(name)
 }
 
 func (c *Cluster) exec(t testing.TB, sql string) {
