@@ -188,8 +188,9 @@ type bencher struct {
 	rc      *benchReceiver
 	site    string
 	pgURL   string // given by --database-url
-	cluster *pgtest.Cluster
-	dbs     int
+	cluster  *pgtest.Cluster
+	dbs      int
+	dataDirs []string
 }
 
 // ensurePostgres finds a PostgreSQL to measure: --database-url, or a
@@ -210,6 +211,9 @@ func (b *bencher) close() {
 	if b.cluster != nil {
 		b.cluster.Stop()
 	}
+	for _, d := range b.dataDirs {
+		os.RemoveAll(d)
+	}
 }
 
 // newApps starts errand's real wiring for tg, on a fresh database; the
@@ -226,6 +230,7 @@ func (b *bencher) newApps(tg target) ([]*app, func(), error) {
 		for i := len(cleanup) - 1; i >= 0; i-- {
 			cleanup[i]()
 		}
+		cleanup = nil
 	}
 	if tg.pg {
 		c.DatabaseURL = b.pgURL
@@ -242,7 +247,7 @@ func (b *bencher) newApps(tg target) ([]*app, func(), error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		cleanup = append(cleanup, func() { os.RemoveAll(data) })
+		b.dataDirs = append(b.dataDirs, data) // removed by close: reopen needs it
 		c.Data = data
 	}
 	// Production logging (JSON, info level), written nowhere.
