@@ -183,11 +183,11 @@ const benchPage = `<html><head><title>Bench Product</title>
 <body><h1>Bench Product</h1><p>Something to read.</p></body></html>`
 
 type bencher struct {
-	ctx     context.Context
-	out     io.Writer
-	rc      *benchReceiver
-	site    string
-	pgURL   string // given by --database-url
+	ctx      context.Context
+	out      io.Writer
+	rc       *benchReceiver
+	site     string
+	pgURL    string // given by --database-url
 	cluster  *pgtest.Cluster
 	dbs      int
 	dataDirs []string
@@ -199,7 +199,7 @@ func (b *bencher) ensurePostgres() error {
 	if b.pgURL != "" {
 		return nil
 	}
-	c, err := pgtest.Start()
+	c, err := pgtest.StartDurable()
 	if err != nil {
 		return err
 	}

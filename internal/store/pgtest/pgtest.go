@@ -66,6 +66,7 @@ type Cluster struct {
 	dir      string // the temporary folder of a cluster we started; "" otherwise
 	binDir   string
 	asUser   string // run pg_ctl as this user (when we are root); "" for ourselves
+	durable  bool   // keep PostgreSQL's durable defaults (StartDurable)
 
 	mu      sync.Mutex
 	counter int
@@ -79,6 +80,14 @@ func New() *Cluster { return &Cluster{} }
 // ErrNotInstalled when there is nothing to start.
 func Start() (*Cluster, error) {
 	c := New()
+	return c, c.start()
+}
+
+// StartDurable starts a cluster with PostgreSQL's durable defaults (fsync,
+// synchronous commit, full page writes) for measurements, where trading
+// durability for speed would flatter the figures.
+func StartDurable() (*Cluster, error) {
+	c := &Cluster{durable: true}
 	return c, c.start()
 }
 
@@ -220,19 +229,21 @@ func (c *Cluster) initdb() error {
 	// Settings for a database that lives as long as a test run: losing it
 	// in a power cut costs nothing, so durability is traded for speed; the
 	// socket stays in our folder so that nothing outside it is touched.
-	conf := strings.Join([]string{
+	speed := []string{"fsync = off", "synchronous_commit = off", "full_page_writes = off"}
+	if c.durable {
+		speed = nil
+	}
+	conf := strings.Join(append([]string{
 		"",
 		"listen_addresses = '127.0.0.1'",
 		"unix_socket_directories = '" + c.dir + "'",
-		"fsync = off",
-		"synchronous_commit = off",
-		"full_page_writes = off",
+	}, append(speed,
 		// Every test opens its own store, each with a pool and River's
 		// listener; parallel tests and multi-node tests add up.
 		"max_connections = 300",
 		"shared_buffers = 32MB",
 		"",
-	}, "\n")
+	)...), "\n")
 	f, err := os.OpenFile(filepath.Join(c.dataDir(), "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("pgtest: %w", err)
