@@ -4,91 +4,20 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/errandhq/errand/internal/store/migration"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// migration is one numbered step of errand's schema.
-type migration struct {
-	version int
-	name    string
-	up      string
-	down    string
-}
-
 // migrations reads migrations/NNN_name.{up,down}.sql, in version order.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	byVersion := map[int]*migration{}
-	for _, e := range entries {
-		name := e.Name()
-		base, dir, ok := strings.Cut(strings.TrimSuffix(name, ".sql"), ".")
-		num, label, ok2 := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || !ok2 || err != nil || (dir != "up" && dir != "down") {
-			return nil, fmt.Errorf("postgres: bad migration file name %q", name)
-		}
-		body, err := fs.ReadFile(migrationFS, "migrations/"+name)
-		if err != nil {
-			return nil, err
-		}
-		m := byVersion[v]
-		if m == nil {
-			m = &migration{version: v, name: label}
-			byVersion[v] = m
-		}
-		if dir == "up" {
-			m.up = string(body)
-		} else {
-			m.down = string(body)
-		}
-	}
-	out := make([]migration, 0, len(byVersion))
-	for _, m := range byVersion {
-		if m.up == "" || m.down == "" {
-			return nil, fmt.Errorf("postgres: migration %d lacks its up or down file", m.version)
-		}
-		out = append(out, *m)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	return out, nil
-}
-
-// migrateLockKey is the advisory lock that serializes migrations: nodes
-// started together would otherwise race to apply the same step. The value
-// is arbitrary, only unique among the advisory locks used on the database.
-const migrateLockKey int64 = 0x65727261_6e64 // "errand"
-
-// withMigrateLock runs fn while holding the migration lock on a connection
-// of its own. fn's statements run on other connections of the pool: the
-// lock is about who migrates, not about what the statements see.
-func (s *Store) withMigrateLock(ctx context.Context, fn func() error) error {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("postgres: migrate: %w", err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrateLockKey); err != nil {
-		return fmt.Errorf("postgres: migrate lock: %w", err)
-	}
-	// The lock is the session's: release it even if fn failed, or the
-	// pooled connection would keep it and stall every later node.
-	defer func() {
-		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrateLockKey)
-	}()
-	return fn()
+func migrations() ([]migration.Migration, error) {
+	return migration.Load(migrationFS, "migrations")
 }
 
 // Migrate applies the migrations not applied yet, errand's and River's.
@@ -112,22 +41,22 @@ func (s *Store) Migrate(ctx context.Context) error {
 			// failing one leaves the schema at the previous version.
 			err := s.inTx(ctx, func(tx pgx.Tx) error {
 				var n int
-				if err := tx.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, m.version).Scan(&n); err != nil {
+				if err := tx.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, m.Version).Scan(&n); err != nil {
 					return err
 				}
 				if n > 0 {
 					return nil
 				}
-				if _, err := tx.Exec(ctx, m.up); err != nil {
+				if _, err := tx.Exec(ctx, m.Up); err != nil {
 					return err
 				}
 				changed = true
 				_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
-					m.version, ts(s.now()))
+					m.Version, ts(s.now()))
 				return err
 			})
 			if err != nil {
-				return fmt.Errorf("postgres: migration %03d_%s: %w", m.version, m.name, err)
+				return fmt.Errorf("postgres: migration %03d_%s: %w", m.Version, m.Name, err)
 			}
 		}
 		migrator, err := s.riverMigrator()
@@ -176,18 +105,18 @@ func (s *Store) MigrateDown(ctx context.Context) error {
 		for i := len(ms) - 1; i >= 0; i-- {
 			m := ms[i]
 			err := s.inTx(ctx, func(tx pgx.Tx) error {
-				tag, err := tx.Exec(ctx, `DELETE FROM schema_migrations WHERE version = $1`, m.version)
+				tag, err := tx.Exec(ctx, `DELETE FROM schema_migrations WHERE version = $1`, m.Version)
 				if err != nil {
 					return err
 				}
 				if tag.RowsAffected() == 0 {
 					return nil
 				}
-				_, err = tx.Exec(ctx, m.down)
+				_, err = tx.Exec(ctx, m.Down)
 				return err
 			})
 			if err != nil {
-				return fmt.Errorf("postgres: migration %03d_%s down: %w", m.version, m.name, err)
+				return fmt.Errorf("postgres: migration %03d_%s down: %w", m.Version, m.Name, err)
 			}
 		}
 		if _, err := s.pool.Exec(ctx, `DROP TABLE schema_migrations`); err != nil {
@@ -205,4 +134,29 @@ func (s *Store) riverMigrator() (*rivermigrate.Migrator[pgx.Tx], error) {
 		return nil, fmt.Errorf("postgres: river migrator: %w", err)
 	}
 	return m, nil
+}
+
+// migrateLockKey is the advisory lock that serializes migrations: nodes
+// started together would otherwise race to apply the same step. The value
+// is arbitrary, only unique among the advisory locks used on the database.
+const migrateLockKey int64 = 0x65727261_6e64 // "errand"
+
+// withMigrateLock runs fn while holding the migration lock on a connection
+// of its own. fn's statements run on other connections of the pool: the
+// lock is about who migrates, not about what the statements see.
+func (s *Store) withMigrateLock(ctx context.Context, fn func() error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrateLockKey); err != nil {
+		return fmt.Errorf("postgres: migrate lock: %w", err)
+	}
+	// The lock is the session's: release it even if fn failed, or the
+	// pooled connection would keep it and stall every later node.
+	defer func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrateLockKey)
+	}()
+	return fn()
 }

@@ -5,65 +5,19 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/errandhq/errand/internal/store/migration"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// migration is one numbered step of errand's schema.
-type migration struct {
-	version int
-	name    string
-	up      string
-	down    string
-}
-
 // migrations reads migrations/NNN_name.{up,down}.sql, in version order.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	byVersion := map[int]*migration{}
-	for _, e := range entries {
-		name := e.Name()
-		base, dir, ok := strings.Cut(strings.TrimSuffix(name, ".sql"), ".")
-		num, label, ok2 := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || !ok2 || err != nil || (dir != "up" && dir != "down") {
-			return nil, fmt.Errorf("sqlite: bad migration file name %q", name)
-		}
-		body, err := fs.ReadFile(migrationFS, "migrations/"+name)
-		if err != nil {
-			return nil, err
-		}
-		m := byVersion[v]
-		if m == nil {
-			m = &migration{version: v, name: label}
-			byVersion[v] = m
-		}
-		if dir == "up" {
-			m.up = string(body)
-		} else {
-			m.down = string(body)
-		}
-	}
-	out := make([]migration, 0, len(byVersion))
-	for _, m := range byVersion {
-		if m.up == "" || m.down == "" {
-			return nil, fmt.Errorf("sqlite: migration %d lacks its up or down file", m.version)
-		}
-		out = append(out, *m)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	return out, nil
+func migrations() ([]migration.Migration, error) {
+	return migration.Load(migrationFS, "migrations")
 }
 
 // Migrate applies the migrations not applied yet, errand's and River's.
@@ -84,21 +38,21 @@ func (s *Store) Migrate(ctx context.Context) error {
 		// failing one leaves the schema at the previous version.
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
 			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
 				return nil
 			}
-			if _, err := tx.ExecContext(ctx, m.up); err != nil {
+			if _, err := tx.ExecContext(ctx, m.Up); err != nil {
 				return err
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-				m.version, s.now().UnixMilli())
+				m.Version, s.now().UnixMilli())
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("sqlite: migration %03d_%s: %w", m.version, m.name, err)
+			return fmt.Errorf("sqlite: migration %03d_%s: %w", m.Version, m.Name, err)
 		}
 	}
 	migrator, err := s.riverMigrator()
@@ -129,18 +83,18 @@ func (s *Store) MigrateDown(ctx context.Context) error {
 	for i := len(ms) - 1; i >= 0; i-- {
 		m := ms[i]
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, `DELETE FROM schema_migrations WHERE version = ?`, m.version)
+			res, err := tx.ExecContext(ctx, `DELETE FROM schema_migrations WHERE version = ?`, m.Version)
 			if err != nil {
 				return err
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
 				return nil
 			}
-			_, err = tx.ExecContext(ctx, m.down)
+			_, err = tx.ExecContext(ctx, m.Down)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("sqlite: migration %03d_%s down: %w", m.version, m.name, err)
+			return fmt.Errorf("sqlite: migration %03d_%s down: %w", m.Version, m.Name, err)
 		}
 	}
 	if _, err := s.db.ExecContext(ctx, `DROP TABLE schema_migrations`); err != nil {
