@@ -5,9 +5,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -126,5 +129,90 @@ func TestModelAgentThroughAPI(t *testing.T) {
 		if strings.Contains(everything.String(), secret) {
 			t.Errorf("secret %q leaked to the model, logs, webhooks or answers", secret)
 		}
+	}
+}
+
+// chromiumChildren lists the Chromium processes this test binary started
+// (the in-process server's browser), so a test can kill its own browser
+// without touching other tests' browsers.
+func chromiumChildren(t *testing.T) []int {
+	t.Helper()
+	out, _ := exec.Command("pgrep", "-P", strconv.Itoa(os.Getpid())).Output()
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		pid, _ := strconv.Atoi(f)
+		comm, _ := os.ReadFile("/proc/" + f + "/comm")
+		if strings.Contains(string(comm), "chrom") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// The model-driven agent's failures, through the whole server: each ends
+// with its code, and a webhook subscribed to task_failed gets the event.
+func TestModelAgentFailures(t *testing.T) {
+	needChromium(t)
+	site := newSite(t)
+	_, port, _ := strings.Cut(strings.TrimPrefix(site.URL, "http://"), ":")
+	scroll := func(r modeltest.Request) modeltest.Reply {
+		return modeltest.Reply{Calls: []modeltest.Call{{Name: "scroll", Args: map[string]string{"direction": "down"}}}, PromptTokens: 600, CompletionTokens: 5}
+	}
+	badJSON := modeltest.ToolCall("done", map[string]string{"answer": `{"title": Acme}`})
+	cases := []struct {
+		name   string
+		script []modeltest.Step
+		task   map[string]any
+		code   string
+	}{
+		{"invalid JSON after the repair turns", []modeltest.Step{badJSON, badJSON, badJSON},
+			map[string]any{"outputType": "structured_json", "outputSchema": map[string]any{"type": "object", "properties": map[string]any{"title": map[string]any{"type": "string"}}, "required": []string{"title"}}},
+			"OUTPUT_INVALID"},
+		{"token budget", []modeltest.Step{scroll, scroll, scroll, scroll},
+			map[string]any{"maxInputTokens": 1000}, "TOKEN_LIMIT"},
+		{"maxDuration", []modeltest.Step{func(r modeltest.Request) modeltest.Reply {
+			time.Sleep(3 * time.Second) // a slow model
+			return scroll(r)
+		}}, map[string]any{"maxDuration": 1500}, "TASK_TIMEOUT"},
+		{"avoidDomains", []modeltest.Step{
+			modeltest.ToolCall("navigate", map[string]string{"url": "http://localhost:" + port + "/product"}),
+			func(r modeltest.Request) modeltest.Reply {
+				return modeltest.Reply{Calls: []modeltest.Call{{Name: "give_up", Args: map[string]string{"reason": "the only page is blocked"}}}}
+			},
+		}, map[string]any{"avoidDomains": []string{"localhost"}}, "NAVIGATION_BLOCKED"},
+		{"refused network", []modeltest.Step{
+			modeltest.ToolCall("navigate", map[string]string{"url": "http://169.254.169.254/latest/meta-data/"}),
+			func(r modeltest.Request) modeltest.Reply {
+				return modeltest.Reply{Calls: []modeltest.Call{{Name: "give_up", Args: map[string]string{"reason": "blocked"}}}}
+			},
+		}, map[string]any{}, "NAVIGATION_BLOCKED"},
+		{"browser killed mid-task", []modeltest.Step{func(r modeltest.Request) modeltest.Reply {
+			for _, pid := range chromiumChildren(t) {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+			time.Sleep(200 * time.Millisecond)
+			return scroll(r)
+		}, scroll, scroll}, map[string]any{}, "BROWSER_ERROR"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := modeltest.New(t, tc.script...)
+			rc := newReceiver(t, nil)
+			srv := startServer(t, "", "--browser", "auto", "--model-url", fake.URL, "--model", "fake-model")
+			body := map[string]any{"taskDetails": "Read the product page.", "startingPoint": site.URL + "/product",
+				"webhook": map[string]any{"name": "f", "url": rc.URL, "submittedData": "full_response", "events": []string{"task_completed", "task_failed"}}}
+			for k, v := range tc.task {
+				body[k] = v
+			}
+			sid, tid := srv.runTask(t, body)
+			p := srv.waitTask(t, sid, tid)
+			if p["code"] != tc.code {
+				t.Fatalf("task = %v, want code %s", p, tc.code)
+			}
+			d := rc.waitN(t, 1, 20*time.Second)[0]
+			if m := d.JSON(t); m["type"] != "task_failed" || m["code"] != tc.code {
+				t.Errorf("webhook = %s", d.Body)
+			}
+		})
 	}
 }
