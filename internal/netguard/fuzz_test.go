@@ -19,7 +19,7 @@ import (
 // classes), not from the code under test.
 func FuzzCheckWebhookURL(f *testing.F) {
 	for _, tc := range guardCases {
-		f.Add(strings.NewReplacer("{v4}", "8080", "{v6}", "8443").Replace(tc.url))
+		f.Add(strings.NewReplacer("{v4}", "8080", "{v6}", "8443").Replace(tc.URL))
 	}
 	for _, s := range []string{
 		"https://example.com/hook?token=x",
