@@ -195,3 +195,36 @@ func TestNodeKilledMidLoad(t *testing.T) {
 	t.Logf("node killed; all %d tasks completed and delivered %.1fs after the kill (%d repeated sends, same webhook-id)",
 		len(tasks), time.Since(killedAt).Seconds(), repeats)
 }
+
+// A session's tasks stay on the node that ran its first one (its browser
+// context lives there), whichever node their requests reach.
+func TestSessionStaysOnItsNode(t *testing.T) {
+	db := pg.NewDatabase(t)
+	site := newSite(t)
+	var nodes []*server
+	for range 3 {
+		nodes = append(nodes, startServer(t, "", "--database-url", db))
+	}
+	before := make([]float64, 3)
+	for i, n := range nodes {
+		before[i] = metric(t, n, "errand_tasks_started_total", "")
+	}
+	_, s := nodes[0].call(t, "POST", "/start/start-session", map[string]any{})
+	sid := s["sessionId"].(string)
+	const n = 6
+	for i := range n {
+		code, m := nodes[i%3].call(t, "POST", "/start/send-message", map[string]any{"sessionId": sid, "message": map[string]any{
+			"actionType": "newTask", "taskDetails": "read", "startingPoint": site.URL + "/news"}})
+		if code != 200 {
+			t.Fatalf("newTask: %d %v", code, m)
+		}
+		nodes[0].waitTask(t, sid, m["taskId"].(string))
+	}
+	var runs []float64
+	for i, node := range nodes {
+		runs = append(runs, metric(t, node, "errand_tasks_started_total", "")-before[i])
+	}
+	if max(runs[0], runs[1], runs[2]) != n {
+		t.Errorf("task runs per node = %v, want all %d on one node", runs, n)
+	}
+}

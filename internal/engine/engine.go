@@ -170,7 +170,9 @@ func New(cfg Config) *Engine {
 // Start starts working queued tasks and sending owed deliveries. An engine
 // starts once.
 func (e *Engine) Start(ctx context.Context) error {
-	if err := e.st.StartQueue(ctx, jobs{e}, e.cfg.Queue); err != nil {
+	qc := e.cfg.Queue
+	qc.NodeID = e.cfg.NodeID
+	if err := e.st.StartQueue(ctx, jobs{e}, qc); err != nil {
 		return err
 	}
 	e.out.start()

@@ -65,6 +65,12 @@ func (e *Engine) runJob(ctx context.Context, taskID string) error {
 	if t.Attempts > 1 {
 		e.step(ctx, t.ID, task.Step{Action: "restart", Error: "the previous run was interrupted (its node stopped or died); starting again"})
 	}
+	if t.PreviousRunner != "" && t.PreviousRunner != e.cfg.NodeID {
+		// The session's browser context (cookies, storage) lives on the
+		// node that ran it before; this node starts from a fresh one.
+		e.step(ctx, t.ID, task.Step{Action: "moved", Error: fmt.Sprintf(
+			"the session's previous run was on node %s; this run is on node %s in a fresh browser context", t.PreviousRunner, e.cfg.NodeID)})
+	}
 	log.InfoContext(ctx, "task started", "attempt", t.Attempts)
 	e.cfg.Metrics.TaskStarted()
 	began := e.now()

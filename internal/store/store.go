@@ -8,9 +8,11 @@
 //     one transaction, together with the queue jobs that send them
 //     (transactional outbox): a task never ends without its notification
 //     being owed.
-//   - The tasks of a session run one at a time, in order: a session has at
-//     most one run job queued or running (for its "head" task), and finishing
-//     the head enqueues the next queued task in the same transaction.
+//   - The tasks of a session run one at a time, in order: a session has run
+//     jobs queued or running for one task only, its "head" (one job, or two
+//     when the run prefers the session's last node: see QueueConfig.NodeID;
+//     StartTask lets one of them start it), and finishing the head enqueues
+//     the next queued task in the same transaction.
 package store
 
 import (
@@ -154,6 +156,14 @@ func (e *RetryError) Error() string { return "retry after " + e.Delay.String() }
 type QueueConfig struct {
 	// TaskWorkers is how many tasks run at once on this node. Default 8.
 	TaskWorkers int
+	// NodeID names this node: a session's next task is offered first to
+	// the node that ran its previous one (its browser context lives
+	// there), and taken by any node after AffinityWait. Default: none (no
+	// preference).
+	NodeID string
+	// AffinityWait is how long a task waits for its session's node before
+	// any node may run it. Default 2s.
+	AffinityWait time.Duration
 	// PollInterval is how often an idle node looks for new jobs. Default 20ms.
 	PollInterval time.Duration
 	// RescueAfter is how long a job may stay running on a node before
@@ -203,8 +213,9 @@ type Store interface {
 	// TaskByID loads a task for the runner, whatever its tenant.
 	TaskByID(ctx context.Context, taskID string) (task.Task, error)
 	// StartTask moves a queued task to running on node runner
-	// (Attempts+1, StartedAt set on first start, heartbeat at at) and
-	// returns it. ErrConflict for any other state: a running task belongs to
+	// (Attempts+1, StartedAt set on first start, heartbeat at at), records
+	// runner as the session's last runner, and returns the task with
+	// PreviousRunner set to the session's last runner before this start. ErrConflict for any other state: a running task belongs to
 	// its runner until RescueTasks gives it back.
 	StartTask(ctx context.Context, taskID, runner string, at time.Time) (task.Task, error)
 	// HeartbeatTasks records that runner is still running these tasks.

@@ -210,6 +210,11 @@ type Task struct {
 
 	CancelRequested bool
 	Attempts        int // how many times a runner started it
+	// PreviousRunner is the node that ran the session's previous run (of
+	// this task or an earlier one), as StartTask found it: when it is not
+	// the node starting this run, the session's browser context is not
+	// here. Empty for a session's first run.
+	PreviousRunner string
 
 	CreatedAt time.Time
 	StartedAt time.Time

@@ -38,13 +38,20 @@ type cluster struct {
 	rescued map[string]string
 	// delivered counts the sends of each delivery (webhook-id).
 	delivered map[string]int
+	// ranOn names the node that started each task (its last start);
+	// previous is the PreviousRunner that start reported, and startCalled
+	// when its handler call began.
+	ranOn       map[string]string
+	previous    map[string]string
+	startCalled map[string]time.Time
 }
 
 func newCluster(t *testing.T) *cluster {
 	return &cluster{
 		t: t, runs: map[string][]string{}, running: map[string]string{},
 		runCount: map[string]int{}, byNode: map[string]int{}, delivered: map[string]int{},
-		rescued: map[string]string{},
+		rescued: map[string]string{}, ranOn: map[string]string{}, previous: map[string]string{},
+		startCalled: map[string]time.Time{},
 	}
 }
 
@@ -54,6 +61,8 @@ type node struct {
 	name string
 	s    *postgres.Store
 	c    *cluster
+	// stop ends the node's loops and queue and closes its store, once.
+	stop func()
 
 	mu sync.Mutex
 	// running holds the tasks this node is running, for its heartbeats.
@@ -61,6 +70,7 @@ type node struct {
 }
 
 func (n *node) RunTask(ctx context.Context, taskID string) error {
+	called := time.Now()
 	tk, err := n.s.StartTask(ctx, taskID, n.name, time.Now())
 	if errors.Is(err, store.ErrConflict) {
 		// As the engine does: the task is done, or running elsewhere (a
@@ -87,6 +97,9 @@ func (n *node) RunTask(ctx context.Context, taskID string) error {
 	c.runs[tk.SessionID] = append(c.runs[tk.SessionID], taskID)
 	c.runCount[taskID]++
 	c.byNode[n.name]++
+	c.ranOn[taskID] = n.name
+	c.previous[taskID] = tk.PreviousRunner
+	c.startCalled[taskID] = called
 	c.mu.Unlock()
 
 	// Cleared before FinishTask commits: the next task of the session can
@@ -199,8 +212,9 @@ type nodeConfig struct {
 }
 
 // startNodes opens n stores on url, each working the queue with its own
-// handlers and running its own sender, heartbeat and reaper, and stops them
-// when the test ends.
+// handlers, as its own node (cfg.Queue.NodeID is the node's name), and
+// running its own sender, heartbeat and reaper, and stops them when the
+// test ends if the test has not (node.stop).
 func startNodes(t *testing.T, url string, c *cluster, n int, cfg nodeConfig) []*node {
 	t.Helper()
 	if cfg.Lease == 0 {
@@ -212,7 +226,9 @@ func startNodes(t *testing.T, url string, c *cluster, n int, cfg nodeConfig) []*
 	var nodes []*node
 	for i := range n {
 		nd := &node{name: fmt.Sprintf("node%d", i+1), s: openURL(t, url), c: c, running: map[string]bool{}}
-		if err := nd.s.StartQueue(context.Background(), nd, cfg.Queue); err != nil {
+		qcfg := cfg.Queue
+		qcfg.NodeID = nd.name
+		if err := nd.s.StartQueue(context.Background(), nd, qcfg); err != nil {
 			t.Fatalf("StartQueue %s: %v", nd.name, err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
@@ -221,7 +237,7 @@ func startNodes(t *testing.T, url string, c *cluster, n int, cfg nodeConfig) []*
 		loops.Go(func() { nd.heartbeat(ctx, cfg.StaleAfter/4) })
 		loops.Go(func() { nd.reap(ctx, cfg.StaleAfter/4, cfg.StaleAfter) })
 		nodes = append(nodes, nd)
-		t.Cleanup(func() {
+		nd.stop = sync.OnceFunc(func() {
 			cancel()
 			loops.Wait()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -233,6 +249,7 @@ func startNodes(t *testing.T, url string, c *cluster, n int, cfg nodeConfig) []*
 				t.Errorf("Close %s: %v", nd.name, err)
 			}
 		})
+		t.Cleanup(nd.stop)
 	}
 	return nodes
 }
@@ -405,6 +422,114 @@ func TestNodesShareTheWork(t *testing.T) {
 		t.Fatalf("only %d of %d nodes ran tasks: %v", busy, nodeCount, c.byNode)
 	}
 	t.Logf("%d tasks in %d sessions on %d nodes in %v; tasks per node %v", total, sessions, nodeCount, elapsed.Round(time.Millisecond), c.byNode)
+}
+
+// TestSessionStaysOnItsNode: a session's tasks, added one after another
+// through either node, all run on the node that ran its first (its browser
+// context lives there). Once that node stops, the session's next task runs
+// on the other node, after the affinity wait, and its start says where the
+// session ran before so that the runner can tell it moved; the session
+// then stays on its new node.
+func TestSessionStaysOnItsNode(t *testing.T) {
+	const (
+		perSession = 5
+		wait       = time.Second
+		// slack allows for timestamps kept to the microsecond.
+		slack = time.Millisecond
+	)
+	url := pg.NewDatabase(t)
+	c := newCluster(t)
+	nodes := startNodes(t, url, c, 2, nodeConfig{Queue: store.QueueConfig{TaskWorkers: 2, AffinityWait: wait}})
+	// The test reads through a store of its own: either node may stop.
+	observer := openURL(t, url)
+	t.Cleanup(func() { _ = observer.Close() })
+	ctx := t.Context()
+	sess := task.Session{ID: task.NewID("sess"), TenantID: "ten_a", State: task.SessionActive}
+	var ids []string
+	// add queues the session's next task through nodes[via] and answers
+	// when the call began.
+	add := func(via int) time.Time {
+		t.Helper()
+		tk := &task.Task{ID: task.NewID("task"), Spec: task.Spec{
+			TaskDetails: fmt.Sprint("task ", len(ids)+1), MaxDuration: time.Minute, OutputType: task.OutputText,
+		}}
+		began := time.Now()
+		var err error
+		if len(ids) == 0 {
+			err = nodes[via].s.CreateSession(ctx, sess, tk)
+		} else {
+			tk.SessionID, tk.TenantID = sess.ID, sess.TenantID
+			err = nodes[via].s.AddTask(ctx, tk)
+		}
+		if err != nil {
+			t.Fatalf("adding task %d: %v", len(ids)+1, err)
+		}
+		ids = append(ids, tk.ID)
+		return began
+	}
+	completed := func(id string) func() bool {
+		return func() bool { return mustTaskByID(t, observer, id).Status == task.StatusCompleted }
+	}
+	// The first three wait for the previous one to complete, so the
+	// session is idle when each is added (AddTask enqueues the run); the
+	// last two are added at once, so the finish of the one before enqueues
+	// each.
+	for k := range perSession {
+		add(k % 2)
+		if k < 3 {
+			waitFor(t, time.Minute, fmt.Sprint("task ", k+1, " to complete"), completed(ids[k]))
+		}
+	}
+	waitFor(t, time.Minute, "the session's tasks to complete", completed(ids[perSession-1]))
+
+	c.mu.Lock()
+	home := c.ranOn[ids[0]]
+	for k, id := range ids {
+		want := home
+		if k == 0 {
+			want = ""
+		}
+		if c.ranOn[id] != home || c.previous[id] != want {
+			c.mu.Unlock()
+			t.Fatalf("task %d ran on %q after %q; want every task on %q, the first one's node, after %q",
+				k+1, c.ranOn[id], c.previous[id], home, want)
+		}
+	}
+	c.mu.Unlock()
+
+	// The home node goes away; the session's next run, still offered to
+	// it first, is taken by the other node once the fallback is due.
+	homeIdx := slices.IndexFunc(nodes, func(n *node) bool { return n.name == home })
+	away := nodes[1-homeIdx]
+	nodes[homeIdx].stop()
+	added := add(1 - homeIdx)
+	moved := ids[len(ids)-1]
+	waitFor(t, time.Minute, "the moved task to complete", completed(moved))
+	add(1 - homeIdx)
+	stayed := ids[len(ids)-1]
+	waitFor(t, time.Minute, "the task after it to complete", completed(stayed))
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ranOn[moved] != away.name || c.previous[moved] != home {
+		t.Fatalf("after %s stopped, the next task ran on %q after %q; want %q after %q",
+			home, c.ranOn[moved], c.previous[moved], away.name, home)
+	}
+	if due := added.Add(wait); c.startCalled[moved].Before(due.Add(-slack)) {
+		t.Fatalf("the moved task started %v before the affinity wait ended", due.Sub(c.startCalled[moved]))
+	}
+	if c.ranOn[stayed] != away.name || c.previous[stayed] != away.name {
+		t.Fatalf("the task after the move ran on %q after %q; want %q after %q",
+			c.ranOn[stayed], c.previous[stayed], away.name, away.name)
+	}
+	if len(c.overlaps) > 0 {
+		t.Fatalf("tasks of one session ran at once: %v", c.overlaps)
+	}
+	for _, id := range ids {
+		if n := c.runCount[id]; n != 1 {
+			t.Fatalf("task %s ran %d times", id, n)
+		}
+	}
 }
 
 func mustTaskByID(t *testing.T, s store.Store, id string) task.Task {

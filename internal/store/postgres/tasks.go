@@ -109,9 +109,12 @@ func (s *Store) addTask(ctx context.Context, tx pgx.Tx, t *task.Task, now time.T
 
 // advance makes the session's first queued task its head and enqueues its
 // run, or leaves the session without a head when nothing is queued. It is
-// the only place a run job is enqueued for a new head, always in the
-// transaction that changed the session and holds its lock, so "one run job
-// per session, in seq order" survives crashes and racing nodes.
+// the only place a run is enqueued for a new head, always in the
+// transaction that changed the session and holds its lock, so "run jobs
+// for one task per session, in seq order" survives crashes and racing
+// nodes. The run prefers the session's last runner, where its browser
+// context lives; if that node is gone or busy, any node takes it after the
+// queue's AffinityWait.
 func (s *Store) advance(ctx context.Context, tx pgx.Tx, sessionID string) error {
 	var (
 		next        *string
@@ -124,13 +127,17 @@ func (s *Store) advance(ctx context.Context, tx pgx.Tx, sessionID string) error 
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("postgres: next task: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE sessions SET head_task_id = $1 WHERE id = $2`, next, sessionID); err != nil {
+	var lastRunner string
+	if err := tx.QueryRow(ctx, `UPDATE sessions SET head_task_id = $1 WHERE id = $2 RETURNING last_runner`,
+		next, sessionID).Scan(&lastRunner); err != nil {
 		return fmt.Errorf("postgres: set head: %w", err)
 	}
 	if next == nil {
 		return nil
 	}
-	return s.q.InsertRunTask(ctx, tx, queue.RunTaskArgs{TaskID: *next, MaxDuration: time.Duration(maxDuration)})
+	return s.q.InsertRunTask(ctx, tx, queue.RunTaskArgs{
+		TaskID: *next, MaxDuration: time.Duration(maxDuration), Prefer: lastRunner,
+	})
 }
 
 // Task loads a task of a tenant's session.
@@ -177,11 +184,18 @@ func activeTasks(ctx context.Context, q querier, sessionID string) ([]task.Task,
 // another node (River's own rescue of a dead node's job, a retry) cannot
 // start it a second time. The change is one conditional UPDATE, so two
 // nodes starting the same task cannot both see it queued: the second waits
-// for the first's row lock, then finds the row no longer queued. The
-// session's row is share-locked first (session, then task: the order every
-// transaction here takes) so that a TerminateSession in flight is either
-// wholly before (the task does not start) or wholly after (the task is in
-// the list it returns as running).
+// for the first's row lock, then finds the row no longer queued.
+//
+// The session's row is locked first, FOR UPDATE (session, then task: the
+// order every transaction here takes, so none of them can deadlock with
+// another), so that a TerminateSession in flight is either wholly before
+// (the task does not start) or wholly after (the task is in the list it
+// returns as running), and so that the session's last runner, read there
+// and replaced once the task has started, changes hands one start at a
+// time: two starts of the session's tasks (a task's two run jobs, say)
+// take turns on the session row, and the second sees the first's runner or
+// fails its own conditional UPDATE. A share lock would not do: two starts
+// could both read the old runner.
 func (s *Store) StartTask(ctx context.Context, taskID, runner string, at time.Time) (task.Task, error) {
 	var t task.Task
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -189,8 +203,12 @@ func (s *Store) StartTask(ctx context.Context, taskID, runner string, at time.Ti
 		if err != nil {
 			return err
 		}
-		var state task.SessionState
-		if err := tx.QueryRow(ctx, `SELECT state FROM sessions WHERE id = $1 FOR SHARE`, sessionID).Scan(&state); err != nil {
+		var (
+			state      task.SessionState
+			lastRunner string
+		)
+		if err := tx.QueryRow(ctx, `SELECT state, last_runner FROM sessions WHERE id = $1 FOR UPDATE`,
+			sessionID).Scan(&state, &lastRunner); err != nil {
 			return fmt.Errorf("postgres: start task: %w", err)
 		}
 		if state == task.SessionTerminated {
@@ -205,7 +223,14 @@ func (s *Store) StartTask(ctx context.Context, taskID, runner string, at time.Ti
 		if errors.Is(err, store.ErrNotFound) {
 			return store.ErrConflict // it exists (taskSession found it): it is in another state
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		t.PreviousRunner = lastRunner
+		if _, err := tx.Exec(ctx, `UPDATE sessions SET last_runner = $1 WHERE id = $2`, runner, sessionID); err != nil {
+			return fmt.Errorf("postgres: start task: %w", err)
+		}
+		return nil
 	})
 	return t, err
 }
@@ -250,7 +275,9 @@ func (s *Store) HeartbeatTasks(ctx context.Context, runner string, taskIDs []str
 // cycle with the session-then-task order the other transactions keep. A
 // FinishTask of the same task that comes after it simply finds the task
 // queued instead of running, and ends it all the same; the run job this
-// inserted then finds the task final and does nothing.
+// inserted then finds the task final and does nothing. The new jobs prefer
+// no node: the node that ran them is presumed dead, and its browser
+// contexts with it.
 func (s *Store) RescueTasks(ctx context.Context, staleBefore, at time.Time) ([]string, error) {
 	var ids []string
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -400,7 +427,8 @@ func (s *Store) FinishTask(ctx context.Context, p store.FinishParams) error {
 }
 
 // AnswerGuardrail gives a task waiting for a human its answer and queues it
-// to run again, as its session's head.
+// to run again, as its session's head, preferring the session's last runner
+// (the node whose browser context shows the page the question was about).
 func (s *Store) AnswerGuardrail(ctx context.Context, taskID, answer string, at time.Time) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		sessionID, _, err := taskSession(ctx, tx, taskID)
@@ -433,10 +461,14 @@ func (s *Store) AnswerGuardrail(ctx context.Context, taskID, answer string, at t
 			// not the head when it asked); this one runs in its turn.
 			return nil
 		}
-		if _, err := tx.Exec(ctx, `UPDATE sessions SET head_task_id = $1 WHERE id = $2`, taskID, sessionID); err != nil {
+		var lastRunner string
+		if err := tx.QueryRow(ctx, `UPDATE sessions SET head_task_id = $1 WHERE id = $2 RETURNING last_runner`,
+			taskID, sessionID).Scan(&lastRunner); err != nil {
 			return fmt.Errorf("postgres: answer guardrail: %w", err)
 		}
-		return s.q.InsertRunTask(ctx, tx, queue.RunTaskArgs{TaskID: taskID, MaxDuration: time.Duration(maxDuration)})
+		return s.q.InsertRunTask(ctx, tx, queue.RunTaskArgs{
+			TaskID: taskID, MaxDuration: time.Duration(maxDuration), Prefer: lastRunner,
+		})
 	})
 }
 

@@ -10,11 +10,15 @@ package queue
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -28,9 +32,71 @@ import (
 // Queue and job kind names. They are stored in the database: renaming one
 // strands the jobs already queued under the old name.
 const (
+	// QueueTasks is the shared queue every working node takes tasks from.
 	QueueTasks  = "tasks"
 	KindRunTask = "run_task"
+	// nodeQueuePrefix starts every node's own queue name (see NodeQueue).
+	nodeQueuePrefix = "tasks-"
 )
+
+// maxQueueName is River's limit on a queue name (validateQueueName in
+// river's client.go): at most 64 characters of lower-case letters and
+// digits, separated by single '_', '-' or '|'.
+const maxQueueName = 64
+
+// NodeQueue names the River queue of one node: the queue that node works on
+// top of QueueTasks, where a session's next task is offered to the node
+// that holds the session's browser context. Node ids ("node_abc123...")
+// are kept as they are, behind a prefix that keeps them apart from
+// QueueTasks; anything River would refuse in a queue name is replaced, and
+// a short hash of the original id is then appended so that two ids that
+// only differ in such characters still get queues of their own (sharing
+// one would only cost affinity, never correctness: StartTask lets one run
+// win).
+func NodeQueue(nodeID string) string {
+	var b strings.Builder
+	changed := false
+	lastSep := true // no separator first
+	for _, r := range nodeID {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+			lastSep = false
+		case r >= 'A' && r <= 'Z':
+			b.WriteRune(r - 'A' + 'a')
+			lastSep = false
+			changed = true
+		case (r == '_' || r == '-') && !lastSep:
+			b.WriteRune(r)
+			lastSep = true
+		default:
+			// '|' is valid too but reads badly; runs of separators and
+			// anything else become one '_'.
+			if !lastSep {
+				b.WriteByte('_')
+				lastSep = true
+			}
+			changed = true
+		}
+	}
+	name := strings.TrimRight(b.String(), "_-")
+	if len(name) != b.Len() {
+		changed = true
+	}
+	const hashLen = 8
+	room := maxQueueName - len(nodeQueuePrefix)
+	if changed || name == "" || len(name) > room {
+		sum := sha256.Sum256([]byte(nodeID))
+		h := hex.EncodeToString(sum[:])[:hashLen]
+		name = strings.TrimRight(name[:min(len(name), room-hashLen-1)], "_-")
+		if name == "" {
+			name = h
+		} else {
+			name += "_" + h
+		}
+	}
+	return nodeQueuePrefix + name
+}
 
 // MaxAttempts is how many times River may start a job before discarding it.
 // It is high because the engine counts webhook attempts itself and a task's
@@ -42,6 +108,7 @@ const MaxAttempts = 25
 // Queue defaults (see store.QueueConfig for their meaning).
 const (
 	DefaultTaskWorkers  = 8
+	DefaultAffinityWait = 2 * time.Second
 	DefaultPollInterval = 20 * time.Millisecond
 	DefaultRescueAfter  = 60 * time.Second
 )
@@ -54,6 +121,10 @@ type RunTaskArgs struct {
 	// job counts as stuck (see taskWorker.Timeout). Zero means
 	// task.DefaultMaxDuration.
 	MaxDuration time.Duration `json:"maxDuration,omitempty"`
+	// Prefer names the node that should run the task, the one holding its
+	// session's browser context (see InsertRunTask). It only steers the
+	// insert: the job's queue records it, so it is not stored in the args.
+	Prefer string `json:"-"`
 }
 
 // Kind is the job kind stored in the database.
@@ -74,6 +145,11 @@ type Config struct {
 	// LISTEN/NOTIFY (River's SQLite listener itself polls, more slowly).
 	// Default false.
 	PollOnly bool
+	// AffinityWait is how long a run with a preferred node waits for that
+	// node before any node may take it, until StartQueue is given a
+	// store.QueueConfig.AffinityWait of its own. Default
+	// DefaultAffinityWait.
+	AffinityWait time.Duration
 }
 
 // Queue inserts and works errand's jobs.
@@ -88,6 +164,9 @@ type Queue[TTx any] struct {
 	driver   riverdriver.Driver[TTx]
 	cfg      Config
 	inserter *river.Client[TTx]
+	// affinityWait (a time.Duration) is read by every insert and set by
+	// StartQueue, which may come after the first inserts and races them.
+	affinityWait atomic.Int64
 
 	mu     sync.Mutex
 	worker *river.Client[TTx]
@@ -99,7 +178,11 @@ func New[TTx any](driver riverdriver.Driver[TTx], cfg Config) (*Queue[TTx], erro
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
+	if cfg.AffinityWait <= 0 {
+		cfg.AffinityWait = DefaultAffinityWait
+	}
 	q := &Queue[TTx]{driver: driver, cfg: cfg}
+	q.affinityWait.Store(int64(cfg.AffinityWait))
 	// The workers are registered on the inserter only so that River checks
 	// at insert time that a kind is known; they never run there.
 	workers := river.NewWorkers()
@@ -117,17 +200,52 @@ func New[TTx any](driver riverdriver.Driver[TTx], cfg Config) (*Queue[TTx], erro
 }
 
 // InsertRunTask enqueues a run of a task inside tx.
+//
+// Without args.Prefer it is one job in QueueTasks, which any working node
+// takes. With it, it is two jobs: one in NodeQueue(args.Prefer), due now,
+// which only that node works (it normally starts the task within a poll),
+// and a fallback in QueueTasks due AffinityWait later, for when that node
+// is gone or too busy to take it. Both run the handler; StartTask lets only
+// the first start the task, and the other finds it running or done and
+// does nothing. The cost is one extra, cheap job per run with a
+// preference, in exchange for not needing to know whether a node is alive.
 func (q *Queue[TTx]) InsertRunTask(ctx context.Context, tx TTx, args RunTaskArgs) error {
-	if _, err := q.inserter.InsertTx(ctx, tx, args, nil); err != nil {
-		return fmt.Errorf("queue: insert run_task %s: %w", args.TaskID, err)
+	if args.Prefer == "" {
+		if _, err := q.inserter.InsertTx(ctx, tx, args, nil); err != nil {
+			return fmt.Errorf("queue: insert run_task %s: %w", args.TaskID, err)
+		}
+		return nil
+	}
+	// A scheduled job waits for River's scheduler (run by the leader every
+	// 5s, JobSchedulerIntervalDefault, not configurable) to make it
+	// available; the scheduler looks 5s ahead and fetches skip jobs not yet
+	// due, so the fallback runs at the later of its due time and the
+	// scheduler's next pass: after AffinityWait, and at most about 5s
+	// after it is inserted if AffinityWait is shorter.
+	fallback := time.Now().Add(q.AffinityWait())
+	_, err := q.inserter.InsertManyTx(ctx, tx, []river.InsertManyParams{
+		{Args: args, InsertOpts: &river.InsertOpts{Queue: NodeQueue(args.Prefer), MaxAttempts: MaxAttempts}},
+		{Args: args, InsertOpts: &river.InsertOpts{Queue: QueueTasks, MaxAttempts: MaxAttempts, ScheduledAt: fallback}},
+	})
+	if err != nil {
+		return fmt.Errorf("queue: insert run_task %s for %s: %w", args.TaskID, args.Prefer, err)
 	}
 	return nil
+}
+
+// AffinityWait is how long a run with a preferred node currently waits for
+// it (see InsertRunTask).
+func (q *Queue[TTx]) AffinityWait() time.Duration {
+	return time.Duration(q.affinityWait.Load())
 }
 
 // withDefaults fills the zero fields of cfg.
 func withDefaults(cfg store.QueueConfig) store.QueueConfig {
 	if cfg.TaskWorkers <= 0 {
 		cfg.TaskWorkers = DefaultTaskWorkers
+	}
+	if cfg.AffinityWait <= 0 {
+		cfg.AffinityWait = DefaultAffinityWait
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = DefaultPollInterval
@@ -145,12 +263,27 @@ func (q *Queue[TTx]) StartQueue(ctx context.Context, h store.Handlers, cfg store
 	if h == nil {
 		return errors.New("queue: nil handlers")
 	}
+	if cfg.AffinityWait <= 0 {
+		// Keep what the store was opened with rather than the default.
+		cfg.AffinityWait = q.AffinityWait()
+	}
 	cfg = withDefaults(cfg)
 
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.worker != nil {
 		return errors.New("queue: already started")
+	}
+	queues := map[string]river.QueueConfig{
+		QueueTasks: {MaxWorkers: cfg.TaskWorkers},
+	}
+	if cfg.NodeID != "" {
+		// The runs offered to this node alone, with workers of their own:
+		// River limits workers per queue, so a node may run up to twice
+		// TaskWorkers tasks when both queues are full. One shared limit
+		// would need a semaphore in the worker, where a job waiting for it
+		// would hold a task another node could be running.
+		queues[NodeQueue(cfg.NodeID)] = river.QueueConfig{MaxWorkers: cfg.TaskWorkers}
 	}
 
 	workers := river.NewWorkers()
@@ -162,12 +295,10 @@ func (q *Queue[TTx]) StartQueue(ctx context.Context, h store.Handlers, cfg store
 		FetchPollInterval: cfg.PollInterval,
 		FetchCooldown:     cfg.PollInterval,
 		PollOnly:          q.cfg.PollOnly,
-		Queues: map[string]river.QueueConfig{
-			QueueTasks: {MaxWorkers: cfg.TaskWorkers},
-		},
-		Workers:     workers,
-		MaxAttempts: MaxAttempts,
-		RetryPolicy: backoff{},
+		Queues:            queues,
+		Workers:           workers,
+		MaxAttempts:       MaxAttempts,
+		RetryPolicy:       backoff{},
 		// The task worker sets its own timeout (taskWorker.Timeout); the
 		// client's only matters to River's check that a job is not rescued
 		// while it may still run.
@@ -183,6 +314,7 @@ func (q *Queue[TTx]) StartQueue(ctx context.Context, h store.Handlers, cfg store
 	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("queue: start: %w", err)
 	}
+	q.affinityWait.Store(int64(cfg.AffinityWait))
 	q.worker = client
 	return nil
 }
@@ -247,7 +379,18 @@ func (w *taskWorker) NextRetry(job *river.Job[RunTaskArgs]) time.Time {
 }
 
 func (w *taskWorker) Work(ctx context.Context, job *river.Job[RunTaskArgs]) error {
+	ctx = context.WithValue(ctx, jobQueueKey{}, job.Queue)
 	return snoozeOnRetry(w.h.RunTask(ctx, job.Args.TaskID))
+}
+
+type jobQueueKey struct{}
+
+// JobQueue names the queue of the job a handler was called for (QueueTasks
+// or a NodeQueue), or "" outside a job: whether a run came through its
+// node's queue or the fallback, for logs, metrics and tests.
+func JobQueue(ctx context.Context) string {
+	s, _ := ctx.Value(jobQueueKey{}).(string)
+	return s
 }
 
 func snoozeOnRetry(err error) error {

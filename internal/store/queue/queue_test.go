@@ -1,12 +1,17 @@
 package queue
 
 import (
+	"context"
+	"database/sql"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
+	_ "modernc.org/sqlite"
 
 	"github.com/errandhq/errand/internal/store"
 )
@@ -70,11 +75,78 @@ func TestTaskTimeoutLeavesRoomForMaxDuration(t *testing.T) {
 
 func TestWithDefaults(t *testing.T) {
 	got := withDefaults(store.QueueConfig{TaskWorkers: 2})
-	want := store.QueueConfig{TaskWorkers: 2, PollInterval: 20 * time.Millisecond, RescueAfter: 60 * time.Second}
+	want := store.QueueConfig{TaskWorkers: 2, AffinityWait: 2 * time.Second, PollInterval: 20 * time.Millisecond, RescueAfter: 60 * time.Second}
 	if got != want {
 		t.Fatalf("withDefaults = %+v, want %+v", got, want)
 	}
 }
+
+// TestNodeQueue: every node id gives a queue name River accepts (checked
+// by River itself, which validates queue names when a client is built),
+// distinct from the shared queue, and distinct ids give distinct queues.
+func TestNodeQueue(t *testing.T) {
+	ids := []string{
+		"node_abc123def456ghi789jkl012mn", // what the engine generates
+		"n1", "node-a", "tasks", "Node_ABC", "node_abc", "node.a", "node a", "node_a",
+		"__x__", "x--y", "é", "", "-", strings.Repeat("a", 100), strings.Repeat("a", 99) + "b",
+		strings.Repeat("Z", 200),
+	}
+	db, err := sql.Open("sqlite", "file::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	seen := map[string]string{}
+	for _, id := range ids {
+		name := NodeQueue(id)
+		if name == QueueTasks {
+			t.Errorf("NodeQueue(%q) is the shared queue", id)
+		}
+		if other, dup := seen[name]; dup {
+			t.Errorf("NodeQueue(%q) = NodeQueue(%q) = %q", id, other, name)
+		}
+		seen[name] = id
+		if got := NodeQueue(id); got != name {
+			t.Errorf("NodeQueue(%q) not stable: %q then %q", id, name, got)
+		}
+		workers := river.NewWorkers()
+		river.AddWorker(workers, &taskWorker{})
+		_, err := river.NewClient(riversqlite.New(db), &river.Config{
+			Queues:  map[string]river.QueueConfig{name: {MaxWorkers: 1}},
+			Workers: workers,
+		})
+		if err != nil {
+			t.Errorf("NodeQueue(%q) = %q: River refuses it: %v", id, name, err)
+		}
+	}
+	// Node ids as the engine makes them are kept readable.
+	if got, want := NodeQueue("node_abc123"), "tasks-node_abc123"; got != want {
+		t.Errorf("NodeQueue(node_abc123) = %q, want %q", got, want)
+	}
+}
+
+func TestJobQueue(t *testing.T) {
+	if got := JobQueue(context.Background()); got != "" {
+		t.Fatalf("JobQueue outside a job = %q", got)
+	}
+	var got string
+	w := &taskWorker{h: handlerFunc(func(ctx context.Context, _ string) error {
+		got = JobQueue(ctx)
+		return nil
+	})}
+	job := jobWith(RunTaskArgs{TaskID: "t"})
+	job.Queue = NodeQueue("n1")
+	if err := w.Work(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+	if got != job.Queue {
+		t.Fatalf("JobQueue in the handler = %q, want %q", got, job.Queue)
+	}
+}
+
+type handlerFunc func(ctx context.Context, taskID string) error
+
+func (f handlerFunc) RunTask(ctx context.Context, taskID string) error { return f(ctx, taskID) }
 
 func jobWith(args RunTaskArgs) *river.Job[RunTaskArgs] {
 	return &river.Job[RunTaskArgs]{JobRow: &rivertype.JobRow{}, Args: args}

@@ -132,3 +132,85 @@ func TestReopenRequeuesRunningTask(t *testing.T) {
 		})
 	}
 }
+
+// TestReopenMovesNodeJobs: a run offered to the node of the killed process
+// (queue.NodeQueue) is handed to the shared queue at Open. The process that
+// opens the store may run under another node id, and would never work the
+// old node's queue; and since that job counts as its task's live run job,
+// no other would be made: the task would wait forever.
+func TestReopenMovesNodeJobs(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "errand.db")
+	s := openAt(t, path)
+	sess := task.Session{ID: task.NewID("sess"), TenantID: "ten_a", State: task.SessionActive}
+	first := &task.Task{ID: task.NewID("task"), Spec: task.Spec{TaskDetails: "first"}}
+	if err := s.CreateSession(ctx, sess, first); err != nil {
+		t.Fatal(err)
+	}
+	second := &task.Task{ID: task.NewID("task"), SessionID: sess.ID, TenantID: sess.TenantID, Spec: task.Spec{TaskDetails: "second"}}
+	if err := s.AddTask(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	// The first task ran on node "old", so the second is offered to it
+	// (plus a fallback), and "old" started it from its own queue.
+	if _, err := s.StartTask(ctx, first.ID, "old", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishTask(ctx, store.FinishParams{TaskID: first.ID, Outcome: task.Outcome{Message: "ok"}, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.StartTask(ctx, second.ID, "old", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// As the killed process left it: the node's job running the second
+	// task, every other job done (the fallback found the task running).
+	execAt(t, path, `UPDATE river_job SET state = 'running' WHERE queue = '`+queue.NodeQueue("old")+`'`)
+	execAt(t, path, `UPDATE river_job SET state = 'completed', finalized_at = CURRENT_TIMESTAMP
+		WHERE queue = '`+queue.QueueTasks+`'`)
+
+	s = openAt(t, path)
+	defer s.Close()
+	if n := liveRunJobs(t, path, second.ID); n != 1 {
+		t.Fatalf("after reopen the task has %d run jobs, want 1", n)
+	}
+	type start struct {
+		attempts int
+		prev     string
+	}
+	done := make(chan start, 1)
+	err := s.StartQueue(ctx, runFunc(func(ctx context.Context, id string) error {
+		tk, err := s.StartTask(ctx, id, "new", time.Now())
+		if err != nil {
+			return err
+		}
+		if err := s.FinishTask(ctx, store.FinishParams{TaskID: id, Outcome: task.Outcome{Message: "ran again"}, At: time.Now()}); err != nil {
+			return err
+		}
+		done <- start{tk.Attempts, tk.PreviousRunner}
+		return nil
+	}), store.QueueConfig{
+		NodeID: "new", PollInterval: 10 * time.Millisecond,
+		// Far beyond the wait below: only a job in a queue this node works
+		// now can run the task in time, none scheduled by this process.
+		AffinityWait: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_ = s.StopQueue(stopCtx)
+	}()
+	select {
+	case got := <-done:
+		if got.attempts != 2 || got.prev != "old" {
+			t.Fatalf("the run after reopen is start %d after a run on %q, want start 2 after %q", got.attempts, got.prev, "old")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the task whose job waited for the old node was not run after reopen")
+	}
+}

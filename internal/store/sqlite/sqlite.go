@@ -132,6 +132,13 @@ func (s *Store) open(ctx context.Context, path string) error {
 // dropped so that this process leads (schedules retries, rescues) at once
 // rather than after the old lease expires.
 //
+// The run jobs offered to one node (queue.NodeQueue) are moved to the
+// shared queue: the node they waited for was this database's previous
+// process, gone with its browser contexts, and this process may run under
+// another node id, whose queue would never take them. Left there, such a job
+// would still count as the live job of its task below, and the task would
+// wait for it forever.
+//
 // For the same reason a task still marked running has no runner any more:
 // it is queued again now rather than after its heartbeat goes stale
 // (RescueTasks). Its run job is normally among those just made available;
@@ -143,6 +150,13 @@ func (s *Store) recover(ctx context.Context) error {
 		if _, err := tx.ExecContext(ctx,
 			`UPDATE river_job SET state = 'available' WHERE state = 'running'`); err != nil {
 			return fmt.Errorf("sqlite: recover jobs: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `
+			UPDATE river_job SET queue = ?
+			WHERE kind = ? AND queue <> ?
+				AND state IN ('available', 'pending', 'retryable', 'scheduled')`,
+			queue.QueueTasks, queue.KindRunTask, queue.QueueTasks); err != nil {
+			return fmt.Errorf("sqlite: recover node jobs: %w", err)
 		}
 		if _, err := s.requeueRunning(ctx, tx, math.MaxInt64, false); err != nil {
 			return fmt.Errorf("sqlite: recover tasks: %w", err)

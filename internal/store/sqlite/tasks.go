@@ -102,9 +102,12 @@ func (s *Store) addTask(ctx context.Context, tx *sql.Tx, t *task.Task, now time.
 
 // advance makes the session's first queued task its head and enqueues its
 // run, or leaves the session without a head when nothing is queued. It is
-// the only place a run job is enqueued for a new head, always in the
-// transaction that changed the session, so "one run job per session, in
-// seq order" survives crashes.
+// the only place a run is enqueued for a new head, always in the
+// transaction that changed the session, so "run jobs for one task per
+// session, in seq order" survives crashes. The run prefers the session's
+// last runner, where its browser context is; with one node that is this
+// process, which works its own queue (unless it restarted under another
+// node id: then the run waits the queue's AffinityWait).
 func (s *Store) advance(ctx context.Context, tx *sql.Tx, sessionID string) error {
 	var (
 		next        sql.NullString
@@ -117,13 +120,17 @@ func (s *Store) advance(ctx context.Context, tx *sql.Tx, sessionID string) error
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("sqlite: next task: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE sessions SET head_task_id = ? WHERE id = ?`, next, sessionID); err != nil {
+	var lastRunner string
+	if err := tx.QueryRowContext(ctx, `UPDATE sessions SET head_task_id = ? WHERE id = ? RETURNING last_runner`,
+		next, sessionID).Scan(&lastRunner); err != nil {
 		return fmt.Errorf("sqlite: set head: %w", err)
 	}
 	if !next.Valid {
 		return nil
 	}
-	return s.q.InsertRunTask(ctx, tx, queue.RunTaskArgs{TaskID: next.String, MaxDuration: time.Duration(maxDuration)})
+	return s.q.InsertRunTask(ctx, tx, queue.RunTaskArgs{
+		TaskID: next.String, MaxDuration: time.Duration(maxDuration), Prefer: lastRunner,
+	})
 }
 
 // Task loads a task of a tenant's session.
@@ -169,7 +176,10 @@ func activeTasks(ctx context.Context, q querier, sessionID string) ([]task.Task,
 // recover, at Open) hands a running task back, so a second run job of the
 // task cannot start it while it runs. The change is one conditional UPDATE,
 // the same check-and-set as the PostgreSQL store's, rather than a read
-// then a write that only the single connection keeps apart.
+// then a write that only the single connection keeps apart. The session's
+// last runner is read and replaced in the same transaction, which holds
+// SQLite's write lock from BEGIN (_txlock=immediate): no other start of the
+// session's tasks can come between.
 func (s *Store) StartTask(ctx context.Context, taskID, runner string, at time.Time) (task.Task, error) {
 	var t task.Task
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -190,7 +200,18 @@ func (s *Store) StartTask(ctx context.Context, taskID, runner string, at time.Ti
 			return store.ErrConflict // it exists, in another state
 		}
 		t, err = loadTask(ctx, tx, taskID)
-		return err
+		if err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT last_runner FROM sessions WHERE id = ?`,
+			t.SessionID).Scan(&t.PreviousRunner); err != nil {
+			return fmt.Errorf("sqlite: start task: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET last_runner = ? WHERE id = ?`,
+			runner, t.SessionID); err != nil {
+			return fmt.Errorf("sqlite: start task: %w", err)
+		}
+		return nil
 	})
 	return t, err
 }
@@ -238,7 +259,8 @@ func (s *Store) RescueTasks(ctx context.Context, staleBefore, at time.Time) ([]s
 // requeueRunning queues again, inside tx, the running tasks whose heartbeat
 // (unix ms) is before staleBefore, and enqueues a run job for each: always
 // if newJob, else only for a task with no run job left that could still run
-// (see recover). It returns their ids.
+// (see recover). It returns their ids. The jobs prefer no node: the node
+// that ran the task is presumed dead, and its browser context with it.
 func (s *Store) requeueRunning(ctx context.Context, tx *sql.Tx, staleBefore int64, newJob bool) ([]string, error) {
 	// 'running' is a literal so that the planner can use the
 	// tasks_heartbeat partial index. A running task always has a heartbeat
@@ -411,7 +433,8 @@ func (s *Store) FinishTask(ctx context.Context, p store.FinishParams) error {
 }
 
 // AnswerGuardrail gives a task waiting for a human its answer and queues it
-// to run again, as its session's head.
+// to run again, as its session's head, preferring the session's last runner
+// (the node whose browser context shows the page the question was about).
 func (s *Store) AnswerGuardrail(ctx context.Context, taskID, answer string, at time.Time) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		var (
@@ -419,13 +442,14 @@ func (s *Store) AnswerGuardrail(ctx context.Context, taskID, answer string, at t
 			sessionID   string
 			state       task.SessionState
 			head        sql.NullString
+			lastRunner  string
 			maxDuration int64
 		)
 		err := tx.QueryRowContext(ctx, `
-			SELECT t.status, t.session_id, s.state, s.head_task_id,
+			SELECT t.status, t.session_id, s.state, s.head_task_id, s.last_runner,
 			       coalesce(json_extract(t.spec, '$.maxDuration'), 0)
 			FROM tasks t JOIN sessions s ON s.id = t.session_id WHERE t.id = ?`,
-			taskID).Scan(&status, &sessionID, &state, &head, &maxDuration)
+			taskID).Scan(&status, &sessionID, &state, &head, &lastRunner, &maxDuration)
 		if err != nil {
 			return notFound(err)
 		}
@@ -448,7 +472,9 @@ func (s *Store) AnswerGuardrail(ctx context.Context, taskID, answer string, at t
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET head_task_id = ? WHERE id = ?`, taskID, sessionID); err != nil {
 			return fmt.Errorf("sqlite: answer guardrail: %w", err)
 		}
-		return s.q.InsertRunTask(ctx, tx, queue.RunTaskArgs{TaskID: taskID, MaxDuration: time.Duration(maxDuration)})
+		return s.q.InsertRunTask(ctx, tx, queue.RunTaskArgs{
+			TaskID: taskID, MaxDuration: time.Duration(maxDuration), Prefer: lastRunner,
+		})
 	})
 }
 

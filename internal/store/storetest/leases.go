@@ -128,7 +128,9 @@ func testHeartbeat(t *testing.T, h *harness) {
 
 // testRescue: a task whose node died mid-run is queued again with a new run
 // job, as its session's head, so it runs again before the session's next
-// task.
+// task. The next task is offered to runnerB, which ran the rescued one and
+// whose queue nobody works here: it runs through the fallback job, after
+// the queue's AffinityWait, as when a session's node is gone.
 func testRescue(t *testing.T, h *harness) {
 	var runs recorder
 	h.start(handlers{runTask: func(ctx context.Context, id string) error {

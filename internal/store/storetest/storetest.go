@@ -41,6 +41,8 @@ func Run(t *testing.T, open OpenFunc) {
 		{"HeartbeatKeepsTask", testHeartbeat},
 		{"RescueRunsTaskAgain", testRescue},
 		{"RescueConcurrent", testRescueConcurrent},
+		{"StartTaskReportsPreviousRunner", testPreviousRunner},
+		{"NextRunPrefersLastRunner", testAffinity},
 		{"RequestCancel", testRequestCancel},
 		{"GuardrailWaitAndAnswer", testGuardrail},
 		{"TerminateSession", testTerminate},
@@ -109,10 +111,23 @@ func (h *harness) reopen() store.Store {
 	return h.s
 }
 
-// start works the queue with hs.
+// start works the queue with hs, as node runnerA: the runs of sessions
+// whose last task started on runnerA are offered to this queue first.
 func (h *harness) start(hs store.Handlers) {
 	h.t.Helper()
-	cfg := store.QueueConfig{TaskWorkers: 4, PollInterval: 10 * time.Millisecond}
+	h.startWith(hs, store.QueueConfig{NodeID: runnerA})
+}
+
+// startWith works the queue with hs and cfg, with the suite's worker count
+// and polling unless cfg sets them.
+func (h *harness) startWith(hs store.Handlers, cfg store.QueueConfig) {
+	h.t.Helper()
+	if cfg.TaskWorkers == 0 {
+		cfg.TaskWorkers = 4
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 10 * time.Millisecond
+	}
 	if err := h.s.StartQueue(context.Background(), hs, cfg); err != nil {
 		h.t.Fatalf("StartQueue: %v", err)
 	}
@@ -129,6 +144,18 @@ func (h handlers) RunTask(ctx context.Context, taskID string) error {
 		return nil
 	}
 	return h.runTask(ctx, taskID)
+}
+
+// nothingToDo is what the engine makes of ErrConflict from StartTask or
+// FinishTask: the run job came for a task already started or ended by
+// another job (the fallback of a run offered to a node, see
+// store.QueueConfig.NodeID, or a rescued task's old job), so it ends
+// quietly instead of being retried.
+func nothingToDo(err error) error {
+	if errors.Is(err, store.ErrConflict) {
+		return nil
+	}
+	return err
 }
 
 // recorder remembers calls in order, safely across workers.

@@ -21,7 +21,11 @@ CREATE TABLE sessions (
     -- racing on one session take turns.
     head_task_id text,
     created_at   timestamptz NOT NULL,
-    last_active  timestamptz NOT NULL
+    last_active  timestamptz NOT NULL,
+    -- last_runner is the node that last started a task of the session
+    -- (StartTask), where its browser context lives: the session's next run
+    -- is offered to that node first. '' before the first start.
+    last_runner  text NOT NULL DEFAULT ''
 );
 
 CREATE TABLE tasks (

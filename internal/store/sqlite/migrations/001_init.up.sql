@@ -17,7 +17,11 @@ CREATE TABLE sessions (
     -- keeps a session's tasks running one at a time, in order.
     head_task_id TEXT,
     created_at   INTEGER NOT NULL,
-    last_active  INTEGER NOT NULL
+    last_active  INTEGER NOT NULL,
+    -- last_runner is the node that last started a task of the session
+    -- (StartTask), where its browser context lives: the session's next run
+    -- is offered to that node first. '' before the first start.
+    last_runner  TEXT NOT NULL DEFAULT ''
 );
 
 CREATE TABLE tasks (
