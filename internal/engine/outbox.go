@@ -30,13 +30,15 @@ type outbox struct {
 	poll    time.Duration
 	lease   time.Duration
 
-	wake    chan struct{}
-	records chan store.RecordParams
-	stop    chan struct{}
-	hard    context.Context // cancelled when the grace period is over
-	kill    context.CancelFunc
-	loops   sync.WaitGroup
-	sends   sync.WaitGroup
+	wake     chan struct{}
+	records  chan store.RecordParams
+	stop     chan struct{}
+	hard     context.Context // cancelled when the grace period is over
+	kill     context.CancelFunc
+	started  bool
+	claimer  chan struct{} // closed when the claim loop has returned
+	recorder chan struct{} // closed when the record loop has returned
+	sends    sync.WaitGroup
 
 	mu       sync.Mutex
 	running  int                  // sends in progress
@@ -61,25 +63,27 @@ const (
 func newOutbox(e *Engine) *outbox {
 	hard, kill := context.WithCancel(context.Background())
 	return &outbox{
-		e:       e,
-		owner:   e.cfg.NodeID,
-		workers: e.cfg.DeliveryWorkers,
-		perHost: e.cfg.HostConcurrency,
-		poll:    e.cfg.OutboxPoll,
-		lease:   e.cfg.DeliveryLease,
-		wake:    make(chan struct{}, 1),
-		records: make(chan store.RecordParams, 4096),
-		stop:    make(chan struct{}),
-		hard:    hard,
-		kill:    kill,
-		busy:    map[string]int{},
-		waiting: map[string][]claimed{},
-		freed:   make(chan struct{}, 1),
+		e:        e,
+		owner:    e.cfg.NodeID,
+		workers:  e.cfg.DeliveryWorkers,
+		perHost:  e.cfg.HostConcurrency,
+		poll:     e.cfg.OutboxPoll,
+		lease:    e.cfg.DeliveryLease,
+		wake:     make(chan struct{}, 1),
+		records:  make(chan store.RecordParams, 4096),
+		stop:     make(chan struct{}),
+		claimer:  make(chan struct{}),
+		recorder: make(chan struct{}),
+		hard:     hard,
+		kill:     kill,
+		busy:     map[string]int{},
+		waiting:  map[string][]claimed{},
+		freed:    make(chan struct{}, 1),
 	}
 }
 
 func (o *outbox) start() {
-	o.loops.Add(2)
+	o.started = true
 	go o.claimLoop()
 	go o.recordLoop()
 }
@@ -97,10 +101,22 @@ func (o *outbox) notify() {
 // lease, or at once after a restart on SQLite), records what finished, and
 // hands back what was claimed but never sent.
 func (o *outbox) shutdown(ctx context.Context) error {
+	if !o.started {
+		return nil
+	}
 	close(o.stop)
+	var err error
+	// No new send may start once we wait for the sends: the claim loop
+	// must be gone first.
+	select {
+	case <-o.claimer:
+	case <-ctx.Done():
+		o.kill()
+		<-o.claimer
+		err = ctx.Err()
+	}
 	done := make(chan struct{})
 	go func() { o.sends.Wait(); close(done) }()
-	var err error
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -109,7 +125,7 @@ func (o *outbox) shutdown(ctx context.Context) error {
 		err = ctx.Err()
 	}
 	close(o.records)
-	o.loops.Wait()
+	<-o.recorder
 	o.mu.Lock()
 	var ids []string
 	for host, cs := range o.waiting {
@@ -127,7 +143,7 @@ func (o *outbox) shutdown(ctx context.Context) error {
 }
 
 func (o *outbox) claimLoop() {
-	defer o.loops.Done()
+	defer close(o.claimer)
 	tick := time.NewTicker(o.poll)
 	defer tick.Stop()
 	for {
@@ -261,7 +277,7 @@ func (o *outbox) send(host string, d store.Delivery) {
 // recordLoop writes attempts in batches: whatever finished while the
 // previous batch was being committed goes into the next transaction.
 func (o *outbox) recordLoop() {
-	defer o.loops.Done()
+	defer close(o.recorder)
 	batch := make([]store.RecordParams, 0, 256)
 	for rec := range o.records {
 		batch = append(batch[:0], rec)
