@@ -27,6 +27,7 @@ type config struct {
 	RetryMax      time.Duration
 	Grace         time.Duration
 	RescueAfter   time.Duration
+	Vision        bool
 	Workers       int
 	RateLimit     float64
 	PriceIn       float64
@@ -102,6 +103,8 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *conf
 	e.str(&c.Browser, "browser", "ERRAND_BROWSER", "auto", "auto, a Chromium binary path, a ws:// DevTools endpoint, or http")
 	e.str(&c.ModelURL, "model-url", "ERRAND_MODEL_URL", "", "OpenAI-compatible chat-completions base URL; none: the built-in extractor answers")
 	e.str(&c.Model, "model", "ERRAND_MODEL", "", "model name")
+	vision := getenv("ERRAND_MODEL_VISION")
+	fs.BoolVar(&c.Vision, "model-vision", vision == "1" || vision == "true", "send a screenshot of the page with each step, for vision models (ERRAND_MODEL_VISION)")
 	e.dur(&c.InlineWait, "inline-wait", "ERRAND_INLINE_WAIT", 50*time.Second, "how long send-message and run-task wait for the result (0: never)")
 	e.dur(&c.WebhookTO, "webhook-timeout", "ERRAND_WEBHOOK_TIMEOUT", 30*time.Second, "timeout of one webhook attempt")
 	e.dur(&c.SessionIdle, "session-idle", "ERRAND_SESSION_IDLE", 5*time.Minute, "idle time after which a session expires")

@@ -230,7 +230,7 @@ func newAgent(ctx context.Context, c *config, policy *netguard.Policy, logger *s
 	closeChrome := func() { chrome.Close() }
 	if llm != nil {
 		logger.Info("tasks are run by the model-driven agent", "model", c.Model)
-		return &agent.LLM{Model: llm, Browser: chrome}, closeChrome, nil
+		return &agent.LLM{Model: llm, Browser: chrome, Screenshot: c.Vision}, closeChrome, nil
 	}
 	return &agent.Builtin{Loader: browser.ChromiumLoader{Browser: chrome}}, closeChrome, nil
 }

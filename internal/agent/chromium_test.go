@@ -22,6 +22,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/errandhq/errand/internal/agent"
 	"github.com/errandhq/errand/internal/browser"
 	"github.com/errandhq/errand/internal/model/modeltest"
 	"github.com/errandhq/errand/internal/netguard"
@@ -408,5 +409,31 @@ func TestChromiumAskHumanThenResume(t *testing.T) {
 	res = runAgent(t, c, srv2, tk, nil)
 	if res.out.Code != "" || res.out.Message != "Lamp 1 is brass." {
 		t.Fatalf("outcome = %+v", res.out)
+	}
+}
+
+// With Screenshot on, each page view carries a JPEG of the viewport as an
+// image part (for vision models); a task with secrets never sends one.
+func TestChromiumScreenshotForVisionModels(t *testing.T) {
+	c := needChromium(t)
+	base := serve(t, "lamps.test", catalogue(1))
+	done := modeltest.ToolCall("done", map[string]string{"answer": "two lamps"})
+	for _, withSecrets := range []bool{false, true} {
+		srv := modeltest.New(t, done)
+		s := spec("Count the lamps.", base+"/items?page=1")
+		if withSecrets {
+			s.Secrets = []task.Secret{{Match: "*", Fields: map[string]string{"pin": "4321"}}}
+		}
+		tk := e2eTask(t, s)
+		tk.SessionID = fmt.Sprintf("sess_vision_%v", withSecrets)
+		res := runAgent(t, c, srv, tk, func(a *agent.LLM) { a.Screenshot = true })
+		if res.out.Message != "two lamps" {
+			t.Fatalf("outcome = %+v", res.out)
+		}
+		raw := string(srv.Requests()[0].Raw)
+		hasImage := strings.Contains(raw, `"image_url"`) && strings.Contains(raw, "data:image/jpeg;base64,")
+		if hasImage == withSecrets {
+			t.Errorf("secrets %v: the request carries a screenshot: %v", withSecrets, hasImage)
+		}
 	}
 }

@@ -194,7 +194,13 @@ func (r *run) run(ctx context.Context) task.Outcome {
 		if obs.end != nil {
 			return *obs.end
 		}
-		mreq := model.Request{Messages: r.messages(obs.text, final), Tools: tools(r.spec.OutputType, final)}
+		msgs := r.messages(obs.text, final)
+		// A screenshot could show a secret the agent typed: tasks with
+		// secrets never send one.
+		if obs.image != nil && len(r.spec.Secrets) == 0 {
+			msgs[len(msgs)-1].Images = [][]byte{obs.image}
+		}
+		mreq := model.Request{Messages: msgs, Tools: tools(r.spec.OutputType, final)}
 		if r.repair && r.schema != nil && r.schema.Root().Is("object") {
 			// Structured outputs (where the endpoint supports them) make
 			// the repaired answer valid by construction. Only object roots:
@@ -392,8 +398,9 @@ func (r *run) noAnswer(why string) task.Outcome {
 }
 
 type observation struct {
-	text string
-	end  *task.Outcome
+	text  string
+	image []byte // a JPEG of the viewport, when Screenshot is on
+	end   *task.Outcome
 }
 
 func (r *run) observe(ctx context.Context) observation {
@@ -416,7 +423,9 @@ func (r *run) observe(ctx context.Context) observation {
 	var b strings.Builder
 	fmt.Fprintf(&b, "URL: %s\nTitle: %s\n", o.URL, o.Title)
 	b.WriteString(clip(o.Text, limit))
-	return observation{text: r.sec.mask(b.String())}
+	// The screenshot may show a typed secret; the browser masks password
+	// fields, and secrets are only typed into fields the model asked for.
+	return observation{text: r.sec.mask(b.String()), image: o.Screenshot}
 }
 
 // messages builds one request: the system prompt, the task, the earlier

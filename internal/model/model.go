@@ -13,6 +13,7 @@ package model
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -91,6 +92,9 @@ const (
 type Message struct {
 	Role    Role
 	Content string
+	// Images are JPEG pictures sent with a user message (a screenshot of
+	// the page for vision models), as data: URLs.
+	Images [][]byte
 	// ToolCalls are the calls an assistant message made.
 	ToolCalls []ToolCall
 	// ToolCallID is the call a tool message answers.
@@ -346,7 +350,16 @@ func toParam(m Message) openai.ChatCompletionMessageParamUnion {
 		}
 		return openai.ChatCompletionMessageParamUnion{OfAssistant: &a}
 	default:
-		return openai.UserMessage(m.Content)
+		if len(m.Images) == 0 {
+			return openai.UserMessage(m.Content)
+		}
+		parts := []openai.ChatCompletionContentPartUnionParam{openai.TextContentPart(m.Content)}
+		for _, img := range m.Images {
+			parts = append(parts, openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{
+				URL: "data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(img),
+			}))
+		}
+		return openai.UserMessage(parts)
 	}
 }
 
