@@ -186,7 +186,7 @@ func (e *Engine) finish(ctx context.Context, t task.Task, out task.Outcome) erro
 	ended.EndedAt = now
 
 	p := store.FinishParams{
-		TaskID: t.ID, Outcome: out, At: now,
+		TaskID: t.ID, Outcome: out, At: now, Runner: e.cfg.NodeID,
 		TerminateSession: t.Spec.TerminateOnCompletion && ended.Status.Final(),
 	}
 	if wh := t.Spec.Webhook; wh.Subscribes(out.Event()) {

@@ -100,6 +100,11 @@ type FinishParams struct {
 	// Deliveries owed for this outcome; written, with their queue jobs, in
 	// the same transaction as the task's new state.
 	Deliveries []Delivery
+	// Runner, when set, is the node finishing the run: a running task is
+	// then finished only by the node that runs it, so a node whose task was
+	// rescued (it stopped heartbeating) and given to another cannot end it
+	// too.
+	Runner string
 	// TerminateSession ends the session too (terminateOnCompletion):
 	// the session becomes terminated and no further task of it runs.
 	TerminateSession bool

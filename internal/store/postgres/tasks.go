@@ -376,17 +376,18 @@ func (s *Store) FinishTask(ctx context.Context, p store.FinishParams) error {
 				question = CASE WHEN $10 <> '' THEN $10 ELSE question END,
 				answer = CASE WHEN $10 <> '' THEN '' ELSE answer END,
 				ended_at = $11
-			WHERE id = $12 AND status NOT IN ($13, $14, $15)`,
+			WHERE id = $12 AND status NOT IN ($13, $14, $15)
+				AND (status <> 'running' OR $16 = '' OR runner = $16)`,
 			status, p.Outcome.Message, string(networkJSON),
 			u.InputTokens, u.OutputTokens, u.ComputeTime, u.Cost,
 			p.Outcome.Code, p.Outcome.Error, p.Outcome.Question,
 			ended, p.TaskID,
-			task.StatusCompleted, task.StatusFailed, task.StatusCancelled)
+			task.StatusCompleted, task.StatusFailed, task.StatusCancelled, p.Runner)
 		if err != nil {
 			return fmt.Errorf("postgres: finish task: %w", err)
 		}
 		if tag.RowsAffected() == 0 {
-			return store.ErrConflict // already final
+			return store.ErrConflict // already final, or another node runs it
 		}
 		for _, d := range p.Deliveries {
 			if d.TaskID == "" {

@@ -357,18 +357,19 @@ func (s *Store) FinishTask(ctx context.Context, p store.FinishParams) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		var (
 			cur       task.Status
+			runner    string
 			sessionID string
 			tenantID  string
 			head      sql.NullString
 		)
 		err := tx.QueryRowContext(ctx, `
-			SELECT t.status, t.session_id, t.tenant_id, s.head_task_id
+			SELECT t.status, t.runner, t.session_id, t.tenant_id, s.head_task_id
 			FROM tasks t JOIN sessions s ON s.id = t.session_id WHERE t.id = ?`,
-			p.TaskID).Scan(&cur, &sessionID, &tenantID, &head)
+			p.TaskID).Scan(&cur, &runner, &sessionID, &tenantID, &head)
 		if err != nil {
 			return notFound(err)
 		}
-		if cur.Final() {
+		if cur.Final() || (cur == task.StatusRunning && p.Runner != "" && runner != p.Runner) {
 			return store.ErrConflict
 		}
 		var ended sql.NullInt64

@@ -253,3 +253,26 @@ func testReleaseRedo(t *testing.T, h *harness) {
 		t.Fatalf("a delivered delivery was due again (the redelivery request outlived the release): %+v", again)
 	}
 }
+
+// testFinishOnlyByRunner: once a task was rescued and started by another
+// node, its old runner can no longer end it; its new runner can.
+func testFinishOnlyByRunner(t *testing.T, h *harness) {
+	ctx := ctxT(t)
+	_, tasks := mustSession(t, h.s, "ten_a", "x")
+	id := tasks[0].ID
+	_, err := h.s.StartTask(ctx, id, "node-old", base)
+	noErr(t, "StartTask", err)
+	rescued, err := h.s.RescueTasks(ctx, base.Add(time.Minute), base.Add(time.Minute))
+	noErr(t, "RescueTasks", err)
+	if !slices.Contains(rescued, id) {
+		t.Fatalf("not rescued: %v", rescued)
+	}
+	_, err = h.s.StartTask(ctx, id, "node-new", base.Add(time.Minute))
+	noErr(t, "StartTask on the new node", err)
+	err = h.s.FinishTask(ctx, store.FinishParams{TaskID: id, Runner: "node-old", Outcome: task.Outcome{Message: "stale"}, At: base.Add(2 * time.Minute)})
+	wantErr(t, "the old runner finishing", err, store.ErrConflict)
+	noErr(t, "the new runner finishing", h.s.FinishTask(ctx, store.FinishParams{TaskID: id, Runner: "node-new", Outcome: task.Outcome{Message: "fresh"}, At: base.Add(2 * time.Minute)}))
+	if got := mustTask(t, h.s, id); got.Message != "fresh" || got.Status != task.StatusCompleted {
+		t.Fatalf("task = %q %q", got.Status, got.Message)
+	}
+}

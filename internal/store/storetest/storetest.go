@@ -58,6 +58,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"StopHandsRunningJobsBack", testStopHandsBack},
 		{"PersistsAcrossReopen", testPersistence},
 		{"QueuedJobSurvivesReopen", testQueuedJobSurvivesReopen},
+		{"FinishOnlyByRunner", testFinishOnlyByRunner},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
