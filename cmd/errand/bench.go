@@ -225,13 +225,6 @@ func (b *bencher) newApps(tg target) ([]*app, func(), error) {
 		RetryBase: 5 * time.Second, RetryMax: time.Hour, Workers: 8, RescueAfter: 30 * time.Second,
 		PriceIn: 0.6, PriceOut: 2.7, PriceCompute: 0.02,
 	}
-	var cleanup []func()
-	done := func() {
-		for i := len(cleanup) - 1; i >= 0; i-- {
-			cleanup[i]()
-		}
-		cleanup = nil
-	}
 	if tg.pg {
 		c.DatabaseURL = b.pgURL
 		if b.cluster != nil {
@@ -250,17 +243,27 @@ func (b *bencher) newApps(tg target) ([]*app, func(), error) {
 		b.dataDirs = append(b.dataDirs, data) // removed by close: reopen needs it
 		c.Data = data
 	}
+	return b.nodes(c, tg.nodes)
+}
+
+// nodes builds n nodes on c's store; done closes them.
+func (b *bencher) nodes(c *config, n int) ([]*app, func(), error) {
 	// Production logging (JSON, info level), written nowhere.
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	var apps []*app
-	for range tg.nodes {
+	done := func() {
+		for i := len(apps) - 1; i >= 0; i-- {
+			apps[i].close()
+		}
+		apps = nil
+	}
+	for range n {
 		a, err := buildApp(b.ctx, c, logger)
 		if err != nil {
 			done()
 			return nil, nil, err
 		}
 		apps = append(apps, a)
-		cleanup = append(cleanup, a.close)
 	}
 	return apps, done, nil
 }
@@ -381,20 +384,7 @@ func (b *bencher) throughput(tg target, n int) (e2e, drain float64, err error) {
 // reopen builds new nodes on the database the closed apps used.
 func (b *bencher) reopen(tg target, closed []*app) ([]*app, func(), error) {
 	c := *closed[0].cfg
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	var apps []*app
-	for range tg.nodes {
-		a, err := buildApp(b.ctx, &c, logger)
-		if err != nil {
-			return nil, nil, err
-		}
-		apps = append(apps, a)
-	}
-	return apps, func() {
-		for _, a := range apps {
-			a.close()
-		}
-	}, nil
+	return b.nodes(&c, tg.nodes)
 }
 
 // latency submits tasks through the HTTP API at a steady rate and
