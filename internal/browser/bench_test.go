@@ -3,6 +3,7 @@ package browser_test
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -24,11 +25,20 @@ import (
 //
 //	go test -run '^$' -bench . -benchtime 1x ./internal/browser/
 
-func corpus(tb testing.TB) []string {
+// The corpus: eight pages in two weights. testdata/corpus-light holds them
+// as first written, lean markup; testdata/corpus holds the same pages with
+// the markup weight of production sites added by testdata/weigh.go (see
+// its comment). Both show the same thing in the viewport.
+const (
+	corpusDir      = "testdata/corpus"
+	lightCorpusDir = "testdata/corpus-light"
+)
+
+func corpus(tb testing.TB, dir string) []string {
 	tb.Helper()
-	names, err := filepath.Glob("testdata/corpus/*.html")
+	names, err := filepath.Glob(filepath.Join(dir, "*.html"))
 	if err != nil || len(names) < 8 {
-		tb.Fatalf("the corpus needs at least 8 pages, found %d (%v)", len(names), err)
+		tb.Fatalf("the corpus %s needs at least 8 pages, found %d (%v)", dir, len(names), err)
 	}
 	return names
 }
@@ -47,46 +57,58 @@ func percentile(v []float64, p float64) float64 {
 
 // BenchmarkObservationTokens compares, on every corpus page, the tokens of
 // the observation (URL, title, viewport text) with those of the raw HTML
-// and of a plain HTML-to-markdown conversion of it.
+// and of a plain HTML-to-markdown conversion of it, on both corpora.
 func BenchmarkObservationTokens(b *testing.B) {
 	c := needChromium(b)
-	srv := httptestServer(b, http.FileServer(http.Dir("testdata/corpus")))
-	tb, err := c.Tab(b.Context(), "bench-tokens", nil)
-	if err != nil {
-		b.Fatal(err)
+	for _, dir := range []string{corpusDir, lightCorpusDir} {
+		b.Run("corpus="+filepath.Base(dir), func(b *testing.B) {
+			srv := httptestServer(b, http.FileServer(http.Dir(dir)))
+			tb, err := c.Tab(b.Context(), "bench-tokens", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.CloseSession("bench-tokens")
+			var obsT, rawT, mdT, pct []float64
+			for _, path := range corpus(b, dir) {
+				raw, _ := os.ReadFile(path)
+				md, err := htmltomarkdown.ConvertString(string(raw))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := tb.Navigate(b.Context(), srv.URL+"/"+filepath.Base(path)); err != nil {
+					b.Fatal(err)
+				}
+				obs, err := tb.Observe(b.Context(), browser.ObserveOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				o := browser.CountTokens(obs.URL + "\n" + obs.Title + "\n" + obs.Text)
+				r := browser.CountTokens(string(raw))
+				m := browser.CountTokens(md)
+				obsT, rawT, mdT = append(obsT, float64(o)), append(rawT, float64(r)), append(mdT, float64(m))
+				pct = append(pct, 100*float64(o)/float64(r))
+				b.Logf("%-20s %4d KB gzip %3d KB  observation %5d  raw HTML %6d  markdown %6d  observation/raw %4.1f%%  observation/markdown %4.1f%%",
+					filepath.Base(path), len(raw)/1024, gzipSize(raw)/1024, o, r, m, 100*float64(o)/float64(r), 100*float64(o)/float64(m))
+			}
+			for b.Loop() {
+				if _, err := tb.Observe(b.Context(), browser.ObserveOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(median(obsT), "obs-tokens")
+			b.ReportMetric(median(rawT), "raw-tokens")
+			b.ReportMetric(median(mdT), "md-tokens")
+			b.ReportMetric(median(pct), "obs-%-of-raw")
+		})
 	}
-	defer c.CloseSession("bench-tokens")
-	var obsT, rawT, mdT, pct []float64
-	for _, path := range corpus(b) {
-		raw, _ := os.ReadFile(path)
-		md, err := htmltomarkdown.ConvertString(string(raw))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := tb.Navigate(b.Context(), srv.URL+"/"+filepath.Base(path)); err != nil {
-			b.Fatal(err)
-		}
-		obs, err := tb.Observe(b.Context(), browser.ObserveOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		o := browser.CountTokens(obs.URL + "\n" + obs.Title + "\n" + obs.Text)
-		r := browser.CountTokens(string(raw))
-		m := browser.CountTokens(md)
-		obsT, rawT, mdT = append(obsT, float64(o)), append(rawT, float64(r)), append(mdT, float64(m))
-		pct = append(pct, 100*float64(o)/float64(r))
-		b.Logf("%-20s observation %5d  raw HTML %6d  markdown %6d  observation/raw %4.1f%%  observation/markdown %4.1f%%",
-			filepath.Base(path), o, r, m, 100*float64(o)/float64(r), 100*float64(o)/float64(m))
-	}
-	for b.Loop() {
-		if _, err := tb.Observe(b.Context(), browser.ObserveOptions{}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(median(obsT), "obs-tokens")
-	b.ReportMetric(median(rawT), "raw-tokens")
-	b.ReportMetric(median(mdT), "md-tokens")
-	b.ReportMetric(median(pct), "obs-%-of-raw")
+}
+
+func gzipSize(b []byte) int {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw.Write(b)
+	zw.Close()
+	return buf.Len()
 }
 
 // BenchmarkStep measures the agent's own overhead per step, the model
@@ -95,7 +117,7 @@ func BenchmarkObservationTokens(b *testing.B) {
 func BenchmarkStep(b *testing.B) {
 	c := needChromium(b)
 	mux := http.NewServeMux()
-	mux.Handle("/", http.FileServer(http.Dir("testdata/corpus")))
+	mux.Handle("/", http.FileServer(http.Dir(corpusDir)))
 	mux.HandleFunc("GET /a", html(`<h1>Page A</h1><p>`+strings.Repeat("Some text. ", 200)+`</p><a href="/b">to B</a>`))
 	mux.HandleFunc("GET /b", html(`<h1>Page B</h1><p>`+strings.Repeat("Other text. ", 200)+`</p><a href="/a">to A</a>`))
 	srv := httptestServer(b, mux)
@@ -155,7 +177,7 @@ func BenchmarkStep(b *testing.B) {
 // page loaded, in a browser of its own.
 func BenchmarkMemory(b *testing.B) {
 	needChromium(b)
-	srv := httptestServer(b, http.FileServer(http.Dir("testdata/corpus")))
+	srv := httptestServer(b, http.FileServer(http.Dir(corpusDir)))
 	var base float64
 	for _, n := range []int{1, 10, 20} {
 		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
