@@ -110,7 +110,7 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *conf
 	e.dur(&c.SessionIdle, "session-idle", "ERRAND_SESSION_IDLE", 5*time.Minute, "idle time after which a session expires")
 	e.dur(&c.RetryBase, "webhook-retry-base", "ERRAND_WEBHOOK_RETRY_BASE", 5*time.Second, "wait before the 2nd attempt when maxAttempts > 1; doubles each time")
 	e.dur(&c.RetryMax, "webhook-retry-max", "ERRAND_WEBHOOK_RETRY_MAX", time.Hour, "longest wait between webhook attempts")
-	e.dur(&c.Grace, "shutdown-grace", "ERRAND_SHUTDOWN_GRACE", 30*time.Second, "on SIGTERM, how long running work may finish before it is left queued")
+	e.dur(&c.Grace, "shutdown-grace", "ERRAND_SHUTDOWN_GRACE", 30*time.Second, "on SIGTERM, how long running work may finish before its tasks are queued again, to run from the start")
 	e.dur(&c.RescueAfter, "task-rescue-after", "ERRAND_TASK_RESCUE_AFTER", 30*time.Second, "a running task whose node stops heartbeating this long is run again by another node")
 	e.integer(&c.Workers, "workers", "ERRAND_WORKERS", 8, "tasks run at once on this node")
 	e.float(&c.RateLimit, "rate-limit", "ERRAND_RATE_LIMIT", 0, "requests per second per API key (0: no limit)")

@@ -5,7 +5,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -160,26 +162,7 @@ func TestNodeKilledMidLoad(t *testing.T) {
 	nodes[0].kill()
 	killedAt := time.Now()
 	t.Logf("killed one node with %d tasks running across the three", running)
-	survivor := nodes[1]
-	deadline := time.Now().Add(3 * time.Minute)
-	for _, tk := range tasks {
-		for {
-			code, m := survivor.call(t, "GET", "/task/"+tk[0]+"/"+tk[1], nil)
-			if code != 200 {
-				t.Fatalf("poll: %d %v", code, m)
-			}
-			if m["type"] == "task_completed" && hooks.count(tk[1]) > 0 {
-				break
-			}
-			if st := m["status"]; st == "failed" || st == "cancelled" {
-				t.Fatalf("task %s: %v", tk[1], m)
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("task %s not done 3 minutes after the kill: %v (webhooks %d)", tk[1], m, hooks.count(tk[1]))
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	waitDelivered(t, nodes[1], hooks, tasks, 3*time.Minute)
 	hooks.mu.Lock()
 	defer hooks.mu.Unlock()
 	repeats := 0
@@ -226,5 +209,134 @@ func TestSessionStaysOnItsNode(t *testing.T) {
 	}
 	if max(runs[0], runs[1], runs[2]) != n {
 		t.Errorf("task runs per node = %v, want all %d on one node", runs, n)
+	}
+}
+
+// waitDelivered polls node until every task completed and its webhook
+// arrived, failing after within.
+func waitDelivered(t *testing.T, node *proc, hooks *hookLog, tasks [][2]string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for _, tk := range tasks {
+		for {
+			code, m := node.call(t, "GET", "/task/"+tk[0]+"/"+tk[1], nil)
+			if code != 200 {
+				t.Fatalf("poll: %d %v", code, m)
+			}
+			if m["type"] == "task_completed" && hooks.count(tk[1]) > 0 {
+				break
+			}
+			if st := m["status"]; st == "failed" || st == "cancelled" {
+				t.Fatalf("task %s: %v", tk[1], m)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("task %s not done after %v: %v (webhooks %d)", tk[1], within, m, hooks.count(tk[1]))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// runTasks starts n one-task sessions on node, each reading page.
+func runTasks(t *testing.T, node *proc, n int, page, hook string) [][2]string {
+	t.Helper()
+	var tasks [][2]string
+	for range n {
+		code, m := node.call(t, "POST", "/start/run-task", map[string]any{"taskDetails": "read", "startingPoint": page,
+			"webhook": map[string]any{"name": "k", "url": hook, "submittedData": "full_response"}})
+		if code != 200 {
+			t.Fatalf("run-task: %d %v", code, m)
+		}
+		tasks = append(tasks, [2]string{m["sessionId"].(string), m["taskId"].(string)})
+	}
+	return tasks
+}
+
+// A node stopped gracefully (SIGTERM) in the middle of tasks hands them
+// back: another node runs them at once, without waiting for the rescue,
+// which is set here far beyond the test's patience.
+func TestGracefulStopHandsTasksBack(t *testing.T) {
+	db := pg.NewDatabase(t)
+	site := newSite(t)
+	hooks, rc := newHookLog(t)
+	args := []string{"--database-url", db, "--workers", "4", "--task-rescue-after", "10m", "--shutdown-grace", "100ms"}
+	a := startProc(t, t.TempDir(), args...)
+	// A alone takes the tasks: 2-second pages, still loading when it stops.
+	tasks := runTasks(t, a, 4, site.URL+"/slow2s", rc.URL)
+	for _, tk := range tasks {
+		for {
+			if _, m := a.call(t, "GET", "/task/"+tk[0]+"/"+tk[1], nil); m["status"] == "running" {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	b := startProc(t, t.TempDir(), args...)
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	stopped := time.Now()
+	a.cmd.Wait()
+	if n := strings.Count(a.logs.String(), "queued again to run from the start"); n != len(tasks) {
+		t.Errorf("the stopping node handed back %d tasks, want %d; its log:\n%s", n, len(tasks), a.logs.String())
+	}
+	waitDelivered(t, b, hooks, tasks, time.Minute)
+	for _, tk := range tasks {
+		if n := hooks.count(tk[1]); n != 1 {
+			t.Errorf("task %s: %d webhooks, want 1", tk[1], n)
+		}
+	}
+	t.Logf("node stopped with %d tasks running; all completed on the other node and delivered %.1fs after SIGTERM",
+		len(tasks), time.Since(stopped).Seconds())
+}
+
+// A node frozen past the rescue delay (SIGSTOP: a long GC pause, a
+// stalled VM) loses its task to another node; when it wakes its heartbeat
+// tells it so and it stops its run instead of going on with it. The task
+// ends once, through the other node.
+func TestFrozenNodeStopsLostTask(t *testing.T) {
+	db := pg.NewDatabase(t)
+	site := newSite(t)
+	hooks, rc := newHookLog(t)
+	args := []string{"--database-url", db, "--task-rescue-after", "2s"}
+	a := startProc(t, t.TempDir(), args...)
+	// A 10-second page: A's run is still loading it when A wakes up.
+	tasks := runTasks(t, a, 1, site.URL+"/slow", rc.URL)
+	tk := tasks[0]
+	for {
+		if _, m := a.call(t, "GET", "/task/"+tk[0]+"/"+tk[1], nil); m["status"] == "running" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b := startProc(t, t.TempDir(), args...)
+	a.cmd.Process.Signal(syscall.SIGSTOP)
+	frozen := true
+	defer func() {
+		if frozen {
+			a.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	// B rescues the task and starts it again (its second run).
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(b.logs.String(), `"msg":"task started","sessionId":"`+tk[0]+`","taskId":"`+tk[1]+`","attempt":2`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the other node never ran the task again:\n%s", b.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	a.cmd.Process.Signal(syscall.SIGCONT)
+	frozen = false
+	deadline = time.Now().Add(30 * time.Second)
+	for !strings.Contains(a.logs.String(), "task lost") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the woken node never noticed it lost the task:\n%s", a.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitDelivered(t, b, hooks, tasks, time.Minute)
+	if strings.Contains(a.logs.String(), "task ended") {
+		t.Errorf("the node that lost the task still ended it:\n%s", a.logs.String())
+	}
+	if n := hooks.count(tk[1]); n != 1 {
+		t.Errorf("%d webhooks, want 1", n)
 	}
 }

@@ -82,10 +82,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.Grace)
 	defer cancel()
 	// Stop accepting first, let inline waits and running work finish up to
-	// the grace period; what is still running then stays queued.
+	// the grace period; tasks still running then are queued again (the
+	// engine hands them back) and deliveries in flight stay owed.
 	_ = srv.Shutdown(stopCtx)
 	if err := eng.Stop(stopCtx); err != nil {
-		logger.Warn("work left queued for the next start", "err", err)
+		logger.Warn("work interrupted by the shutdown is owed again", "err", err)
 	}
 	logger.Info("stopped")
 	return nil

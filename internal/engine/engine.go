@@ -110,9 +110,18 @@ type Engine struct {
 	stopLeases chan struct{}
 
 	mu      sync.Mutex
-	secrets map[string][]task.Secret           // task id -> its secrets, until it is final
-	running map[string]context.CancelCauseFunc // task id -> stop
-	waiters map[string][]chan struct{}         // task id -> woken on change
+	secrets map[string][]task.Secret   // task id -> its secrets, until it is final
+	running map[string]run             // task id -> its run on this node
+	runs    uint64                     // runs started, numbering them
+	waiters map[string][]chan struct{} // task id -> woken on change
+}
+
+// run is a task's run on this node.
+type run struct {
+	stop context.CancelCauseFunc
+	// n numbers the run, so that news about an earlier run of the same
+	// task (a lost lease) does not stop a later one.
+	n uint64
 }
 
 // New makes an engine; Start starts its queue workers.
@@ -158,7 +167,7 @@ func New(cfg Config) *Engine {
 		st:         cfg.Store,
 		now:        func() time.Time { return cfg.Now().UTC() },
 		log:        cfg.Logger,
-		running:    map[string]context.CancelCauseFunc{},
+		running:    map[string]run{},
 		secrets:    map[string][]task.Secret{},
 		waiters:    map[string][]chan struct{}{},
 		stopLeases: make(chan struct{}),
@@ -196,15 +205,19 @@ func (e *Engine) keepLeases() {
 		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.HeartbeatEvery)
 		e.mu.Lock()
 		ids := make([]string, 0, len(e.running))
-		for id := range e.running {
+		runs := make(map[string]uint64, len(e.running))
+		for id, r := range e.running {
 			ids = append(ids, id)
+			runs[id] = r.n
 		}
 		e.mu.Unlock()
 		now := e.now()
 		if len(ids) > 0 {
-			if err := e.st.HeartbeatTasks(ctx, e.cfg.NodeID, ids, now); err != nil {
+			lost, err := e.st.HeartbeatTasks(ctx, e.cfg.NodeID, ids, now)
+			if err != nil {
 				e.log.Warn("heartbeat failed", "err", err)
 			}
+			e.stopLost(lost, runs)
 		}
 		rescued, err := e.st.RescueTasks(ctx, now.Add(-e.cfg.RescueAfter), now)
 		if err != nil {
@@ -214,6 +227,20 @@ func (e *Engine) keepLeases() {
 			e.log.Warn("task rescued: its node stopped heartbeating; it is queued again", "taskId", id)
 		}
 		cancel()
+	}
+}
+
+// stopLost stops the runs, numbered in runs, of the tasks this node's
+// heartbeat found it no longer holds: rescued while this node was too slow
+// to heartbeat, they are queued again or running elsewhere, and this run
+// could not finish them anyway.
+func (e *Engine) stopLost(lost []string, runs map[string]uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, id := range lost {
+		if r, ok := e.running[id]; ok && r.n == runs[id] {
+			r.stop(errLost)
+		}
 	}
 }
 
@@ -368,10 +395,10 @@ func (e *Engine) cancel(ctx context.Context, t task.Task) error {
 			return err
 		}
 		e.mu.Lock()
-		stop := e.running[t.ID]
+		r, ok := e.running[t.ID]
 		e.mu.Unlock()
-		if stop != nil {
-			stop(errCancelled)
+		if ok {
+			r.stop(errCancelled)
 		}
 		return nil
 	}

@@ -16,6 +16,13 @@ import (
 // terminate, to tell it from a shutdown of this node.
 var errCancelled = errors.New("the task was cancelled")
 
+// errLost is the cause given to a run whose task this node no longer holds
+// (see stopLost); the run ends without finishing the task.
+var errLost = errors.New("this node lost the task's lease")
+
+// releaseTimeout bounds handing a task back when this node stops.
+const releaseTimeout = 5 * time.Second
+
 // pausedRecheck is how soon a paused session's head task looks again.
 const pausedRecheck = 500 * time.Millisecond
 
@@ -76,10 +83,12 @@ func (e *Engine) runJob(ctx context.Context, taskID string) error {
 	began := e.now()
 
 	out, err := e.runAgent(ctx, t)
+	if errors.Is(err, errLost) {
+		log.WarnContext(ctx, "task lost: this node missed its heartbeats and the task was queued again; this run stops")
+		return nil
+	}
 	if err != nil {
-		// This node is shutting down: leave the task to be run again.
-		log.InfoContext(ctx, "task interrupted by shutdown; it stays queued")
-		return err
+		return e.release(ctx, t.ID, err)
 	}
 	if err := e.finishIgnoringRace(ctx, t, out); err != nil {
 		return err
@@ -89,9 +98,30 @@ func (e *Engine) runJob(ctx context.Context, taskID string) error {
 	return nil
 }
 
+// release hands back a task this node is stopping in the middle of, so that
+// another node (or this one, started again) runs it at once rather than
+// after the rescue delay. If that fails the job fails with cause, and the
+// queue's retry or the rescue runs the task again later.
+func (e *Engine) release(ctx context.Context, taskID string, cause error) error {
+	log := e.log.With("taskId", taskID)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	err := e.st.ReleaseTask(rctx, taskID, e.cfg.NodeID)
+	switch {
+	case err == nil:
+		log.InfoContext(ctx, "task interrupted by shutdown; queued again to run from the start")
+		return nil // the release queued a new run job
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
+		return nil // rescued or ended meanwhile: not this node's any more
+	default:
+		log.WarnContext(ctx, "task interrupted by shutdown; handing it back failed, it runs again after the rescue delay", "err", err)
+		return cause
+	}
+}
+
 // runAgent runs the agent under the task's limits. It returns an error only
-// when ctx (this node's work) was cancelled: then the task must not be
-// finished here.
+// when the task must not be finished here: ctx (this node's work) was
+// cancelled, or errLost.
 func (e *Engine) runAgent(ctx context.Context, t task.Task) (task.Outcome, error) {
 	started := e.now()
 	runCtx, stop := context.WithCancelCause(ctx)
@@ -104,12 +134,21 @@ func (e *Engine) runAgent(ctx context.Context, t task.Task) (task.Outcome, error
 	defer cancelTimeout()
 
 	e.mu.Lock()
-	e.running[t.ID] = stop
+	if old, ok := e.running[t.ID]; ok {
+		// This node was too slow to heartbeat, its task was rescued and
+		// it started it again: the new run supersedes the old one.
+		old.stop(errLost)
+	}
+	e.runs++
+	n := e.runs
+	e.running[t.ID] = run{stop: stop, n: n}
 	t.Spec.Secrets = e.secrets[t.ID]
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
-		delete(e.running, t.ID)
+		if e.running[t.ID].n == n {
+			delete(e.running, t.ID)
+		}
 		e.mu.Unlock()
 	}()
 	go e.watchCancel(runCtx, t.ID, stop)
@@ -122,6 +161,8 @@ func (e *Engine) runAgent(ctx context.Context, t task.Task) (task.Outcome, error
 	switch {
 	case ctx.Err() != nil:
 		return task.Outcome{}, ctx.Err()
+	case errors.Is(context.Cause(runCtx), errLost):
+		return task.Outcome{}, errLost
 	case errors.Is(context.Cause(runCtx), errCancelled):
 		out = task.Outcome{Code: task.CodeCancelled, Error: "the task was stopped", Network: out.Network, Usage: out.Usage}
 	case errors.Is(runCtx.Err(), context.DeadlineExceeded) && out.Status() != task.StatusCompleted:

@@ -157,6 +157,18 @@ type RetryError struct{ Delay time.Duration }
 
 func (e *RetryError) Error() string { return "retry after " + e.Delay.String() }
 
+// Lost lists, in order, the ids of asked that are not in kept: for
+// implementations of HeartbeatTasks.
+func Lost(asked []string, kept map[string]bool) []string {
+	var lost []string
+	for _, id := range asked {
+		if !kept[id] {
+			lost = append(lost, id)
+		}
+	}
+	return lost
+}
+
 // QueueConfig tunes the job queue. Zero values take the defaults shown.
 type QueueConfig struct {
 	// TaskWorkers is how many tasks run at once on this node. Default 8.
@@ -223,8 +235,17 @@ type Store interface {
 	// PreviousRunner set to the session's last runner before this start. ErrConflict for any other state: a running task belongs to
 	// its runner until RescueTasks gives it back.
 	StartTask(ctx context.Context, taskID, runner string, at time.Time) (task.Task, error)
-	// HeartbeatTasks records that runner is still running these tasks.
-	HeartbeatTasks(ctx context.Context, runner string, taskIDs []string, at time.Time) error
+	// HeartbeatTasks records that runner is still running these tasks and
+	// returns those of them that no longer run on runner: rescued (and
+	// perhaps started elsewhere), ended, or unknown. runner must stop
+	// running those; it can no longer finish them anyway (FinishParams).
+	HeartbeatTasks(ctx context.Context, runner string, taskIDs []string, at time.Time) (lost []string, err error)
+	// ReleaseTask gives a task that runner is running back to the queue at
+	// once, with a new run job preferring no node, as RescueTasks does for
+	// a dead node: runner is stopping and will not finish it. ErrConflict
+	// if the task does not run on runner (any more), ErrNotFound if there
+	// is no such task.
+	ReleaseTask(ctx context.Context, taskID, runner string) error
 	// RescueTasks queues again, each with a new run job, the running tasks
 	// whose last heartbeat is before staleBefore (their node died), and
 	// returns their ids. Safe to call from every node at once.

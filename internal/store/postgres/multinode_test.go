@@ -165,7 +165,7 @@ func (n *node) heartbeat(ctx context.Context, interval time.Duration) {
 		n.mu.Lock()
 		ids := slices.Collect(maps.Keys(n.running))
 		n.mu.Unlock()
-		if err := n.s.HeartbeatTasks(ctx, n.name, ids, time.Now()); err != nil && ctx.Err() == nil {
+		if _, err := n.s.HeartbeatTasks(ctx, n.name, ids, time.Now()); err != nil && ctx.Err() == nil {
 			n.c.t.Errorf("%s: HeartbeatTasks: %v", n.name, err)
 			return
 		}
@@ -596,7 +596,7 @@ func TestNodeDiesChild(t *testing.T) {
 			mu.Lock()
 			ids := slices.Clone(running)
 			mu.Unlock()
-			if err := s.HeartbeatTasks(context.Background(), "dying", ids, time.Now()); err != nil {
+			if _, err := s.HeartbeatTasks(context.Background(), "dying", ids, time.Now()); err != nil {
 				fmt.Println("error", err)
 				os.Exit(1)
 			}

@@ -235,26 +235,54 @@ func (s *Store) StartTask(ctx context.Context, taskID, runner string, at time.Ti
 	return t, err
 }
 
-// HeartbeatTasks renews runner's lease on the given tasks, in one
-// statement. A task that is no longer running on runner (rescued, then
-// perhaps started by another node) is left alone: the old runner's word no
-// longer counts for it.
-//
-// It locks only task rows, and only running ones of this runner; no
-// transaction that could hold one of those waits for another task row, so
-// it cannot take part in a deadlock.
-func (s *Store) HeartbeatTasks(ctx context.Context, runner string, taskIDs []string, at time.Time) error {
+// HeartbeatTasks renews runner's lease on the given tasks and returns
+// those no longer running on runner (rescued, then perhaps started by
+// another node; ended; unknown); see store.Store.
+func (s *Store) HeartbeatTasks(ctx context.Context, runner string, taskIDs []string, at time.Time) ([]string, error) {
 	if len(taskIDs) == 0 {
-		return nil
+		return nil, nil
 	}
-	_, err := s.pool.Exec(ctx, `
+	rows, err := s.pool.Query(ctx, `
 		UPDATE tasks SET heartbeat_at = $1
-		WHERE id = ANY($2) AND runner = $3 AND status = 'running'`,
+		WHERE id = ANY($2) AND runner = $3 AND status = 'running'
+		RETURNING id`,
 		ts(at), taskIDs, runner)
 	if err != nil {
-		return fmt.Errorf("postgres: heartbeat: %w", err)
+		return nil, fmt.Errorf("postgres: heartbeat: %w", err)
 	}
-	return nil
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: heartbeat: %w", err)
+	}
+	kept := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		kept[id] = true
+	}
+	return store.Lost(taskIDs, kept), nil
+}
+
+// ReleaseTask queues a task runner is running again, with a new run job;
+// see store.Store.
+func (s *Store) ReleaseTask(ctx context.Context, taskID, runner string) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var maxDuration int64
+		err := tx.QueryRow(ctx, `
+			UPDATE tasks SET status = $1, runner = '', heartbeat_at = NULL
+			WHERE id = $2 AND runner = $3 AND status = 'running'
+			RETURNING `+maxDurationExpr,
+			task.StatusQueued, taskID, runner).Scan(&maxDuration)
+		if errors.Is(err, pgx.ErrNoRows) {
+			var one int
+			if err := tx.QueryRow(ctx, `SELECT 1 FROM tasks WHERE id = $1`, taskID).Scan(&one); err != nil {
+				return notFound(err)
+			}
+			return store.ErrConflict
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: release task: %w", err)
+		}
+		return s.q.InsertRunTask(ctx, tx, queue.RunTaskArgs{TaskID: taskID, MaxDuration: time.Duration(maxDuration)})
+	})
 }
 
 // RescueTasks queues again the running tasks whose heartbeat is older than

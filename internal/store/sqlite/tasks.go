@@ -216,26 +216,65 @@ func (s *Store) StartTask(ctx context.Context, taskID, runner string, at time.Ti
 	return t, err
 }
 
-// HeartbeatTasks renews runner's lease on the given tasks. A task that is
-// no longer running on runner (rescued, then perhaps started by another
-// node) is left alone: the old runner's word no longer counts for it.
-func (s *Store) HeartbeatTasks(ctx context.Context, runner string, taskIDs []string, at time.Time) error {
+// HeartbeatTasks renews runner's lease on the given tasks and returns
+// those no longer running on runner (rescued, then perhaps started by
+// another node; ended; unknown): the old runner's word no longer counts for
+// them, see store.Store.
+func (s *Store) HeartbeatTasks(ctx context.Context, runner string, taskIDs []string, at time.Time) ([]string, error) {
 	if len(taskIDs) == 0 {
-		return nil
+		return nil, nil
 	}
 	ids, err := json.Marshal(taskIDs)
 	if err != nil {
-		return fmt.Errorf("sqlite: heartbeat: %w", err)
+		return nil, fmt.Errorf("sqlite: heartbeat: %w", err)
 	}
 	// The ids come as one JSON array, so that one statement serves any
 	// number of tasks.
-	if _, err := s.db.ExecContext(ctx, `
+	rows, err := s.db.QueryContext(ctx, `
 		UPDATE tasks SET heartbeat_at = ?
-		WHERE id IN (SELECT value FROM json_each(?)) AND runner = ? AND status = 'running'`,
-		ms(at), string(ids), runner); err != nil {
-		return fmt.Errorf("sqlite: heartbeat: %w", err)
+		WHERE id IN (SELECT value FROM json_each(?)) AND runner = ? AND status = 'running'
+		RETURNING id`,
+		ms(at), string(ids), runner)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: heartbeat: %w", err)
 	}
-	return nil
+	kept := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqlite: heartbeat: %w", err)
+		}
+		kept[id] = true
+	}
+	if err := errors.Join(rows.Close(), rows.Err()); err != nil {
+		return nil, fmt.Errorf("sqlite: heartbeat: %w", err)
+	}
+	return store.Lost(taskIDs, kept), nil
+}
+
+// ReleaseTask queues a task runner is running again, with a new run job;
+// see store.Store.
+func (s *Store) ReleaseTask(ctx context.Context, taskID, runner string) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		var maxDuration int64
+		err := tx.QueryRowContext(ctx, `
+			UPDATE tasks SET status = ?, runner = '', heartbeat_at = NULL
+			WHERE id = ? AND runner = ? AND status = 'running'
+			RETURNING coalesce(json_extract(spec, '$.maxDuration'), 0)`,
+			task.StatusQueued, taskID, runner).Scan(&maxDuration)
+		if errors.Is(err, sql.ErrNoRows) {
+			var one int
+			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM tasks WHERE id = ?`, taskID).Scan(&one); err != nil {
+				return notFound(err)
+			}
+			return store.ErrConflict
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: release task: %w", err)
+		}
+		return s.q.InsertRunTask(ctx, tx, queue.RunTaskArgs{TaskID: taskID, MaxDuration: time.Duration(maxDuration)})
+	})
 }
 
 // RescueTasks queues again the running tasks whose heartbeat is older than

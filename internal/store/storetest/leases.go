@@ -59,12 +59,79 @@ func testStartTaskRace(t *testing.T, h *harness) {
 	}
 }
 
+// startLeavingFirstRun starts the queue with handlers that start the first
+// run they get on runnerA (heartbeat at base) and leave it at that, its
+// job done, as a node that dies or stops mid-run does; later runs start on
+// runnerB and complete. It returns the record of runs.
+func (h *harness) startLeavingFirstRun() *recorder {
+	runs := &recorder{}
+	h.start(handlers{runTask: func(ctx context.Context, id string) error {
+		runs.add(id)
+		if len(runs.list()) == 1 {
+			_, err := h.s.StartTask(ctx, id, runnerA, base)
+			return err
+		}
+		if _, err := h.s.StartTask(ctx, id, runnerB, time.Now()); err != nil {
+			return err
+		}
+		return completeWith(ctx, h.s, id, "done")
+	}})
+	return runs
+}
+
 // rescue calls RescueTasks and fails the test on error.
 func rescue(t *testing.T, s store.Store, staleBefore time.Time) []string {
 	t.Helper()
 	ids, err := s.RescueTasks(ctxT(t), staleBefore, time.Now())
 	noErr(t, "RescueTasks", err)
 	return ids
+}
+
+// heartbeat calls HeartbeatTasks, fails the test on error and returns the
+// lost tasks.
+func heartbeat(t *testing.T, s store.Store, runner string, ids []string, at time.Time) []string {
+	t.Helper()
+	lost, err := s.HeartbeatTasks(ctxT(t), runner, ids, at)
+	noErr(t, "HeartbeatTasks", err)
+	return lost
+}
+
+// testRelease: a node that stops in the middle of a task hands it back:
+// queued again at once with a new run job, which another node runs; only
+// the runner can hand it back, and only while it runs.
+func testReleaseTask(t *testing.T, h *harness) {
+	ctx := ctxT(t)
+	// The first run's node is stopping: its run is interrupted and its job
+	// ends without running the task again.
+	runs := h.startLeavingFirstRun()
+	_, tasks := mustSession(t, h.s, "ten_a", "first", "second")
+	first, second := tasks[0].ID, tasks[1].ID
+	eventually(t, "the first task to start", func() bool {
+		return mustTask(t, h.s, first).Status == task.StatusRunning
+	})
+	if err := h.s.ReleaseTask(ctx, first, runnerB); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("ReleaseTask by a node that does not run the task: %v, want ErrConflict", err)
+	}
+	if err := h.s.ReleaseTask(ctx, "task_missing", runnerA); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ReleaseTask of no task: %v, want ErrNotFound", err)
+	}
+	noErr(t, "ReleaseTask", h.s.ReleaseTask(ctx, first, runnerA))
+	eventually(t, "both tasks to complete", func() bool {
+		return mustTask(t, h.s, second).Status == task.StatusCompleted
+	})
+	if want := []string{first, first, second}; !reflect.DeepEqual(runs.list(), want) {
+		t.Fatalf("runs = %v, want %v", runs.list(), want)
+	}
+	if got := mustTask(t, h.s, first); got.Status != task.StatusCompleted || got.Attempts != 2 {
+		t.Fatalf("released task = %q attempts %d, want completed after 2 starts", got.Status, got.Attempts)
+	}
+	if err := h.s.ReleaseTask(ctx, first, runnerB); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("ReleaseTask of a completed task: %v, want ErrConflict", err)
+	}
+	// Nothing was left running for a rescue to find.
+	if got := rescue(t, h.s, base.Add(24*time.Hour*365*100)); len(got) != 0 {
+		t.Fatalf("rescued %v after the release", got)
+	}
 }
 
 // testHeartbeat: a task's runner keeps it by heartbeating; nobody else's
@@ -79,16 +146,20 @@ func testHeartbeat(t *testing.T, h *harness) {
 	if got := rescue(t, h.s, base); len(got) != 0 {
 		t.Fatalf("a task whose heartbeat is not before the limit was rescued: %v", got)
 	}
-	noErr(t, "HeartbeatTasks (no tasks)", h.s.HeartbeatTasks(ctx, runnerA, nil, base))
-	// Unknown ids are ignored: the runner's list may hold a task finished
-	// a moment ago.
-	noErr(t, "HeartbeatTasks", h.s.HeartbeatTasks(ctx, runnerA, []string{id, "task_missing"}, base.Add(time.Minute)))
+	heartbeat(t, h.s, runnerA, nil, base)
+	// Unknown ids are only reported: the runner's list may hold a task
+	// finished a moment ago.
+	if lost := heartbeat(t, h.s, runnerA, []string{id, "task_missing"}, base.Add(time.Minute)); !slices.Equal(lost, []string{"task_missing"}) {
+		t.Fatalf("heartbeat reported %v lost, want [task_missing]", lost)
+	}
 	if got := rescue(t, h.s, base.Add(30*time.Second)); len(got) != 0 {
 		t.Fatalf("a task heartbeaten since the limit was rescued: %v", got)
 	}
 
 	// Another node's word does not count for the task.
-	noErr(t, "HeartbeatTasks by another node", h.s.HeartbeatTasks(ctx, runnerB, []string{id}, base.Add(time.Hour)))
+	if lost := heartbeat(t, h.s, runnerB, []string{id}, base.Add(time.Hour)); !slices.Equal(lost, []string{id}) {
+		t.Fatalf("another node's heartbeat reported %v lost, want [%s]", lost, id)
+	}
 	if got := rescue(t, h.s, base.Add(2*time.Minute)); !slices.Equal(got, []string{id}) {
 		t.Fatalf("rescued %v, want [%s]: another node's heartbeat kept the task", got, id)
 	}
@@ -96,9 +167,12 @@ func testHeartbeat(t *testing.T, h *harness) {
 		t.Fatalf("rescued task = %q attempts %d, want queued after 1 start", got.Status, got.Attempts)
 	}
 
-	// The former runner, not dead after all, still heartbeats: the queued
-	// task stays queued, and the next runner's run is not kept by it.
-	noErr(t, "HeartbeatTasks by the former runner", h.s.HeartbeatTasks(ctx, runnerA, []string{id}, base.Add(time.Hour)))
+	// The former runner, not dead after all, still heartbeats: it learns
+	// it lost the task, the queued task stays queued, and the next
+	// runner's run is not kept by it.
+	if lost := heartbeat(t, h.s, runnerA, []string{id}, base.Add(time.Hour)); !slices.Equal(lost, []string{id}) {
+		t.Fatalf("the former runner's heartbeat reported %v lost, want [%s]", lost, id)
+	}
 	if got := mustTask(t, h.s, id); got.Status != task.StatusQueued {
 		t.Fatalf("a heartbeat after the rescue changed the task: %q", got.Status)
 	}
@@ -107,7 +181,10 @@ func testHeartbeat(t *testing.T, h *harness) {
 	if got.Status != task.StatusRunning || got.Attempts != 2 || !got.StartedAt.Equal(base) {
 		t.Fatalf("restarted = %q attempts %d started %v, want running, 2, %v", got.Status, got.Attempts, got.StartedAt, base)
 	}
-	noErr(t, "HeartbeatTasks by the former runner", h.s.HeartbeatTasks(ctx, runnerA, []string{id}, base.Add(time.Hour)))
+	heartbeat(t, h.s, runnerA, []string{id}, base.Add(time.Hour))
+	if lost := heartbeat(t, h.s, runnerB, []string{id}, base.Add(3*time.Minute)); len(lost) != 0 {
+		t.Fatalf("the new runner's heartbeat reported %v lost", lost)
+	}
 	if got := rescue(t, h.s, base.Add(4*time.Minute)); !slices.Equal(got, []string{id}) {
 		t.Fatalf("rescued %v, want [%s]: the former runner's heartbeat kept the new run", got, id)
 	}
@@ -132,20 +209,9 @@ func testHeartbeat(t *testing.T, h *harness) {
 // whose queue nobody works here: it runs through the fallback job, after
 // the queue's AffinityWait, as when a session's node is gone.
 func testRescue(t *testing.T, h *harness) {
-	var runs recorder
-	h.start(handlers{runTask: func(ctx context.Context, id string) error {
-		runs.add(id)
-		if len(runs.list()) == 1 {
-			// The first run's node dies: the task stays running under it,
-			// its last heartbeat long ago, and its job is gone.
-			_, err := h.s.StartTask(ctx, id, runnerA, base)
-			return err
-		}
-		if _, err := h.s.StartTask(ctx, id, runnerB, time.Now()); err != nil {
-			return err
-		}
-		return completeWith(ctx, h.s, id, "done")
-	}})
+	// The first run's node dies: the task stays running under it, its
+	// last heartbeat long ago, and its job is gone.
+	runs := h.startLeavingFirstRun()
 	_, tasks := mustSession(t, h.s, "ten_a", "first", "second")
 	first, second := tasks[0].ID, tasks[1].ID
 	eventually(t, "the first task to start", func() bool {

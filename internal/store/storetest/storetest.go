@@ -40,6 +40,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"StartTaskRace", testStartTaskRace},
 		{"HeartbeatKeepsTask", testHeartbeat},
 		{"RescueRunsTaskAgain", testRescue},
+		{"ReleaseTaskRunsItAgain", testReleaseTask},
 		{"RescueConcurrent", testRescueConcurrent},
 		{"StartTaskReportsPreviousRunner", testPreviousRunner},
 		{"NextRunPrefersLastRunner", testAffinity},
