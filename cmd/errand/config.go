@@ -20,6 +20,7 @@ type config struct {
 	Model         string
 	ModelKey      string
 	APIKey        string
+	SecretsKey    string
 	InlineWait    time.Duration
 	WebhookTO     time.Duration
 	SessionIdle   time.Duration
@@ -119,6 +120,7 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *conf
 		c.ModelKey = getenv("OPENAI_API_KEY")
 	}
 	c.APIKey = getenv("ERRAND_API_KEY")
+	c.SecretsKey = getenv("ERRAND_SECRETS_KEY")
 	e.envFloat(&c.PriceIn, "ERRAND_PRICE_INPUT_PER_MTOK", 0.60)
 	e.envFloat(&c.PriceOut, "ERRAND_PRICE_OUTPUT_PER_MTOK", 2.70)
 	e.envFloat(&c.PriceCompute, "ERRAND_PRICE_COMPUTE_PER_MIN", 0.02)

@@ -52,10 +52,17 @@ var listenLine = regexp.MustCompile(`listening on (http://\S+)`)
 // the given one) and loopback allowed, plus extra flags.
 func startServer(t *testing.T, data string, extra ...string) *server {
 	t.Helper()
+	return startServerEnv(t, data, nil, extra...)
+}
+
+// startServerEnv is startServer with more environment variables.
+func startServerEnv(t *testing.T, data string, moreEnv map[string]string, extra ...string) *server {
+	t.Helper()
 	if data == "" {
 		data = t.TempDir()
 	}
 	env := map[string]string{"ERRAND_API_KEY": testKey}
+	maps.Copy(env, moreEnv)
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data,
 		"--allow-networks", "127.0.0.0/8,::1/128", "--inline-wait", "0s", "--shutdown-grace", "5s",
 		"--browser", "http"}, extra...)

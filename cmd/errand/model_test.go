@@ -36,6 +36,18 @@ func elemID(t *testing.T, obs, pattern string) int {
 	return n
 }
 
+// signIn is the fake model's turn that types the {{email}} and
+// {{password}} secrets into the page's sign-in form and submits it.
+func signIn(t *testing.T, promptTokens, completionTokens int64) func(modeltest.Request) modeltest.Reply {
+	return func(r modeltest.Request) modeltest.Reply {
+		obs := r.Body.Last()
+		return modeltest.Reply{Calls: []modeltest.Call{
+			{Name: "type", Args: map[string]any{"id": elemID(t, obs, `<input type=email`), "text": "{{email}}"}},
+			{Name: "type", Args: map[string]any{"id": elemID(t, obs, `<input type=password`), "text": "{{password}}", "submit": true}},
+		}, PromptTokens: promptTokens, CompletionTokens: completionTokens}
+	}
+}
+
 // The model-driven agent through the whole server, in real Chromium, with
 // the fake OpenAI-compatible endpoint: it signs in with task secrets the
 // model never sees, asks a human (poll shows guardrail_trigger, the
@@ -62,13 +74,7 @@ func TestModelAgentThroughAPI(t *testing.T) {
 	defer site.Close()
 
 	fake := modeltest.New(t,
-		func(r modeltest.Request) modeltest.Reply {
-			obs := r.Body.Last()
-			return modeltest.Reply{Calls: []modeltest.Call{
-				{Name: "type", Args: map[string]any{"id": elemID(t, obs, `<input type=email`), "text": "{{email}}"}},
-				{Name: "type", Args: map[string]any{"id": elemID(t, obs, `<input type=password`), "text": "{{password}}", "submit": true}},
-			}, PromptTokens: 900, CompletionTokens: 40}
-		},
+		signIn(t, 900, 40),
 		func(r modeltest.Request) modeltest.Reply {
 			return modeltest.Reply{Calls: []modeltest.Call{{Name: "ask_human", Args: map[string]string{"question": "Which lamp should I pick, blue or red?"}}}, PromptTokens: 700, CompletionTokens: 20}
 		},

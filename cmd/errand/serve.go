@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"github.com/errandhq/errand/internal/metrics"
 	"github.com/errandhq/errand/internal/model"
 	"github.com/errandhq/errand/internal/netguard"
+	"github.com/errandhq/errand/internal/seal"
 	"github.com/errandhq/errand/internal/store"
 	"github.com/errandhq/errand/internal/store/postgres"
 	"github.com/errandhq/errand/internal/store/sqlite"
@@ -128,6 +130,12 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 		closeAgent()
 		return nil, err
 	}
+	box, err := secretsBox(c, logger)
+	if err != nil {
+		st.Close()
+		closeAgent()
+		return nil, err
+	}
 	eng := engine.New(engine.Config{
 		Store: st,
 		Agent: ag,
@@ -147,6 +155,7 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 		// Several heartbeats fit in the rescue time, so a busy node is
 		// never taken for dead.
 		HeartbeatEvery: min(5*time.Second, c.RescueAfter/4),
+		Secrets:        box,
 		Metrics:        m,
 		Logger:         logger,
 	})
@@ -155,6 +164,34 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 		InlineWait: c.InlineWait, RateLimit: c.RateLimit, Metrics: m, Logger: logger,
 	})
 	return &app{store: st, engine: eng, handler: handler, policy: policy, closeAgent: closeAgent, cfg: c}, nil
+}
+
+// secretsBox makes the box that seals task secrets in the store, with the
+// key in ERRAND_SECRETS_KEY; without one, on SQLite, a key file in the data
+// folder (made on first start, so secrets survive a restart); on
+// PostgreSQL, a random key and a warning, since then a task's secrets work
+// only on the node that accepted it.
+func secretsBox(c *config, logger *slog.Logger) (*seal.Box, error) {
+	var key []byte
+	switch {
+	case c.SecretsKey != "":
+		k, err := seal.ParseKey(c.SecretsKey)
+		if err != nil {
+			return nil, fmt.Errorf("ERRAND_SECRETS_KEY: %w", err)
+		}
+		key = k
+	case c.DatabaseURL == "":
+		k, err := seal.KeyFile(filepath.Join(c.Data, "secrets.key"))
+		if err != nil {
+			return nil, err
+		}
+		key = k
+	default:
+		logger.Warn("ERRAND_SECRETS_KEY is not set: a task's secrets can only be used by the node that accepted it; give every node the same key")
+		key = make([]byte, seal.KeySize)
+		rand.Read(key)
+	}
+	return seal.New(key)
 }
 
 func openStore(ctx context.Context, c *config, logger *slog.Logger) (store.Store, error) {

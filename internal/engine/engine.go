@@ -7,6 +7,8 @@ package engine
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/errandhq/errand/internal/agent"
 	"github.com/errandhq/errand/internal/metrics"
+	"github.com/errandhq/errand/internal/seal"
 	"github.com/errandhq/errand/internal/store"
 	"github.com/errandhq/errand/internal/task"
 	"github.com/errandhq/errand/internal/webhook"
@@ -92,6 +95,10 @@ type Config struct {
 	// request made on another node. Default 1s.
 	CancelPoll time.Duration
 	Queue      store.QueueConfig
+	// Secrets seals task secrets while they wait in the store. Every node
+	// that runs tasks needs the same key. Default: a random key, so that
+	// only this process can open the secrets of the tasks it accepted.
+	Secrets *seal.Box
 	// Metrics, if set, counts tasks, steps, tokens and deliveries.
 	Metrics *metrics.Metrics
 	Now     func() time.Time
@@ -110,7 +117,6 @@ type Engine struct {
 	stopLeases chan struct{}
 
 	mu      sync.Mutex
-	secrets map[string][]task.Secret   // task id -> its secrets, until it is final
 	running map[string]run             // task id -> its run on this node
 	runs    uint64                     // runs started, numbering them
 	waiters map[string][]chan struct{} // task id -> woken on change
@@ -162,13 +168,17 @@ func New(cfg Config) *Engine {
 	if cfg.CancelPoll == 0 {
 		cfg.CancelPoll = time.Second
 	}
+	if cfg.Secrets == nil {
+		key := make([]byte, seal.KeySize)
+		rand.Read(key)
+		cfg.Secrets, _ = seal.New(key)
+	}
 	e := &Engine{
 		cfg:        cfg,
 		st:         cfg.Store,
 		now:        func() time.Time { return cfg.Now().UTC() },
 		log:        cfg.Logger,
 		running:    map[string]run{},
-		secrets:    map[string][]task.Secret{},
 		waiters:    map[string][]chan struct{}{},
 		stopLeases: make(chan struct{}),
 	}
@@ -286,13 +296,11 @@ func (e *Engine) newTask(s task.Session, spec task.Spec, now time.Time) task.Tas
 		ID: task.NewID("task"), SessionID: s.ID, TenantID: s.TenantID,
 		Spec: spec, Status: task.StatusQueued, CreatedAt: now,
 	}
-	// Secrets are never stored: this node keeps them in memory for the
-	// task's life. A task run after a restart, or on another node, has
-	// none (the agent tells the model so).
+	// Secrets are stored only sealed, for the task's life: any node with
+	// the key can run it, and FinishTask wipes them when it ends.
 	if len(spec.Secrets) > 0 {
-		e.mu.Lock()
-		e.secrets[t.ID] = spec.Secrets
-		e.mu.Unlock()
+		plain, _ := json.Marshal(spec.Secrets) // strings only: cannot fail
+		t.SealedSecrets = e.cfg.Secrets.Seal(plain, t.ID)
 	}
 	return t
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -142,8 +143,8 @@ func (e *Engine) runAgent(ctx context.Context, t task.Task) (task.Outcome, error
 	e.runs++
 	n := e.runs
 	e.running[t.ID] = run{stop: stop, n: n}
-	t.Spec.Secrets = e.secrets[t.ID]
 	e.mu.Unlock()
+	t.Spec.Secrets = e.openSecrets(ctx, t)
 	defer func() {
 		e.mu.Lock()
 		if e.running[t.ID].n == n {
@@ -179,6 +180,26 @@ func (e *Engine) runAgent(ctx context.Context, t task.Task) (task.Outcome, error
 	out.Usage.ComputeTime += t.Usage.ComputeTime
 	out.Usage.Cost = e.cfg.Prices.Cost(out.Usage)
 	return out, nil
+}
+
+// openSecrets unseals a task's secrets for its run. Secrets that do not
+// open (sealed by a node with another key) are left out with a warning:
+// the agent then tells the model they are unknown, and the task goes on or
+// fails on its own terms.
+func (e *Engine) openSecrets(ctx context.Context, t task.Task) []task.Secret {
+	if len(t.SealedSecrets) == 0 {
+		return nil
+	}
+	var secrets []task.Secret
+	plain, err := e.cfg.Secrets.Open(t.SealedSecrets, t.ID)
+	if err == nil {
+		err = json.Unmarshal(plain, &secrets)
+	}
+	if err != nil {
+		e.log.WarnContext(ctx, "the task's secrets cannot be used on this node", "taskId", t.ID, "err", err)
+		return nil
+	}
+	return secrets
 }
 
 // watchCancel stops a running task when a stop was requested through the
@@ -251,11 +272,6 @@ func (e *Engine) finish(ctx context.Context, t task.Task, out task.Outcome) erro
 	}
 	if len(p.Deliveries) > 0 {
 		e.out.notify()
-	}
-	if ended.Status.Final() {
-		e.mu.Lock()
-		delete(e.secrets, t.ID)
-		e.mu.Unlock()
 	}
 	if p.TerminateSession {
 		e.endSession(t.SessionID)

@@ -123,8 +123,9 @@ type Spec struct {
 	OutputSchema          json.RawMessage `json:"outputSchema,omitempty"`
 	Webhook               *Webhook        `json:"webhook,omitempty"`
 	// Secrets are credentials the agent may type on matching sites. They
-	// are never serialized (so never stored, logged or sent in a webhook):
-	// whoever accepts a task keeps them in memory for its run only.
+	// are never serialized with the spec (so never stored in clear, logged
+	// or sent in a webhook): the store keeps them only sealed (see
+	// Task.SealedSecrets) until the task ends.
 	Secrets []Secret `json:"-"`
 }
 
@@ -210,6 +211,10 @@ type Task struct {
 
 	CancelRequested bool
 	Attempts        int // how many times a runner started it
+	// SealedSecrets is Spec.Secrets encrypted for this task (package seal)
+	// while the task is not final: stored so that any node holding the key
+	// can run it, wiped when the task ends. Never shown.
+	SealedSecrets []byte
 	// PreviousRunner is the node that ran the session's previous run (of
 	// this task or an earlier one), as StartTask found it: when it is not
 	// the node starting this run, the session's browser context is not

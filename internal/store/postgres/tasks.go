@@ -16,7 +16,7 @@ import (
 
 const taskColumns = `id, session_id, tenant_id, seq, spec, status, message, network,
 	input_tokens, output_tokens, compute_time, cost, error_code, error_message,
-	question, answer, cancel_requested, attempts, created_at, started_at, ended_at`
+	question, answer, cancel_requested, attempts, created_at, started_at, ended_at, sealed_secrets`
 
 // maxDurationExpr reads a task's maxDuration (nanoseconds, as
 // time.Duration marshals) from its spec, for the run job.
@@ -32,7 +32,7 @@ func scanTask(row pgx.Row) (task.Task, error) {
 	err := row.Scan(&t.ID, &t.SessionID, &t.TenantID, &t.Seq, &spec, &t.Status, &t.Message, &network,
 		&t.Usage.InputTokens, &t.Usage.OutputTokens, &t.Usage.ComputeTime, &t.Usage.Cost,
 		&t.ErrorCode, &t.ErrorMessage, &t.Question, &t.Answer, &t.CancelRequested, &t.Attempts,
-		&created, &started, &ended)
+		&created, &started, &ended, &t.SealedSecrets)
 	if err != nil {
 		return task.Task{}, notFound(err)
 	}
@@ -88,9 +88,9 @@ func (s *Store) addTask(ctx context.Context, tx pgx.Tx, t *task.Task, now time.T
 		return fmt.Errorf("postgres: add task: spec: %w", err)
 	}
 	_, err = tx.Exec(ctx, `
-		INSERT INTO tasks (id, session_id, tenant_id, seq, spec, status, created_at)
-		SELECT $1, id, tenant_id, $2, $3, $4, $5 FROM sessions WHERE id = $6`,
-		t.ID, t.Seq, string(spec), t.Status, ts(t.CreatedAt), t.SessionID)
+		INSERT INTO tasks (id, session_id, tenant_id, seq, spec, status, created_at, sealed_secrets)
+		SELECT $1, id, tenant_id, $2, $3, $4, $5, $7 FROM sessions WHERE id = $6`,
+		t.ID, t.Seq, string(spec), t.Status, ts(t.CreatedAt), t.SessionID, t.SealedSecrets)
 	if isConstraint(err) {
 		return store.ErrConflict
 	}
@@ -403,7 +403,8 @@ func (s *Store) FinishTask(ctx context.Context, p store.FinishParams) error {
 				error_code = $8, error_message = $9,
 				question = CASE WHEN $10 <> '' THEN $10 ELSE question END,
 				answer = CASE WHEN $10 <> '' THEN '' ELSE answer END,
-				ended_at = $11
+				ended_at = $11,
+				sealed_secrets = CASE WHEN $11::timestamptz IS NULL THEN sealed_secrets END
 			WHERE id = $12 AND status NOT IN ($13, $14, $15)
 				AND (status <> 'running' OR $16 = '' OR runner = $16)`,
 			status, p.Outcome.Message, string(networkJSON),

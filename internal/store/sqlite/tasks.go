@@ -22,7 +22,7 @@ type querier interface {
 
 const taskColumns = `id, session_id, tenant_id, seq, spec, status, message, network,
 	input_tokens, output_tokens, compute_time, cost, error_code, error_message,
-	question, answer, cancel_requested, attempts, created_at, started_at, ended_at`
+	question, answer, cancel_requested, attempts, created_at, started_at, ended_at, sealed_secrets`
 
 // scanTask reads one row of taskColumns.
 func scanTask(row interface{ Scan(...any) error }) (task.Task, error) {
@@ -34,7 +34,7 @@ func scanTask(row interface{ Scan(...any) error }) (task.Task, error) {
 	err := row.Scan(&t.ID, &t.SessionID, &t.TenantID, &t.Seq, &spec, &t.Status, &t.Message, &network,
 		&t.Usage.InputTokens, &t.Usage.OutputTokens, &t.Usage.ComputeTime, &t.Usage.Cost,
 		&t.ErrorCode, &t.ErrorMessage, &t.Question, &t.Answer, &t.CancelRequested, &t.Attempts,
-		&created, &started, &ended)
+		&created, &started, &ended, &t.SealedSecrets)
 	if err != nil {
 		return task.Task{}, notFound(err)
 	}
@@ -81,9 +81,9 @@ func (s *Store) addTask(ctx context.Context, tx *sql.Tx, t *task.Task, now time.
 		return fmt.Errorf("sqlite: add task: spec: %w", err)
 	}
 	_, err = tx.ExecContext(ctx, `
-		INSERT INTO tasks (id, session_id, tenant_id, seq, spec, status, created_at)
-		SELECT ?, id, tenant_id, ?, ?, ?, ? FROM sessions WHERE id = ?`,
-		t.ID, t.Seq, string(spec), t.Status, ms(t.CreatedAt), t.SessionID)
+		INSERT INTO tasks (id, session_id, tenant_id, seq, spec, status, created_at, sealed_secrets)
+		SELECT ?, id, tenant_id, ?, ?, ?, ?, ? FROM sessions WHERE id = ?`,
+		t.ID, t.Seq, string(spec), t.Status, ms(t.CreatedAt), t.SealedSecrets, t.SessionID)
 	if isConstraint(err) {
 		return store.ErrConflict
 	}
@@ -424,13 +424,14 @@ func (s *Store) FinishTask(ctx context.Context, p store.FinishParams) error {
 				error_code = ?, error_message = ?,
 				question = CASE WHEN ? <> '' THEN ? ELSE question END,
 				answer = CASE WHEN ? <> '' THEN '' ELSE answer END,
-				ended_at = ?
+				ended_at = ?,
+				sealed_secrets = CASE WHEN ? IS NULL THEN sealed_secrets END
 			WHERE id = ?`,
 			status, p.Outcome.Message, string(networkJSON),
 			u.InputTokens, u.OutputTokens, u.ComputeTime, u.Cost,
 			p.Outcome.Code, p.Outcome.Error,
 			p.Outcome.Question, p.Outcome.Question, p.Outcome.Question,
-			ended, p.TaskID)
+			ended, ended, p.TaskID)
 		if err != nil {
 			return fmt.Errorf("sqlite: finish task: %w", err)
 		}

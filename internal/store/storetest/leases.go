@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -340,5 +341,52 @@ func testFinishOnlyByRunner(t *testing.T, h *harness) {
 	noErr(t, "the new runner finishing", h.s.FinishTask(ctx, store.FinishParams{TaskID: id, Runner: "node-new", Outcome: task.Outcome{Message: "fresh"}, At: base.Add(2 * time.Minute)}))
 	if got := mustTask(t, h.s, id); got.Message != "fresh" || got.Status != task.StatusCompleted {
 		t.Fatalf("task = %q %q", got.Status, got.Message)
+	}
+}
+
+// testSealedSecrets: a task's sealed secrets are stored with it, whether it
+// comes with its session or after, read back by any node's TaskByID and
+// StartTask, kept while it waits for a human, and wiped when it ends.
+func testSealedSecrets(t *testing.T, h *harness) {
+	ctx := ctxT(t)
+	sealed := []byte("\x00sealed\xffsecrets")
+	sess := newSession("ten_a")
+	first := newTask("first")
+	first.SealedSecrets = sealed
+	noErr(t, "CreateSession", h.s.CreateSession(ctx, sess, first))
+	second := newTask("second")
+	second.SessionID, second.TenantID, second.SealedSecrets = sess.ID, "ten_a", sealed
+	noErr(t, "AddTask", h.s.AddTask(ctx, second))
+	plain := newTask("no secrets")
+	plain.SessionID, plain.TenantID = sess.ID, "ten_a"
+	noErr(t, "AddTask", h.s.AddTask(ctx, plain))
+	for _, id := range []string{first.ID, second.ID} {
+		if got := mustTask(t, h.s, id).SealedSecrets; !bytes.Equal(got, sealed) {
+			t.Fatalf("task %s: sealed secrets %q, want %q", id, got, sealed)
+		}
+	}
+	if got := mustTask(t, h.s, plain.ID).SealedSecrets; len(got) != 0 {
+		t.Fatalf("a task without secrets has sealed secrets %q", got)
+	}
+	started, err := h.s.StartTask(ctx, first.ID, runnerA, base)
+	noErr(t, "StartTask", err)
+	if !bytes.Equal(started.SealedSecrets, sealed) {
+		t.Fatalf("StartTask returned sealed secrets %q, want %q", started.SealedSecrets, sealed)
+	}
+	noErr(t, "guardrail", h.s.FinishTask(ctx, store.FinishParams{TaskID: first.ID, Outcome: task.Outcome{Question: "which?"}, At: base, Runner: runnerA}))
+	if got := mustTask(t, h.s, first.ID).SealedSecrets; !bytes.Equal(got, sealed) {
+		t.Fatalf("waiting for a human, the sealed secrets are %q, want them kept", got)
+	}
+	noErr(t, "AnswerGuardrail", h.s.AnswerGuardrail(ctx, first.ID, "that one", base))
+	_, err = h.s.StartTask(ctx, first.ID, runnerA, base)
+	noErr(t, "StartTask", err)
+	noErr(t, "FinishTask", completeWith(ctx, h.s, first.ID, "done"))
+	if got := mustTask(t, h.s, first.ID).SealedSecrets; len(got) != 0 {
+		t.Fatalf("a completed task still has sealed secrets %q", got)
+	}
+	// A task cancelled before it ran loses them too.
+	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: second.ID, Outcome: task.Outcome{Code: task.CodeCancelled, Error: "stopped"}, At: base}))
+	if got := mustTask(t, h.s, second.ID).SealedSecrets; len(got) != 0 {
+		t.Fatalf("a cancelled task still has sealed secrets %q", got)
 	}
 }

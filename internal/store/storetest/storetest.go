@@ -41,6 +41,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"HeartbeatKeepsTask", testHeartbeat},
 		{"RescueRunsTaskAgain", testRescue},
 		{"ReleaseTaskRunsItAgain", testReleaseTask},
+		{"SealedSecretsKeptUntilTheEnd", testSealedSecrets},
 		{"RescueConcurrent", testRescueConcurrent},
 		{"StartTaskReportsPreviousRunner", testPreviousRunner},
 		{"NextRunPrefersLastRunner", testAffinity},
