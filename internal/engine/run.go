@@ -91,7 +91,13 @@ func (e *Engine) runJob(ctx context.Context, taskID string) error {
 	if err != nil {
 		return e.release(ctx, t.ID, err)
 	}
-	if err := e.finishIgnoringRace(ctx, t, out); err != nil {
+	if err := e.finish(ctx, t, out); errors.Is(err, store.ErrConflict) {
+		// Stopped, terminated, or rescued and run elsewhere meanwhile: this
+		// run's outcome is not the task's.
+		e.wake(t.ID)
+		log.InfoContext(ctx, "task run discarded: the task ended or moved to another node meanwhile", "status", out.Status())
+		return nil
+	} else if err != nil {
 		return err
 	}
 	e.cfg.Metrics.TaskEnded(string(out.Status()), out.Code, e.now().Sub(began), out.Usage.InputTokens, out.Usage.OutputTokens)
