@@ -7,16 +7,12 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/errandhq/errand/internal/browser"
 )
 
 // With Chromium available (--browser auto), the built-in extractor answers
 // from the rendered page: content that only JavaScript writes is found.
 func TestBuiltinExtractorOnJavaScriptPage(t *testing.T) {
-	if _, err := browser.FindChromium(); err != nil {
-		t.Skipf("Chromium is not installed (apt-get install chromium): %v", err)
-	}
+	needChromium(t)
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		fmt.Fprint(w, `<html><head><title>Loading…</title></head><body><main id="app">Loading…</main>

@@ -16,12 +16,13 @@ import (
 
 	"github.com/errandhq/errand/internal/browser"
 	"github.com/errandhq/errand/internal/model/modeltest"
+	"github.com/errandhq/errand/internal/testenv"
 )
 
 func needChromium(t *testing.T) {
 	t.Helper()
 	if _, err := browser.FindChromium(); err != nil {
-		t.Skipf("Chromium is not installed (apt-get install chromium): %v", err)
+		testenv.Chromium(t, err)
 	}
 }
 

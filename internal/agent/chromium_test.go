@@ -27,18 +27,19 @@ import (
 	"github.com/errandhq/errand/internal/model/modeltest"
 	"github.com/errandhq/errand/internal/netguard"
 	"github.com/errandhq/errand/internal/task"
+	"github.com/errandhq/errand/internal/testenv"
 )
 
 var (
 	chromium        *browser.Chromium
-	chromiumMissing string
+	chromiumMissing error
 	sessionN        int
 	sessionMu       sync.Mutex
 )
 
 func TestMain(m *testing.M) {
 	if _, err := browser.FindChromium(); err != nil {
-		chromiumMissing = err.Error()
+		chromiumMissing = err
 		os.Exit(m.Run())
 	}
 	// NewChromium launches nothing until the first Tab, so the unit tests
@@ -71,8 +72,8 @@ func e2ePolicy() *netguard.Policy {
 
 func needChromium(t *testing.T) *browser.Chromium {
 	t.Helper()
-	if chromiumMissing != "" {
-		t.Skip("chromium not installed: " + chromiumMissing)
+	if chromiumMissing != nil {
+		testenv.Chromium(t, chromiumMissing)
 	}
 	return chromium
 }

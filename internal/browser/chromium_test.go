@@ -23,17 +23,18 @@ import (
 	"github.com/errandhq/errand/internal/browser"
 	"github.com/errandhq/errand/internal/netguard"
 	"github.com/errandhq/errand/internal/task"
+	"github.com/errandhq/errand/internal/testenv"
 )
 
 // shared is the one browser of this test binary: launching takes a moment,
 // sessions are cheap.
 var shared *browser.Chromium
 
-var chromiumMissing string
+var chromiumMissing error
 
 func TestMain(m *testing.M) {
 	if _, err := browser.FindChromium(); err != nil {
-		chromiumMissing = err.Error()
+		chromiumMissing = err
 		os.Exit(m.Run())
 	}
 	c, err := browser.NewChromium(context.Background(), browser.ChromiumConfig{Policy: testPolicy()})
@@ -50,8 +51,8 @@ func TestMain(m *testing.M) {
 // needChromium skips when no Chromium is installed at all (CI installs it).
 func needChromium(tb testing.TB) *browser.Chromium {
 	tb.Helper()
-	if chromiumMissing != "" {
-		tb.Skip("chromium not installed: " + chromiumMissing)
+	if chromiumMissing != nil {
+		testenv.Chromium(tb, chromiumMissing)
 	}
 	return shared
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/errandhq/errand/internal/browser"
 	"github.com/errandhq/errand/internal/netguard"
+	"github.com/errandhq/errand/internal/testenv"
 )
 
 // navCase is one row of the navigation table: a vector of netguard's table,
@@ -365,7 +366,7 @@ func devToolsBrowser(t *testing.T) string {
 	t.Helper()
 	exe, err := browser.FindChromium()
 	if err != nil {
-		t.Skip("Chromium not installed: " + err.Error())
+		testenv.Chromium(t, err)
 	}
 	dir, err := os.MkdirTemp("", "errand-policy-table-")
 	if err != nil {

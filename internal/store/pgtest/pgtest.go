@@ -48,6 +48,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/errandhq/errand/internal/testenv"
 )
 
 // EnvURL names the variable that points tests at an existing server.
@@ -317,8 +319,8 @@ func (c *Cluster) need(t testing.TB) {
 	t.Helper()
 	err := c.start()
 	switch {
-	case errors.Is(err, ErrNotInstalled) && os.Getenv("CI") == "":
-		t.Skipf("PostgreSQL not installed: %v (install Debian's postgresql package or set %s)", err, EnvURL)
+	case errors.Is(err, ErrNotInstalled):
+		testenv.Missing(t, "PostgreSQL", "apt-get install postgresql, or set "+EnvURL, err)
 	case err != nil:
 		t.Fatal(err)
 	}
