@@ -237,6 +237,25 @@ func waitDelivered(t *testing.T, node *proc, hooks *hookLog, tasks [][2]string, 
 	}
 }
 
+// waitRunning polls node until every task is running, failing after a
+// minute.
+func waitRunning(t *testing.T, node *proc, tasks [][2]string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for _, tk := range tasks {
+		for {
+			_, m := node.call(t, "GET", "/task/"+tk[0]+"/"+tk[1], nil)
+			if m["status"] == "running" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("task %s never ran: %v", tk[1], m)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
 // runTasks starts n one-task sessions on node, each reading page.
 func runTasks(t *testing.T, node *proc, n int, page, hook string) [][2]string {
 	t.Helper()
@@ -263,14 +282,7 @@ func TestGracefulStopHandsTasksBack(t *testing.T) {
 	a := startProc(t, t.TempDir(), args...)
 	// A alone takes the tasks: 2-second pages, still loading when it stops.
 	tasks := runTasks(t, a, 4, site.URL+"/slow2s", rc.URL)
-	for _, tk := range tasks {
-		for {
-			if _, m := a.call(t, "GET", "/task/"+tk[0]+"/"+tk[1], nil); m["status"] == "running" {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	waitRunning(t, a, tasks)
 	b := startProc(t, t.TempDir(), args...)
 	a.cmd.Process.Signal(syscall.SIGTERM)
 	stopped := time.Now()
@@ -301,12 +313,7 @@ func TestFrozenNodeStopsLostTask(t *testing.T) {
 	// A 10-second page: A's run is still loading it when A wakes up.
 	tasks := runTasks(t, a, 1, site.URL+"/slow", rc.URL)
 	tk := tasks[0]
-	for {
-		if _, m := a.call(t, "GET", "/task/"+tk[0]+"/"+tk[1], nil); m["status"] == "running" {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitRunning(t, a, tasks)
 	b := startProc(t, t.TempDir(), args...)
 	a.cmd.Process.Signal(syscall.SIGSTOP)
 	frozen := true

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -172,26 +171,23 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 // PostgreSQL, a random key and a warning, since then a task's secrets work
 // only on the node that accepted it.
 func secretsBox(c *config, logger *slog.Logger) (*seal.Box, error) {
-	var key []byte
 	switch {
 	case c.SecretsKey != "":
 		k, err := seal.ParseKey(c.SecretsKey)
 		if err != nil {
 			return nil, fmt.Errorf("ERRAND_SECRETS_KEY: %w", err)
 		}
-		key = k
+		return seal.New(k)
 	case c.DatabaseURL == "":
 		k, err := seal.KeyFile(filepath.Join(c.Data, "secrets.key"))
 		if err != nil {
 			return nil, err
 		}
-		key = k
+		return seal.New(k)
 	default:
 		logger.Warn("ERRAND_SECRETS_KEY is not set: a task's secrets can only be used by the node that accepted it; give every node the same key")
-		key = make([]byte, seal.KeySize)
-		rand.Read(key)
+		return seal.NewRandom(), nil
 	}
-	return seal.New(key)
 }
 
 func openStore(ctx context.Context, c *config, logger *slog.Logger) (store.Store, error) {

@@ -7,7 +7,6 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -169,9 +168,7 @@ func New(cfg Config) *Engine {
 		cfg.CancelPoll = time.Second
 	}
 	if cfg.Secrets == nil {
-		key := make([]byte, seal.KeySize)
-		rand.Read(key)
-		cfg.Secrets, _ = seal.New(key)
+		cfg.Secrets = seal.NewRandom()
 	}
 	e := &Engine{
 		cfg:        cfg,
@@ -255,7 +252,8 @@ func (e *Engine) stopLost(lost []string, runs map[string]uint64) {
 }
 
 // Stop stops taking work and waits for running tasks and deliveries until
-// ctx ends; what is still running then stays owed for the next start.
+// ctx ends; tasks still running then are handed back (see release) and
+// deliveries still in flight stay owed.
 func (e *Engine) Stop(ctx context.Context) error {
 	// Tasks first: a task that ends during the grace period still gets its
 	// webhook sent before the outbox stops.

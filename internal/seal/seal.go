@@ -44,6 +44,19 @@ func New(key []byte) (*Box, error) {
 	return &Box{aead: aead}, nil
 }
 
+// NewRandom makes a Box with a fresh random key: what it seals only this
+// Box opens.
+func NewRandom() *Box {
+	b, _ := New(randomKey()) // a KeySize key: cannot fail
+	return b
+}
+
+func randomKey() []byte {
+	k := make([]byte, KeySize)
+	rand.Read(k) // crypto/rand.Read never fails (Go 1.24+)
+	return k
+}
+
 // Seal encrypts plain for the owner named by context (a task id): a random
 // nonce followed by the ciphertext.
 func (b *Box) Seal(plain []byte, context string) []byte {
@@ -88,8 +101,7 @@ func ParseKey(s string) ([]byte, error) {
 func KeyFile(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		k := make([]byte, KeySize)
-		rand.Read(k)
+		k := randomKey()
 		enc := []byte(base64.StdEncoding.EncodeToString(k) + "\n")
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, fs.ErrExist) {

@@ -18,6 +18,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/errandhq/errand/internal/task"
@@ -157,12 +158,12 @@ type RetryError struct{ Delay time.Duration }
 
 func (e *RetryError) Error() string { return "retry after " + e.Delay.String() }
 
-// Lost lists, in order, the ids of asked that are not in kept: for
+// Lost lists, in order, the ids of asked that are not among kept: for
 // implementations of HeartbeatTasks.
-func Lost(asked []string, kept map[string]bool) []string {
+func Lost(asked, kept []string) []string {
 	var lost []string
 	for _, id := range asked {
-		if !kept[id] {
+		if !slices.Contains(kept, id) {
 			lost = append(lost, id)
 		}
 	}

@@ -235,9 +235,13 @@ func (s *Store) StartTask(ctx context.Context, taskID, runner string, at time.Ti
 	return t, err
 }
 
-// HeartbeatTasks renews runner's lease on the given tasks and returns
-// those no longer running on runner (rescued, then perhaps started by
-// another node; ended; unknown); see store.Store.
+// HeartbeatTasks renews runner's lease on the given tasks, in one
+// statement, and returns those no longer running on runner (rescued, then
+// perhaps started by another node; ended; unknown); see store.Store.
+//
+// It locks only task rows, and only running ones of this runner; no
+// transaction that could hold one of those waits for another task row, so
+// it cannot take part in a deadlock.
 func (s *Store) HeartbeatTasks(ctx context.Context, runner string, taskIDs []string, at time.Time) ([]string, error) {
 	if len(taskIDs) == 0 {
 		return nil, nil
@@ -250,13 +254,9 @@ func (s *Store) HeartbeatTasks(ctx context.Context, runner string, taskIDs []str
 	if err != nil {
 		return nil, fmt.Errorf("postgres: heartbeat: %w", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	kept, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, fmt.Errorf("postgres: heartbeat: %w", err)
-	}
-	kept := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		kept[id] = true
 	}
 	return store.Lost(taskIDs, kept), nil
 }

@@ -238,14 +238,14 @@ func (s *Store) HeartbeatTasks(ctx context.Context, runner string, taskIDs []str
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: heartbeat: %w", err)
 	}
-	kept := map[string]bool{}
+	var kept []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("sqlite: heartbeat: %w", err)
 		}
-		kept[id] = true
+		kept = append(kept, id)
 	}
 	if err := errors.Join(rows.Close(), rows.Err()); err != nil {
 		return nil, fmt.Errorf("sqlite: heartbeat: %w", err)
