@@ -91,12 +91,12 @@ func TestWebhookKitOnRealDeliveries(t *testing.T) {
 	dups := 0
 	kit := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !webhookkit.CheckAuth(r, "Bearer kit-token") {
-			http.Error(w, "unauthorized", 401)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
 		body, err := verifier.VerifyRequest(r)
 		if err != nil {
-			http.Error(w, err.Error(), 401)
+			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		}
 		mu.Lock()

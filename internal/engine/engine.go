@@ -568,20 +568,20 @@ func (e *Engine) Redeliver(ctx context.Context, tenantID, sessionID, taskID, new
 	if err != nil {
 		return store.Delivery{}, err
 	}
+	if len(ds) == 0 {
+		return store.Delivery{}, ErrNoFinalEvent
+	}
 	// The final event is the newest delivery (a guardrail event may precede
 	// it).
-	for i := len(ds) - 1; i >= 0; i-- {
-		d := ds[i]
-		if err := e.st.Redeliver(ctx, d.ID, newURL, 1); err != nil {
-			return store.Delivery{}, err
-		}
-		e.out.notify()
-		if newURL != "" {
-			d.URL = newURL
-		}
-		return d, nil
+	d := ds[len(ds)-1]
+	if err := e.st.Redeliver(ctx, d.ID, newURL, 1); err != nil {
+		return store.Delivery{}, err
 	}
-	return store.Delivery{}, ErrNoFinalEvent
+	e.out.notify()
+	if newURL != "" {
+		d.URL = newURL
+	}
+	return d, nil
 }
 
 // hostOf is the receiver host of a URL, for per-host limits and logs that

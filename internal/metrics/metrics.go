@@ -28,7 +28,6 @@ type Metrics struct {
 	deliveries     *prometheus.CounterVec
 	deliveryLag    prometheus.Histogram
 	endpointFails  *prometheus.CounterVec
-	browserCtxs    prometheus.GaugeFunc
 	browserCtxFunc func() int
 }
 
