@@ -46,8 +46,10 @@ type BlockedError struct{ Reason string }
 func (e *BlockedError) Error() string { return e.Reason }
 
 // Fetch loads rawURL, following up to 10 redirects, each judged by the
-// network policy (at dial time) and by avoid (the task's avoidDomains).
-func (f *Fetcher) Fetch(ctx context.Context, rawURL string, avoid []string) (Page, error) {
+// network policy (at dial time) and by opts.AvoidDomains. Without
+// JavaScript there is nothing to settle: opts.SettleTimeout is unused.
+func (f *Fetcher) Fetch(ctx context.Context, rawURL string, opts PageOptions) (Page, error) {
+	avoid := opts.AvoidDomains
 	now := f.Now
 	if now == nil {
 		now = time.Now
