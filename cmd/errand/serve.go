@@ -233,7 +233,7 @@ func newAgent(ctx context.Context, c *config, policy *netguard.Policy, logger *s
 		Client:    &http.Client{Transport: policy.Transport(netguard.TransportOptions{}), Timeout: 60 * time.Second},
 		UserAgent: "errand/" + version,
 	}
-	bc := browser.ChromiumConfig{Policy: policy, Logger: logger}
+	bc := browser.ChromiumConfig{Policy: policy, Logger: logger, SettleTimeout: c.SettleTimeout}
 	switch b := c.Browser; {
 	case b == "http":
 		return &agent.Builtin{Loader: fetcher}, func() {}, nil
