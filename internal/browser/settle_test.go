@@ -32,9 +32,9 @@ var lateKinds = []string{"timer", "fetch", "hydration"}
 //   - fetch: the script fetches /api/product, which answers after delay,
 //     and draws the JSON it gets;
 //   - hydration: the server sends a skeleton; after the load event the
-//     page imports its application module (served after delay), which
-//     renders in chunks yielded through a MessageChannel, as React's
-//     scheduler does, then commits in an animation frame.
+//     page imports its application module, which works for delay ms in
+//     4 ms slices yielded through a MessageChannel (as React's scheduler
+//     does; no request, no timer), then commits in an animation frame.
 //
 // It also serves /static, the same product drawn by the server.
 func lateSite(tb testing.TB) string {
@@ -77,24 +77,18 @@ fetch('/api/product?delay=%d').then((r) => r.json()).then(draw);</script>`, draw
 			fmt.Sprintf(`<script>addEventListener('load', () => import('/app.js?delay=%d'));</script>`, delayOf(r).Milliseconds())))
 	})
 	mux.HandleFunc("GET /app.js", func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(delayOf(r))
 		w.Header().Set("Content-Type", "text/javascript")
 		fmt.Fprintf(w, `
-const work = [];
-for (let i = 0; i < 40; i++) work.push(i);
-const html = [];
+const until = performance.now() + %d;
 const ch = new MessageChannel();
-function slice() {
+ch.port1.onmessage = () => {
   const end = performance.now() + 4;
-  while (work.length && performance.now() < end) html.push(work.shift());
-  if (work.length) { ch.port2.postMessage(null); return; }
-  requestAnimationFrame(() => {
-    document.getElementById('root').innerHTML = %q;
-  });
-}
-ch.port1.onmessage = () => setTimeout(slice, 3);
+  while (performance.now() < end) {}
+  if (performance.now() < until) { ch.port2.postMessage(null); return; }
+  requestAnimationFrame(() => { document.getElementById('root').innerHTML = %q; });
+};
 ch.port2.postMessage(null);
-`, fmt.Sprintf(product, lateName, latePrice))
+`, delayOf(r).Milliseconds(), fmt.Sprintf(product, lateName, latePrice))
 	})
 	return httptestServer(tb, mux).URL
 }
