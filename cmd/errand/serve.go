@@ -25,6 +25,7 @@ import (
 	"github.com/errandhq/errand/internal/store"
 	"github.com/errandhq/errand/internal/store/postgres"
 	"github.com/errandhq/errand/internal/store/sqlite"
+	"github.com/errandhq/errand/internal/task"
 	"github.com/errandhq/errand/internal/webhook"
 )
 
@@ -135,9 +136,9 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 		closeAgent()
 		return nil, err
 	}
-	eng := engine.New(engine.Config{
-		Store: st,
-		Agent: ag,
+	nodeID := task.NewID("node")
+	deliveries, err := webhook.NewDispatcher(webhook.DispatcherConfig{
+		Outbox: st,
 		Sender: &webhook.Sender{
 			Client:    &http.Client{Transport: policy.Transport(netguard.TransportOptions{})},
 			UserAgent: "errand/" + version,
@@ -145,12 +146,26 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 			// A refused address will be refused again: no retry.
 			Refused: netguard.IsBlocked,
 		},
-		Backoff:       webhook.Backoff{Base: c.RetryBase, Max: c.RetryMax},
-		Prices:        engine.Prices{InputPerMTok: c.PriceIn, OutputPerMTok: c.PriceOut, ComputePerMin: c.PriceCompute},
-		SessionIdle:   c.SessionIdle,
-		Queue:         store.QueueConfig{TaskWorkers: c.Workers},
-		DeliveryLease: c.WebhookTO + 15*time.Second,
-		RescueAfter:   c.RescueAfter,
+		Owner:   nodeID,
+		Lease:   c.WebhookTO + 15*time.Second,
+		Backoff: webhook.Backoff{Base: c.RetryBase, Max: c.RetryMax},
+		Metrics: m,
+		Logger:  logger,
+	})
+	if err != nil {
+		st.Close()
+		closeAgent()
+		return nil, err
+	}
+	eng := engine.New(engine.Config{
+		Store:       st,
+		Agent:       ag,
+		Deliveries:  deliveries,
+		NodeID:      nodeID,
+		Prices:      engine.Prices{InputPerMTok: c.PriceIn, OutputPerMTok: c.PriceOut, ComputePerMin: c.PriceCompute},
+		SessionIdle: c.SessionIdle,
+		Queue:       store.QueueConfig{TaskWorkers: c.Workers},
+		RescueAfter: c.RescueAfter,
 		// Several heartbeats fit in the rescue time, so a busy node is
 		// never taken for dead.
 		HeartbeatEvery: min(5*time.Second, c.RescueAfter/4),
@@ -212,7 +227,7 @@ func openStore(ctx context.Context, c *config, logger *slog.Logger) (store.Store
 // newAgent picks the agent and the page loader: Chromium when one is
 // configured or found (so pages that need JavaScript work), else plain
 // HTTP. The returned close releases the browser.
-func newAgent(ctx context.Context, c *config, policy *netguard.Policy, logger *slog.Logger, m *metrics.Metrics) (agent.Agent, func(), error) {
+func newAgent(ctx context.Context, c *config, policy *netguard.Policy, logger *slog.Logger, m *metrics.Metrics) (engine.Agent, func(), error) {
 	var llm *model.Client
 	if c.ModelURL != "" {
 		if c.Model == "" {
