@@ -78,7 +78,9 @@ type run struct {
 	network []task.NetworkURL
 	steps   int // steps recorded
 	calls   int // model calls made
-	nav     navState
+	// navFailure is the latest navigation's refusal or failure; a later
+	// successful one clears it.
+	navFailure *NavigationError
 	notes   []string
 	turns   []turn
 	repairs int  // repair turns used
@@ -272,7 +274,7 @@ func (r *run) run(ctx context.Context) task.Outcome {
 				if res.answer != nil {
 					res = r.checkAnswer(*res.answer)
 				}
-				stale = stale || res.err != "" || res.nav == navOK
+				stale = stale || res.err != "" || res.navigated
 			}
 			usage := model.Usage{}
 			if i == 0 {
@@ -298,8 +300,11 @@ func (r *run) run(ctx context.Context) task.Outcome {
 // record logs the step of one tool call and returns the outcome if the call
 // ended the task.
 func (r *run) record(ctx context.Context, call model.ToolCall, res actResult, began time.Time, usage model.Usage) *task.Outcome {
-	if res.nav != navUnchanged {
-		r.nav = res.nav
+	switch {
+	case res.navFailure != nil:
+		r.navFailure = res.navFailure
+	case res.navigated:
+		r.navFailure = nil
 	}
 	r.collectNetwork()
 	r.step(task.Step{
@@ -391,7 +396,7 @@ func (r *run) overBudget(resp model.Response, began time.Time) *task.Outcome {
 
 // noAnswer is the outcome of a run that stopped without an answer.
 func (r *run) noAnswer(why string) task.Outcome {
-	if r.nav == navBlocked {
+	if f := r.navFailure; f != nil && f.Blocked {
 		return task.Outcome{Code: task.CodeNavigationBlocked, Error: why + "; the page needed is blocked by the network policy or avoidDomains"}
 	}
 	return task.Outcome{Code: task.CodeOutputInvalid, Error: why}
