@@ -81,10 +81,10 @@ type run struct {
 	// navFailure is the latest navigation's refusal or failure; a later
 	// successful one clears it.
 	navFailure *NavigationError
-	notes   []string
-	turns   []turn
-	repairs int  // repair turns used
-	repair  bool // the last answer was invalid: the next turn is a repair
+	notes      []string
+	turns      []turn
+	repairs    int  // repair turns used
+	repair     bool // the last answer was invalid: the next turn is a repair
 }
 
 // turn is one model answer and what its tool calls did, kept in compact
