@@ -181,7 +181,7 @@ type actResult struct {
 }
 
 // act runs one tool call.
-func (r *run) act(ctx context.Context, call model.ToolCall) actResult {
+func (r *taskRun) act(ctx context.Context, call model.ToolCall) actResult {
 	var a toolArgs
 	if strings.TrimSpace(call.Arguments) != "" {
 		if err := json.Unmarshal([]byte(call.Arguments), &a); err != nil {
@@ -258,7 +258,7 @@ func (r *run) act(ctx context.Context, call model.ToolCall) actResult {
 // browserResult turns what a browser action returned into the tool's
 // result. A refused or failed navigation is a result the model can act on;
 // a broken browser ends the task.
-func (r *run) browserResult(err error, navigates bool) actResult {
+func (r *taskRun) browserResult(err error, navigates bool) actResult {
 	if err == nil {
 		return actResult{text: "ok", navigated: navigates}
 	}
@@ -291,7 +291,7 @@ func failureCode(err error) string {
 	return ""
 }
 
-func (r *run) extract(ctx context.Context) actResult {
+func (r *taskRun) extract(ctx context.Context) actResult {
 	pageURL, html, err := r.tab.Page(ctx)
 	if err != nil {
 		return r.browserResult(err, false)
@@ -310,7 +310,7 @@ func (r *run) extract(ctx context.Context) actResult {
 
 // giveUp ends the task without an answer; the code says why as precisely as
 // the agent knows.
-func (r *run) giveUp(reason string) *task.Outcome {
+func (r *taskRun) giveUp(reason string) *task.Outcome {
 	reason = r.sec.mask(strings.TrimSpace(reason))
 	if reason == "" {
 		reason = "no reason given"
