@@ -7,8 +7,8 @@
 // through Outbox; the delivery types (task.Delivery, task.Attempt, ...)
 // live in the domain package, so this package does not import the store.
 //
-// The payload shapes are the contract of seed-webhooks.txt and API.md, to the
-// letter; the structs live in the public receiver kit (webhookkit) so that
+// The payload shapes are the contract of docs/API.md (the hosted service's
+// webhook documentation), to the letter; the structs live in the public receiver kit (webhookkit) so that
 // what errand sends and what receivers decode cannot drift, and the golden
 // files in testdata/ pin every shape byte for byte.
 package webhook
