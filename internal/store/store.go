@@ -194,6 +194,10 @@ type QueueConfig struct {
 type Store interface {
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
+	// MigrationsCurrent reports whether every schema migration this build
+	// knows, errand's and the queue's, is applied: nil, or an error that
+	// names the missing versions and nothing else (readiness shows it).
+	MigrationsCurrent(ctx context.Context) error
 	// Close releases the store; StopQueue first.
 	Close() error
 

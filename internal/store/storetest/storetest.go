@@ -61,6 +61,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"PersistsAcrossReopen", testPersistence},
 		{"QueuedJobSurvivesReopen", testQueuedJobSurvivesReopen},
 		{"FinishOnlyByRunner", testFinishOnlyByRunner},
+		{"Health", testHealth},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
