@@ -75,7 +75,7 @@ const (
 	CodeNodeLost = "NODE_LOST"
 )
 
-// Defaults of the task object (API.md).
+// Defaults of the task object (docs/API.md).
 const (
 	DefaultMaxDuration = 300 * time.Second
 	DefaultMaxTokens   = 100000
@@ -308,3 +308,11 @@ func NewID(prefix string) string {
 }
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// RunRequest is one run of a task, as the engine hands it to an agent.
+type RunRequest struct {
+	Task Task
+	// Step is called for each step as it happens, so the step log and the
+	// progress stream show it while the task runs. Never nil.
+	Step func(Step)
+}
