@@ -89,7 +89,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"send-message interaction", "/start/send-message", map[string]any{"sessionId": sid, "message": map[string]any{"actionType": "interaction"}}, 400, "INVALID_REQUEST", "/message/actionType"},
 		{"send-message bad state", "/start/send-message", map[string]any{"sessionId": sid, "message": map[string]any{"actionType": "state", "newState": "explode"}}, 400, "INVALID_REQUEST", "/message/newState"},
 		{"send-message newTask bad type", "/start/send-message", map[string]any{"sessionId": sid, "message": map[string]any{"actionType": "newTask", "taskDetails": "x", "outputType": 7}}, 400, "INVALID_REQUEST", "/message/outputType"},
-		{"send-message unknown session", "/start/send-message", map[string]any{"sessionId": "sess_nope", "message": map[string]any{"actionType": "newTask", "taskDetails": "x"}}, 404, "SESSION_NOT_FOUND", ""},
+		{"send-message unknown session", "/start/send-message", map[string]any{"sessionId": "sess_nope", "message": map[string]any{"actionType": "newTask", "taskDetails": "x", "startingPoint": "https://example.com/"}}, 404, "SESSION_NOT_FOUND", ""},
 		{"too large", "/start/run-task", `{"taskDetails":"` + big + `"}`, 413, "PAYLOAD_TOO_LARGE", ""},
 		{"unknown task", "/task/" + sid + "/task_nope", nil, 404, "TASK_NOT_FOUND", ""},
 	}
@@ -164,7 +164,7 @@ func TestAuthAndTenantIsolation(t *testing.T) {
 	}
 	_, s2 := srv.call(t, "POST", "/start/start-session", map[string]any{})
 	code, m = srv.callKey(t, otherKey, "POST", "/start/send-message", map[string]any{
-		"sessionId": s2["sessionId"], "message": map[string]any{"actionType": "newTask", "taskDetails": "x"},
+		"sessionId": s2["sessionId"], "message": map[string]any{"actionType": "newTask", "taskDetails": "x", "startingPoint": "https://example.com/"},
 	})
 	if code != 404 || m["code"] != "SESSION_NOT_FOUND" {
 		t.Errorf("other tenant send-message: %d %v", code, m)
@@ -287,7 +287,7 @@ func TestSessionOrderTerminateAndStop(t *testing.T) {
 		}
 	}
 	code, m = srv.call(t, "POST", "/start/send-message", map[string]any{
-		"sessionId": sid, "message": map[string]any{"actionType": "newTask", "taskDetails": "x"},
+		"sessionId": sid, "message": map[string]any{"actionType": "newTask", "taskDetails": "x", "startingPoint": "https://example.com/"},
 	})
 	if code != 410 || m["code"] != "SESSION_EXPIRED" {
 		t.Errorf("newTask after terminate: %d %v", code, m)
