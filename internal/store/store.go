@@ -109,6 +109,9 @@ type FinishParams struct {
 	// TerminateSession ends the session too (terminateOnCompletion):
 	// the session becomes terminated and no further task of it runs.
 	TerminateSession bool
+	// Monitor settles the run when the task is a monitor's check (see
+	// MonitorSettlement): in the same transaction.
+	Monitor *MonitorSettlement
 }
 
 // RecordParams records one attempt of a delivery and the delivery's new
@@ -192,6 +195,8 @@ type QueueConfig struct {
 
 // Store is errand's persistence and queue.
 type Store interface {
+	Monitors
+
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	// MigrationsCurrent reports whether every schema migration this build
