@@ -137,9 +137,9 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 		ag.close()
 		return nil, err
 	}
-	eng := engine.New(engine.Config{
-		Store: st,
-		Agent: ag.agent,
+	nodeID := task.NewID("node")
+	deliveries, err := webhook.NewDispatcher(webhook.DispatcherConfig{
+		Outbox: st,
 		Sender: &webhook.Sender{
 			Client:    &http.Client{Transport: policy.Transport(netguard.TransportOptions{})},
 			UserAgent: "errand/" + version,
@@ -147,12 +147,26 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 			// A refused address will be refused again: no retry.
 			Refused: netguard.IsBlocked,
 		},
-		Backoff:       webhook.Backoff{Base: c.RetryBase, Max: c.RetryMax},
-		Prices:        engine.Prices{InputPerMTok: c.PriceIn, OutputPerMTok: c.PriceOut, ComputePerMin: c.PriceCompute},
-		SessionIdle:   c.SessionIdle,
-		Queue:         store.QueueConfig{TaskWorkers: c.Workers},
-		DeliveryLease: c.WebhookTO + 15*time.Second,
-		RescueAfter:   c.RescueAfter,
+		Owner:   nodeID,
+		Lease:   c.WebhookTO + 15*time.Second,
+		Backoff: webhook.Backoff{Base: c.RetryBase, Max: c.RetryMax},
+		Metrics: m,
+		Logger:  logger,
+	})
+	if err != nil {
+		st.Close()
+		ag.close()
+		return nil, err
+	}
+	eng := engine.New(engine.Config{
+		Store:       st,
+		Agent:       ag.agent,
+		Deliveries:  deliveries,
+		NodeID:      nodeID,
+		Prices:      engine.Prices{InputPerMTok: c.PriceIn, OutputPerMTok: c.PriceOut, ComputePerMin: c.PriceCompute},
+		SessionIdle: c.SessionIdle,
+		Queue:       store.QueueConfig{TaskWorkers: c.Workers},
+		RescueAfter: c.RescueAfter,
 		// Several heartbeats fit in the rescue time, so a busy node is
 		// never taken for dead.
 		HeartbeatEvery: min(5*time.Second, c.RescueAfter/4),
@@ -214,7 +228,7 @@ func openStore(ctx context.Context, c *config, logger *slog.Logger) (store.Store
 
 // agentSetup is the agent newAgent picked, with what goes with it.
 type agentSetup struct {
-	agent agent.Agent
+	agent engine.Agent
 	// close releases the browser.
 	close func()
 	// ready checks that the browser starts, when there is one.
@@ -245,7 +259,7 @@ func newAgent(ctx context.Context, c *config, policy *netguard.Policy, logger *s
 		Client:    &http.Client{Transport: policy.Transport(netguard.TransportOptions{}), Timeout: 60 * time.Second},
 		UserAgent: "errand/" + version,
 	}
-	bc := browser.ChromiumConfig{Policy: policy, Logger: logger}
+	bc := browser.ChromiumConfig{Policy: policy, Logger: logger, SettleTimeout: c.SettleTimeout}
 	switch b := c.Browser; {
 	case b == "http":
 		return agentSetup{agent: &agent.Builtin{Loader: fetcher}, close: func() {}}, nil
@@ -295,7 +309,7 @@ func browserStarts(chrome *browser.Chromium) func(ctx context.Context) error {
 		defer mu.Unlock()
 		probe := task.NewID("readyz")
 		defer chrome.CloseSession(probe)
-		_, err := chrome.Tab(ctx, probe, nil)
+		_, err := chrome.Tab(ctx, probe, browser.PageOptions{})
 		return err
 	}
 }
