@@ -131,6 +131,9 @@ type Spec struct {
 	// or sent in a webhook): the store keeps them only sealed (see
 	// Task.SealedSecrets) until the task ends.
 	Secrets []Secret `json:"-"`
+	// Monitor, when set, makes the task a check of that monitor (see
+	// MonitorRun).
+	Monitor *MonitorRun `json:"monitor,omitempty"`
 }
 
 // Secret is a set of named values (e.g. email, password) the agent may type
