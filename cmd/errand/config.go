@@ -216,6 +216,7 @@ func agentFlags(c *command, cfg *node.Config) {
 	c.str(&cfg.Model, "model", "ERRAND_MODEL", "model name (required with --model-url)")
 	c.boolean(&cfg.Vision, "model-vision", "ERRAND_MODEL_VISION", "send a screenshot of the page with each step, for vision models")
 	c.dur(&cfg.WebhookTimeout, "webhook-timeout", "ERRAND_WEBHOOK_TIMEOUT", "timeout of one webhook attempt")
+	c.dur(&cfg.SettleTimeout, "settle-timeout", "ERRAND_SETTLE_TIMEOUT", "how long a page may take to settle (no request in flight, nothing it scheduled pending, its DOM no longer changing) after each load and action before it is read as it is; a task may ask for another (settleTimeout)")
 	c.secret(&cfg.ModelKey, "ERRAND_MODEL_KEY", "the model endpoint's API key")
 	c.env = append(c.env, envVar{name: "OPENAI_API_KEY", meaning: "the model endpoint's API key, when ERRAND_MODEL_KEY is not set",
 		read: func(v string) error {

@@ -156,6 +156,7 @@ const (
 	maxDurationLimit = 24 * time.Hour
 	maxTokensLimit   = 100_000_000
 	maxDetailsLen    = 100_000
+	maxSettleTimeout = time.Minute
 )
 
 // taskMode says where a task object comes from.
@@ -206,6 +207,9 @@ func (a *api) decodeTask(o object, mode taskMode) *task.Spec {
 	}
 	if n, ok := o.integer("maxOutputTokens", 1, maxTokensLimit); ok {
 		spec.MaxOutputTokens = int(n)
+	}
+	if ms, ok := o.integer("settleTimeout", 1, maxSettleTimeout.Milliseconds()); ok {
+		spec.SettleTimeout = time.Duration(ms) * time.Millisecond
 	}
 	if ds, ok := o.strings("avoidDomains"); ok {
 		for i, d := range ds {

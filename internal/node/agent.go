@@ -54,7 +54,7 @@ func newAgent(ctx context.Context, c Config, policy *netguard.Policy, m *metrics
 		Client:    &http.Client{Transport: policy.Transport(netguard.TransportOptions{}), Timeout: 60 * time.Second},
 		UserAgent: "errand/" + c.Version,
 	}
-	bc := browser.ChromiumConfig{Policy: policy, Logger: logger}
+	bc := browser.ChromiumConfig{Policy: policy, Logger: logger, SettleTimeout: c.SettleTimeout}
 	switch b := c.Browser; {
 	case b == "http":
 		return agentSetup{agent: &agent.Builtin{Loader: fetcher}, close: func() {}}, nil
@@ -104,7 +104,7 @@ func browserStarts(chrome *browser.Chromium) func(ctx context.Context) error {
 		defer mu.Unlock()
 		probe := task.NewID("readyz")
 		defer chrome.CloseSession(probe)
-		_, err := chrome.Tab(ctx, probe, nil)
+		_, err := chrome.Tab(ctx, probe, browser.PageOptions{})
 		return err
 	}
 }

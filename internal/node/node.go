@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/errandhq/errand/internal/browser"
 	"github.com/errandhq/errand/internal/engine"
 	"github.com/errandhq/errand/internal/httpapi"
 	"github.com/errandhq/errand/internal/metrics"
@@ -57,6 +58,10 @@ type Config struct {
 	// Vision sends a viewport screenshot with each step (--model-vision).
 	// Default false.
 	Vision bool
+	// SettleTimeout bounds how long a page may take to settle after each
+	// load and action before it is read as it is (--settle-timeout).
+	// Default browser.DefaultSettleTimeout (3s).
+	SettleTimeout time.Duration
 	// APIKey is a bootstrap API key accepted besides stored keys
 	// (ERRAND_API_KEY). Default none.
 	APIKey string
@@ -104,6 +109,7 @@ func Default() Config {
 		WebhookTimeout: 30 * time.Second, SessionIdle: 5 * time.Minute,
 		RetryBase: webhook.DefaultBackoffBase, RetryMax: webhook.DefaultBackoffMax,
 		RescueAfter: 30 * time.Second, Workers: 8, Prices: engine.DefaultPrices,
+		SettleTimeout: browser.DefaultSettleTimeout,
 	}
 }
 

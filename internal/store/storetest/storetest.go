@@ -63,6 +63,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"FinishOnlyByRunner", testFinishOnlyByRunner},
 		{"Health", testHealth},
 	}
+	tests = append(tests, monitorTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
