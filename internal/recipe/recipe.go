@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"regexp"
 	"strings"
 	"time"
@@ -190,3 +191,7 @@ func canonicalJSON(raw json.RawMessage) []byte {
 	b, _ := json.Marshal(v) // maps marshal with sorted keys
 	return b
 }
+
+// ErrNotFound is the answer of a store that has no such recipe for the
+// tenant.
+var ErrNotFound = errors.New("recipe: no such recipe")

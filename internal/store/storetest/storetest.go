@@ -62,6 +62,9 @@ func Run(t *testing.T, open OpenFunc) {
 		{"QueuedJobSurvivesReopen", testQueuedJobSurvivesReopen},
 		{"FinishOnlyByRunner", testFinishOnlyByRunner},
 		{"Health", testHealth},
+		{"Recipes", testRecipes},
+		{"RecipesPerTenant", testRecipeTenants},
+		{"RecipeVersionsConcurrent", testRecipeVersionsConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
