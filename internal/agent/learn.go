@@ -39,6 +39,18 @@ type learning struct {
 	rec    recorder
 	report task.Replay
 	began  time.Time
+	// at holds the snapshot of each recipe point the replay reached (the
+	// recorder numbers points its own way once the model has acted).
+	at map[int]recipe.Snapshot
+	// performed lists the recipe steps replayed since the last takeover.
+	performed []int
+	// healing is set while the model works after a takeover; the replay
+	// may rejoin at a state recorded after step minRejoin or later.
+	healing   bool
+	minRejoin int
+	rejoins   int
+	// moved is set once the model acted on the page since the takeover.
+	moved bool
 }
 
 // recorder keeps the steps of a run in recipe form as they happen, and a
@@ -87,7 +99,7 @@ func (r *taskRun) plan(ctx context.Context) *task.Outcome {
 	case !ok:
 		return unavailable("this browser cannot describe pages")
 	}
-	l := &learning{insp: insp, name: name, mode: mode, began: r.now(), rec: recorder{snaps: map[int]recipe.Snapshot{}}}
+	l := &learning{insp: insp, name: name, mode: mode, began: r.now(), rec: recorder{snaps: map[int]recipe.Snapshot{}}, at: map[int]recipe.Snapshot{}}
 	l.report.Recipe = name
 	prev, err := r.a.Recipes.LatestRecipe(ctx, r.req.Task.TenantID, name)
 	switch {
@@ -117,7 +129,7 @@ func (r *taskRun) plan(ctx context.Context) *task.Outcome {
 // may be gone), and the step is kept if it succeeded.
 func (r *taskRun) perform(ctx context.Context, call model.ToolCall) actResult {
 	l := r.learn
-	if l == nil || l.rec.broken != "" {
+	if l == nil {
 		return r.act(ctx, call)
 	}
 	var args map[string]json.RawMessage
@@ -126,7 +138,7 @@ func (r *taskRun) perform(ctx context.Context, call model.ToolCall) actResult {
 	switch call.Name {
 	case toolClick, toolType, toolSelect:
 		var id flexInt
-		if json.Unmarshal(args["id"], &id) == nil {
+		if json.Unmarshal(args["id"], &id) == nil && l.rec.broken == "" {
 			if d, err := l.insp.Describe(ctx, int(id)); err == nil {
 				el = &d
 			}
@@ -134,14 +146,16 @@ func (r *taskRun) perform(ctx context.Context, call model.ToolCall) actResult {
 	case toolAskHuman:
 		l.rec.broken = "the run asked a human"
 	}
+	pageURL := r.tab.URL()
 	res := r.act(ctx, call)
-	if res.err != "" || res.end != nil || res.answer != nil {
-		return res
+	if res.err != "" || res.end != nil || res.answer != nil || !pageTools[call.Name] {
+		return res // failed, or nothing to replay (note, extract, done)
 	}
-	switch call.Name {
-	case toolNavigate, toolClick, toolType, toolSelect, toolPress, toolScroll, toolBack, toolWait:
-	default:
-		return res // note, extract: nothing to replay
+	if l.healing {
+		l.moved = true
+	}
+	if l.rec.broken != "" {
+		return res
 	}
 	if el == nil && (call.Name == toolClick || call.Name == toolType || call.Name == toolSelect) {
 		l.rec.broken = "an element acted on could not be described (in a frame?)"
@@ -151,12 +165,18 @@ func (r *taskRun) perform(ctx context.Context, call model.ToolCall) actResult {
 		delete(args, k)
 	}
 	kept, _ := json.Marshal(args)
-	st := recipe.Step{Tool: call.Name, Args: kept, Element: el, URL: recipe.URLPattern(r.tab.URL()), Start: call.ID == startCallID}
+	st := recipe.Step{Tool: call.Name, Args: kept, Element: el, URL: recipe.URLPattern(pageURL), Start: call.ID == startCallID}
 	if l.rec.cur != nil && l.rec.curAt == len(l.rec.steps) {
 		st.Before = l.rec.cur
 	}
 	l.rec.steps = append(l.rec.steps, st)
 	return res
+}
+
+// pageTools are the tools a recipe replays.
+var pageTools = map[string]bool{
+	toolNavigate: true, toolClick: true, toolType: true, toolSelect: true,
+	toolPress: true, toolScroll: true, toolBack: true, toolWait: true,
 }
 
 // look records the page's state at the current point: the fingerprint

@@ -268,6 +268,12 @@ func (r *taskRun) next(ctx context.Context) *task.Outcome {
 	if obs.end != nil {
 		return obs.end
 	}
+	if out, done, rejoined := r.rejoin(ctx); rejoined {
+		if done {
+			return &out
+		}
+		return nil // taken over again: the next turn looks at the page anew
+	}
 	resp, began, out := r.ask(ctx, obs, final)
 	if out != nil {
 		return out

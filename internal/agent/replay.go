@@ -34,12 +34,20 @@ func (r *taskRun) replay(ctx context.Context) (task.Outcome, bool) {
 			return *out, true
 		}
 		if tr.Start != nil {
-			if ok, why := r.settle(ctx, nil, *tr.Start); !ok {
+			if ok, why := r.settle(ctx, nil, *tr.Start, 0); !ok {
 				return r.takeOver(0, "the page is not the one the recording began on: "+why)
 			}
 		}
 	}
-	for i, s := range tr.Steps {
+	return r.replayFrom(ctx, 0)
+}
+
+// replayFrom replays the recipe from step from (0-based) to the answer.
+func (r *taskRun) replayFrom(ctx context.Context, from int) (task.Outcome, bool) {
+	l := r.learn
+	steps := l.prev.Trace.Steps
+	for i := from; i < len(steps); i++ {
+		s := steps[i]
 		if ctx.Err() != nil {
 			return ctxOutcome(ctx), true
 		}
@@ -56,14 +64,52 @@ func (r *taskRun) replay(ctx context.Context) (task.Outcome, bool) {
 			return r.takeOver(i, fmt.Sprintf("step %d (%s) failed: %s", i+1, describeStep(s), res.err))
 		}
 		l.report.ReplayedSteps++
+		l.performed = append(l.performed, i)
 		if s.After != nil {
-			if ok, why := r.settle(ctx, s.Before, *s.After); !ok {
-				return r.takeOver(i+1, fmt.Sprintf("after step %d (%s) %s", i+1, describeStep(s), why))
+			if ok, why := r.settle(ctx, s.Before, *s.After, i+1); !ok {
+				return r.takeOver(i, fmt.Sprintf("after step %d (%s) %s", i+1, describeStep(s), why))
 			}
 		}
 	}
-	return r.replayAnswer(ctx, len(tr.Steps))
+	return r.replayAnswer(ctx, len(steps))
 }
+
+// rejoin hands a healing run back to the replay when the model has
+// brought the page to a state the recording reached later than where the
+// replay stopped: the one recorded state it matches, none other alike.
+// It reports whether it rejoined, and the replay's result if so.
+func (r *taskRun) rejoin(ctx context.Context) (task.Outcome, bool, bool) {
+	l := r.learn
+	if l == nil || !l.healing || !l.moved || l.rejoins >= maxRejoins || l.rec.cur == nil {
+		return task.Outcome{}, false, false
+	}
+	steps := l.prev.Trace.Steps
+	at := -1
+	for j := l.minRejoin; j < len(steps); j++ {
+		if a := steps[j].After; a != nil {
+			if ok, _ := recipe.Reached(*l.rec.cur, steps[j].Before, *a); ok {
+				if at >= 0 {
+					return task.Outcome{}, false, false // alike states: which one is unclear
+				}
+				at = j
+			}
+		}
+	}
+	if at < 0 {
+		return task.Outcome{}, false, false
+	}
+	l.healing = false
+	l.rejoins++
+	l.at[at+1] = l.rec.snaps[l.rec.curAt]
+	r.step(task.Step{Action: "replay", Args: mustRaw(map[string]any{"recipe": l.name, "version": l.prev.Version, "from": at + 2}),
+		Error: fmt.Sprintf("the page is back at the state recorded after step %d: the replay goes on from step %d", at+1, at+2)})
+	out, done := r.replayFrom(ctx, at+1)
+	return out, done, true
+}
+
+// maxRejoins bounds how often one run goes back from the model to the
+// replay.
+const maxRejoins = 3
 
 // resolve turns a recorded step into a tool call on the live page.
 func (r *taskRun) resolve(ctx context.Context, i int, s recipe.Step) (model.ToolCall, string) {
@@ -117,8 +163,9 @@ func (r *taskRun) refind(ctx context.Context, want recipe.Element) (int, string)
 }
 
 // settle waits until the page reaches the recorded state after a step (or
-// gives up after replaySettle), looking at it as it goes.
-func (r *taskRun) settle(ctx context.Context, before *recipe.Fingerprint, after recipe.Fingerprint) (bool, string) {
+// gives up after replaySettle), looking at it as it goes; the last look is
+// the snapshot of recipe point `point`.
+func (r *taskRun) settle(ctx context.Context, before *recipe.Fingerprint, after recipe.Fingerprint, point int) (bool, string) {
 	wctx, cancel := context.WithTimeout(ctx, r.a.replaySettle())
 	defer cancel()
 	for {
@@ -127,6 +174,8 @@ func (r *taskRun) settle(ctx context.Context, before *recipe.Fingerprint, after 
 		if err != nil {
 			why = "the page could not be read: " + r.sec.mask(err.Error())
 		} else if ok, w := recipe.Reached(st.Fingerprint(), before, after); ok {
+			l := r.learn
+			l.at[point] = l.rec.snaps[l.rec.curAt]
 			return true, ""
 		} else {
 			why = w
@@ -150,7 +199,7 @@ func (r *taskRun) replayAnswer(ctx context.Context, n int) (task.Outcome, bool) 
 	began := r.now()
 	for {
 		why := ""
-		v, err := node.Read(l.rec.snaps)
+		v, err := node.Read(l.at)
 		if err == nil {
 			var text string
 			if text, err = r.encodeAnswer(v); err == nil {
@@ -170,16 +219,21 @@ func (r *taskRun) replayAnswer(ctx context.Context, n int) (task.Outcome, bool) 
 		if _, err := r.look(ctx); err != nil {
 			return r.takeOver(n, "the page could not be read: "+r.sec.mask(err.Error()))
 		}
+		l.at[n] = l.rec.snaps[l.rec.curAt]
 	}
 }
 
 // takeOver ends the replay at recipe step i (from 0; len(steps) for the
-// answer): with replay "require" the task fails, otherwise the model takes
-// over from the current page, told what was done and why it stopped.
+// answer), the first step not done as recorded: with replay "require" the
+// task fails, otherwise the model takes over from the current page, told
+// what was done and why the replay stopped. The replay may rejoin once the
+// model brings the page to a state recorded after step i or later.
 func (r *taskRun) takeOver(i int, why string) (task.Outcome, bool) {
 	l := r.learn
 	why = r.sec.mask(why)
-	l.report.TookOverAt, l.report.Reason = i+1, why
+	if l.report.TookOverAt == 0 {
+		l.report.TookOverAt, l.report.Reason = i+1, why
+	}
 	if l.mode == task.ReplayRequire {
 		return task.Outcome{Code: task.CodeReplayUnavailable, Error: fmt.Sprintf(
 			"recipe %q version %d did not replay at step %d: %s; replay is required, so the model was not asked",
@@ -187,23 +241,26 @@ func (r *taskRun) takeOver(i int, why string) (task.Outcome, bool) {
 	}
 	r.step(task.Step{Action: "heal", Error: fmt.Sprintf("the model takes over at step %d of recipe %s version %d: %s", i+1, l.name, l.prev.Version, why)})
 	r.intro += "\n\n" + r.brief(i, why)
+	l.healing, l.minRejoin, l.moved = true, i, false
+	l.performed = nil
 	return task.Outcome{}, false
 }
 
 // brief tells the model taking over what the replay did.
 func (r *taskRun) brief(i int, why string) string {
-	steps := r.learn.prev.Trace.Steps
+	l := r.learn
+	steps := l.prev.Trace.Steps
 	var b strings.Builder
-	if i == 0 {
-		b.WriteString("A recording of this task was replayed, but its first step could not be done.")
+	if len(l.performed) == 0 {
+		b.WriteString("A recording of this task is being replayed; it stopped before doing anything more.")
 	} else {
-		b.WriteString("The first steps of this task were replayed from a recording:\n")
-		for k, s := range steps[:i] {
-			fmt.Fprintf(&b, "%d. %s\n", k+1, r.sec.mask(describeStep(s)))
+		b.WriteString("These steps of this task were replayed from a recording:\n")
+		for _, k := range l.performed {
+			fmt.Fprintf(&b, "%d. %s\n", k+1, r.sec.mask(describeStep(steps[k])))
 		}
 	}
 	if i < len(steps) {
-		fmt.Fprintf(&b, "\nThe next recorded step (%s) could not be replayed: %s.", r.sec.mask(describeStep(steps[i])), why)
+		fmt.Fprintf(&b, "\nThe replay stopped at step %d (%s): %s.", i+1, r.sec.mask(describeStep(steps[i])), why)
 	} else {
 		fmt.Fprintf(&b, "\nThe answer could not be taken from the page as recorded: %s.", why)
 	}
