@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/errandhq/errand/internal/agent"
 	"github.com/errandhq/errand/internal/browser"
 	"github.com/errandhq/errand/internal/engine"
 	"github.com/errandhq/errand/internal/httpapi"
@@ -182,6 +183,9 @@ func New(ctx context.Context, c Config) (*Node, error) {
 	if err != nil {
 		ag.close()
 		return nil, err
+	}
+	if llm, ok := ag.agent.(*agent.LLM); ok {
+		llm.Recipes = st // learned tasks live in the store, per tenant
 	}
 	fail := func(err error) (*Node, error) {
 		st.Close()
