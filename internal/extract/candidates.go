@@ -135,6 +135,9 @@ var refRe = regexp.MustCompile(`^(?i)([a-z][a-z0-9+.-]*://|www\.|/|#|urn:|_:)`)
 // "Recipe by", "Von", "Par", "Door".
 var byRe = regexp.MustCompile(`(?i)^(?:(?:[\p{L}]+\s+){0,2}by|von|par|door|di|por|autor(?:in)?:?|author:?)\s+`)
 
+// atRe is the word a job page puts before the employer: "at Acme".
+var atRe = regexp.MustCompile(`(?i)^(at|by|with|bei|chez|presso|en)\s+`)
+
 // segmentSep splits a line of several facts: "Acme · Berlin · Hybrid".
 var segmentSep = regexp.MustCompile(`\s+[·•|]\s+|\s+[–—]\s+`)
 
@@ -177,6 +180,7 @@ func (f *filler) plausible(g string, p *output.Property, src *record, s string) 
 		if parts := segmentSep.Split(s, -1); len(parts) > 1 {
 			s = parts[0]
 		}
+		s = atRe.ReplaceAllString(s, "") // "at Northwind Labs"
 	}
 	return s, s != ""
 }

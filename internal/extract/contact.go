@@ -240,28 +240,7 @@ func (pg *page) eachBlock(fn func(b *html.Node, lines []string)) {
 		if !blockTags[n.Data] || n.Data == "br" || hasBlockChild(n) {
 			return
 		}
-		var b strings.Builder
-		var walk func(*html.Node)
-		walk = func(n *html.Node) {
-			for c := n.FirstChild; c != nil; c = c.NextSibling {
-				switch {
-				case c.Type == html.TextNode:
-					b.WriteString(c.Data)
-				case c.Type != html.ElementNode || skipTags[c.Data] || pg.hidden(c) || pg.former(c):
-				case c.Data == "br":
-					b.WriteByte('\n')
-				default:
-					walk(c)
-				}
-			}
-		}
-		walk(n)
-		var lines []string
-		for _, l := range strings.Split(b.String(), "\n") {
-			if l = clean(l); l != "" {
-				lines = append(lines, l)
-			}
-		}
+		lines := pg.blockLines(n)
 		if len(lines) > 0 {
 			fn(n, lines)
 		}
@@ -417,8 +396,20 @@ func streetLike(s string) bool {
 			letters++
 		}
 	}
-	return letters >= 3
+	if letters < 3 {
+		return false
+	}
+	// A house number first ("221B Baker Street"), a street word
+	// ("Calle de Alcalá 48", "Lindenstraße 12"), or one name and a number
+	// ("Weteringschans 6-8"); not any sentence with a year in it.
+	return numberFirst.MatchString(s) || streetWords.MatchString(s) || streetSuffix.MatchString(s) || nameNumber.MatchString(s)
 }
+
+var (
+	numberFirst  = regexp.MustCompile(`^\d+[A-Za-z]?(?:[-/]\d+[A-Za-z]?)?,?\s+\p{L}`)
+	streetSuffix = regexp.MustCompile(`(?i)\p{L}(straße|strasse|str\.|weg|gasse|allee|platz|laan|straat|gracht|kade|vej|gatan|gata|katu|veien|utca|ulica)\b`)
+	nameNumber   = regexp.MustCompile(`^\p{Lu}[\p{L}'’.\-]+\s+\d+[A-Za-z]?(?:\s*[-/]\s*\d+[A-Za-z]?)?$`)
+)
 
 // countryCode is the ISO 3166 code of a country's name in English,
 // German, French, Italian, Spanish, Dutch or Portuguese, or of the code

@@ -191,7 +191,12 @@ var (
 	// notTheValue are amounts a page writes beside the value that are not
 	// it: former prices, savings, thresholds ("over $50", "ab 29 €"), and
 	// percentages.
-	notTheValue = regexp.MustCompile(`(?i)(\b(was|before|previously|originally|rrp|msrp|uvp|statt|avant|reg\.|regular price|list price|compare at|you save|save|saving|sie sparen|sparen|économisez|from|ab|starting at|à partir de|up to|over|under)\b\s*:?\s*(?:[$€£¥₹]|usd|eur|gbp|chf)?\s*\d[\d.,'\x{00a0} ]*(?:\s*(?:[$€£¥₹]|usd|eur|gbp|chf)\b)?)|[-−]?\d+(?:[.,]\d+)?\s?%`)
+	notTheValue = regexp.MustCompile(`(?i)(\b(was|before|previously|originally|rrp|msrp|uvp|statt|avant|reg\.|regular price|list price|compare at|you save|save|saving|sie sparen|sparen|économisez|from|ab|starting at|à partir de|up to|over|under|est\.|estimated|approx\.|payments of|instalments of|installments of|pay in)\s*:?\s*(?:[$€£¥₹]|usd|eur|gbp|chf)?\s*\d[\d.,'\x{00a0} ]*(?:\s*(?:[$€£¥₹]|usd|eur|gbp|chf)\b)?)|[-−]?\d+(?:[.,]\d+)?\s?%`)
+	// perPeriod is an amount per month or year: a rate beside a price
+	// ("Est. $6,512/mo"), set aside when another amount is there.
+	perPeriod = regexp.MustCompile(`(?i)(?:[$€£¥₹])?\s?\d[\d.,'\x{00a0}]*\s*(?:[$€£¥₹])?\s*(?:/|per|a|an|each)\s*(?:mo|month|mth|week|wk|yr|year|annum)\b`)
+	// rangeRe is a range of amounts ("€75,000 – €90,000"): no one value.
+	rangeRe = regexp.MustCompile(`\d\s*(?:[–—-]|to|bis|à)\s*(?:[$€£¥₹]\s?)?\d`)
 	// outOf is a rating's scale: "4.6 out of 5", "4,5/5"; countAfter the
 	// count of ratings that may follow it.
 	outOf      = regexp.MustCompile(`(?i)^\s*(out of|of|/|von|sur|su|de)\s*\d`)
@@ -237,6 +242,10 @@ func toNumber(v any, integer bool, st numberStyle) (any, bool) {
 	}
 	s = notTheValue.ReplaceAllString(s, " ")
 	locs := numberRe.FindAllStringIndex(s, -1)
+	if len(locs) > 1 && perPeriod.MatchString(s) && !rangeRe.MatchString(s) {
+		s = perPeriod.ReplaceAllString(s, " ")
+		locs = numberRe.FindAllStringIndex(s, -1)
+	}
 	if len(locs) == 0 {
 		return nil, false
 	}

@@ -44,6 +44,9 @@ func TestToNumber(t *testing.T) {
 		{"−25 %", false, "", ""},
 		{"4.6 out of 5 stars 1,284 ratings", false, "4.6", ""},
 		{"2026-03-04", false, "", ""},
+		{"$1,250,000 Est. $6,512/mo", false, "1250000", ""},
+		{"$29/mo", false, "29", ""},
+		{"Pay in 3 payments of £349.67", false, "", ""},
 		{"€75,000 – €90,000 a year", false, "", ""},
 		// One mark before three digits reads by the page's language.
 		{"€ 625.000 k.k.", false, "625000", "nl"},

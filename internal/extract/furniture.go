@@ -61,7 +61,7 @@ var (
 // savings, which are amounts but not prices.
 var (
 	formerWords  = set("strike", "strikethrough", "linethrough", "crossed", "striked", "was", "old", "before", "previous", "original", "compare", "rrp", "msrp", "uvp")
-	formerTokens = set("listprice", "oldprice", "wasprice", "compareatprice", "priceold", "pricewas", "pricebefore", "pricecompare", "priceoriginal", "originalprice", "crossedprice", "strikeprice", "strikedprice")
+	formerTokens = set("oldprice", "wasprice", "compareatprice", "priceold", "pricewas", "pricebefore", "pricecompare", "priceoriginal", "originalprice", "crossedprice", "strikeprice", "strikedprice")
 	savingWords  = set("save", "saving", "savings", "discount", "badge", "percent", "percentage")
 	// Items of a list that are not items: a call to action among team cards,
 	// an ad among products.
@@ -278,11 +278,56 @@ func (pg *page) facts(n *html.Node) *facts {
 	ws, tokens := nameWords(n)
 	f := &facts{words: ws, tokens: tokens, hidden: isHidden(n), former: isFormer(n, ws, tokens), saving: anyIn(savingWords, ws)}
 	f.own = ownFurniture(n, ws, tokens)
+	if f.own == furnHard && headerLike(n, tokens) && pg.holdsPageHeading(n) {
+		// <div id="header"> around the job title and company of a job
+		// board's page is the page's own header, not the site's.
+		f.own = furnNone
+	}
 	if pg.factCache == nil {
 		pg.factCache = map[*html.Node]*facts{}
 	}
 	pg.factCache[n] = f
 	return f
+}
+
+// headerLike reports whether n is furniture only as a header: a <header>
+// or an element named header, masthead and the like.
+func headerLike(n *html.Node, tokens []string) bool {
+	if n.Data == "header" {
+		return true
+	}
+	for _, t := range tokens {
+		switch t {
+		case "header", "siteheader", "globalheader", "topheader", "masthead":
+			return true
+		}
+	}
+	return false
+}
+
+// holdsPageHeading reports whether a header holds an <h1> that is not the
+// site's name (a logo): the page's own title.
+func (pg *page) holdsPageHeading(n *html.Node) bool {
+	var found bool
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		for c := n.FirstChild; c != nil && !found; c = c.NextSibling {
+			if c.Type != html.ElementNode {
+				continue
+			}
+			if c.Data == "nav" {
+				continue
+			}
+			if c.Data == "h1" {
+				t := norm(textOf(c))
+				found = t != "" && !pg.siteNames()[t]
+				continue
+			}
+			walk(c)
+		}
+	}
+	walk(n)
+	return found
 }
 
 // hidden reports whether n itself is hidden from a reader (see isHidden).

@@ -62,15 +62,6 @@ func (r *record) add(key string, v any) {
 	r.fields[key] = append(r.fields[key], v)
 }
 
-// addIfAbsent adds v only when key has nothing yet: weaker evidence (a word
-// of a class name, a guess at the card's heading) must not crowd out a field
-// that was named outright.
-func (r *record) addIfAbsent(key string, v any) {
-	if len(r.fields[key]) == 0 {
-		r.add(key, v)
-	}
-}
-
 func (r *record) isType(names ...string) bool {
 	for _, t := range r.types {
 		for _, n := range names {

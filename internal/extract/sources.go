@@ -448,6 +448,20 @@ func (pg *page) namedValue(n *html.Node) any {
 			return link{text: pg.valueText(n), href: pg.abs(href)}
 		}
 	}
+	if h := firstHeading(n); h != nil && nextElement(h) != nil {
+		// <div class="panel--description"><h2>Description</h2><p>…: the
+		// heading titles the value and is not part of it.
+		var b strings.Builder
+		for c := h.NextSibling; c != nil; c = c.NextSibling {
+			switch c.Type {
+			case html.TextNode:
+				b.WriteString(c.Data)
+			case html.ElementNode:
+				b.WriteString(" " + pg.valueText(c) + " ")
+			}
+		}
+		return clean(b.String())
+	}
 	return pg.elementValue(n)
 }
 
