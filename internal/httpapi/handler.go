@@ -1,4 +1,4 @@
-// Package httpapi serves errand's HTTP API (API.md): one decode, encode and
+// Package httpapi serves errand's HTTP API (docs/API.md): one decode, encode and
 // error path for every route, API-key authentication and tenant isolation,
 // and field-by-field validation whose problems name each bad field by JSON
 // pointer.
@@ -25,7 +25,7 @@ import (
 	"github.com/errandhq/errand/internal/store"
 )
 
-// MaxBody is the largest request body accepted (API.md: 1 MiB).
+// MaxBody is the largest request body accepted (docs/API.md: 1 MiB).
 const MaxBody = 1 << 20
 
 // Deps is everything the API needs.
@@ -43,8 +43,14 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	// RateLimit caps requests per second per API key (0: no limit).
 	RateLimit float64
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// Ready are the readiness checks of GET /readyz besides the store's
+	// (it answers, its migrations are current). Default: none.
+	Ready []ReadyCheck
+	// ReadyTimeout bounds each readiness check. Default
+	// DefaultReadyTimeout (10s).
+	ReadyTimeout time.Duration
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // BootstrapTenant owns what the bootstrap key creates.
@@ -63,6 +69,9 @@ func NewHandler(d Deps) http.Handler {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.ReadyTimeout <= 0 {
+		d.ReadyTimeout = DefaultReadyTimeout
 	}
 	a := &api{Deps: d, limit: newLimiter(d.RateLimit)}
 	mux := http.NewServeMux()
@@ -87,7 +96,7 @@ func errorf(status int, code, format string, args ...any) *Error {
 }
 
 // handlerFunc is a handler that may fail; the error is written in the
-// envelope of API.md.
+// envelope of docs/API.md.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 func (a *api) handle(h handlerFunc) http.HandlerFunc {
@@ -121,6 +130,16 @@ func errOr(a, b error) error {
 }
 
 func mapEngineError(err error) *Error {
+	// The API checks what the agent can run while decoding; this is the
+	// engine's own check, for a task that got past it.
+	var spec *engine.SpecError
+	if errors.As(err, &spec) {
+		details := map[string]string{}
+		for _, p := range spec.Problems {
+			details["/"+p.Field] = p.Reason
+		}
+		return invalid(details)
+	}
 	switch {
 	case errors.Is(err, engine.ErrSessionNotFound):
 		return errorf(http.StatusNotFound, "SESSION_NOT_FOUND", "session not found")

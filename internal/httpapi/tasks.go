@@ -13,20 +13,6 @@ import (
 	"github.com/errandhq/errand/internal/webhook"
 )
 
-func (a *api) health(w http.ResponseWriter, r *http.Request) error {
-	now := webhook.FormatTime(a.Now())
-	if err := a.Store.Ping(r.Context()); err != nil {
-		a.Logger.ErrorContext(r.Context(), "health: store unreachable", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{
-			"success": false, "status": "unhealthy", "timestamp": now,
-			"error": "the store is unreachable", "code": "UNAVAILABLE",
-		})
-		return nil
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"success": true, "status": "healthy", "timestamp": now})
-	return nil
-}
-
 func (a *api) startSession(w http.ResponseWriter, r *http.Request) error {
 	body, err := readBody(w, r)
 	if err != nil {
@@ -212,7 +198,7 @@ func usageView(u task.Usage) map[string]any {
 	}
 }
 
-// taskView is a task as polling shows it (API.md).
+// taskView is a task as polling shows it (docs/API.md).
 func taskView(t task.Task) (int, map[string]any) {
 	base := map[string]any{"sessionId": t.SessionID, "taskId": t.ID}
 	switch t.Status {
@@ -318,7 +304,7 @@ func (a *api) redeliver(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// TaskAnswer is a task as the API shows it when polled (API.md), for
+// TaskAnswer is a task as the API shows it when polled (docs/API.md), for
 // callers outside the HTTP server such as `errand run`.
 func TaskAnswer(t task.Task) map[string]any {
 	_, body := taskView(t)

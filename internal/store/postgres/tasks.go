@@ -164,16 +164,7 @@ func activeTasks(ctx context.Context, q querier, sessionID string) ([]task.Task,
 	if err != nil {
 		return nil, fmt.Errorf("postgres: active tasks: %w", err)
 	}
-	defer rows.Close()
-	var out []task.Task
-	for rows.Next() {
-		t, err := scanTask(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, rowTo(scanTask))
 }
 
 // StartTask moves a queued task to running on runner; see store.Store. A
@@ -325,13 +316,7 @@ func (s *Store) RescueTasks(ctx context.Context, staleBefore, at time.Time) ([]s
 			return fmt.Errorf("postgres: rescue tasks: %w", err)
 		}
 		jobs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (queue.RunTaskArgs, error) {
-			var (
-				args        queue.RunTaskArgs
-				maxDuration int64
-			)
-			err := row.Scan(&args.TaskID, &maxDuration)
-			args.MaxDuration = time.Duration(maxDuration)
-			return args, err
+			return queue.ScanRunTaskArgs(row)
 		})
 		if err != nil {
 			return fmt.Errorf("postgres: rescue tasks: %w", err)
@@ -435,6 +420,9 @@ func (s *Store) FinishTask(ctx context.Context, p store.FinishParams) error {
 				return err
 			}
 		}
+		if err := s.settleMonitor(ctx, tx, p, status.Final(), sessionID, tenantID); err != nil {
+			return err
+		}
 		if p.TerminateSession {
 			if _, err := tx.Exec(ctx, `UPDATE sessions SET state = $1 WHERE id = $2`,
 				task.SessionTerminated, sessionID); err != nil {
@@ -527,29 +515,18 @@ func (s *Store) AppendStep(ctx context.Context, taskID string, st task.Step) err
 
 // Steps lists a task's steps in the order they were recorded.
 func (s *Store) Steps(ctx context.Context, taskID string) ([]task.Step, error) {
+	// The columns are named as task.Step's fields; at is read in UTC (a
+	// timestamp without zone), as fromTS answers times.
 	rows, err := s.pool.Query(ctx, `
-		SELECT n, action, args, url, input_tokens, output_tokens, duration_ms, error, at
+		SELECT n, action, args, url, input_tokens, output_tokens, duration_ms, error,
+			at AT TIME ZONE 'UTC' AS at
 		FROM steps WHERE task_id = $1 ORDER BY id`, taskID)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: steps: %w", err)
 	}
-	defer rows.Close()
-	var out []task.Step
-	for rows.Next() {
-		var (
-			st   task.Step
-			args *string
-			at   *time.Time
-		)
-		if err := rows.Scan(&st.N, &st.Action, &args, &st.URL, &st.InputTokens, &st.OutputTokens,
-			&st.DurationMs, &st.Error, &at); err != nil {
-			return nil, fmt.Errorf("postgres: steps: %w", err)
-		}
-		if args != nil {
-			st.Args = json.RawMessage(*args)
-		}
-		st.At = fromTS(at)
-		out = append(out, st)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[task.Step])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: steps: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
