@@ -270,15 +270,39 @@ func (f *filler) rootSources(n *output.Node) []*record {
 			out = append(out, r)
 		}
 	}
-	out = append(out, h, f.pg.meta(), f.pg.titles(), f.pg.classRecord(f.pg.bodyNode(), "dom"), f.pg.rows(), f.pg.contact(), f.pg.cues())
-	// Readability is the slowest step; run it only for what it alone gives.
-	for _, p := range n.Properties {
-		if g := group(p.Name); g == "articlebody" || g == "author" {
-			out = append(out, f.pg.readable())
-			break
-		}
+	out = append(out, h, f.pg.meta(), f.pg.titles(), f.pg.classRecord(f.pg.bodyNode(), "dom"), f.pg.rows())
+	// The text readers run only for what they alone give; readability is
+	// the slowest step of all.
+	asked := map[string]bool{}
+	f.groupsAsked(n, asked, 0)
+	if anyIn(asked, contactGroups) {
+		out = append(out, f.pg.contact())
+	}
+	if anyIn(asked, cueGroups) {
+		out = append(out, f.pg.cues())
+	}
+	if asked["articlebody"] || asked["author"] {
+		out = append(out, f.pg.readable())
 	}
 	return out
+}
+
+var (
+	contactGroups = []string{"telephone", "faxnumber", "email", "address", "streetaddress", "postalcode", "addresslocality", "addressregion", "addresscountry"}
+	cueGroups     = []string{"datepublished", "ratingvalue", "reviewcount", "location"}
+)
+
+// groupsAsked gathers the synonym groups of n's properties, nested ones
+// included.
+func (f *filler) groupsAsked(n *output.Node, into map[string]bool, depth int) {
+	if n == nil || depth > 3 {
+		return
+	}
+	for _, p := range n.Properties {
+		into[group(p.Name)] = true
+		f.groupsAsked(p.Schema, into, depth+1)
+		f.groupsAsked(p.Schema.Items, into, depth+1)
+	}
 }
 
 // mainOnly drops the records declared inside furniture or other things'

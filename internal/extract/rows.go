@@ -75,7 +75,7 @@ func (pg *page) rows() *record {
 		switch {
 		case blockTags[n.Data] && !hasBlockChild(n):
 			lines = pg.blockLines(n)
-		case !blockTags[n.Data] && n.Parent != nil:
+		case !blockTags[n.Data] && n.Parent != nil && colonNear(n):
 			lines = []string{pg.valueText(n)}
 		}
 		for _, line := range lines {
@@ -94,6 +94,24 @@ var (
 	// several pairs, and where the first value ends is a guess.
 	secondLabel = regexp.MustCompile(`\s\p{Lu}[\p{L}\p{M} .'/&\-]{0,30}[:：]\s`)
 )
+
+// colonNear is a cheap test for a label inside an inline element: a colon
+// in its own text or in its first child's ("SKU: …", "<b>Author:</b> …").
+func colonNear(n *html.Node) bool {
+	for i, c := 0, n.FirstChild; c != nil && i < 3; c, i = c.NextSibling, i+1 {
+		switch c.Type {
+		case html.TextNode:
+			if strings.ContainsAny(c.Data, ":：") {
+				return true
+			}
+		case html.ElementNode:
+			if t := c.FirstChild; t != nil && t.Type == html.TextNode && strings.ContainsAny(t.Data, ":：") {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // pair is one term and its definition.
 type pair struct {
