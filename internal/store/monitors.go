@@ -141,7 +141,7 @@ type MonitorSettlement struct {
 	SealedStorage []byte
 	// Deliveries are the notifications the run owes (monitor.changed,
 	// monitor.failing, monitor.recovered), attached to its task.
-	Deliveries []Delivery
+	Deliveries []task.Delivery
 	// KeepRuns, when positive, prunes the monitor's history to its newest
 	// KeepRuns runs.
 	KeepRuns int

@@ -331,12 +331,12 @@ func testMonitorSettle(t *testing.T, h *harness) {
 		Changes: []monitor.Change{{Path: "/price", Kind: monitor.KindChanged, Before: json.RawMessage(`12`), After: json.RawMessage(`9`)}},
 		Fired:   []monitor.Fired{{Rule: monitor.Rule{Path: "/price", Below: ptrF(10)}, Value: json.RawMessage(`9`)}},
 		Events:  []task.Event{monitor.EventChanged}}
-	d := store.Delivery{ID: task.NewID("msg"), Event: monitor.EventChanged, URL: "https://hooks.example/price",
-		Auth: "Bearer s3cret", Body: []byte(`{"event":"monitor.changed"}`), MaxAttempts: 1, State: store.DeliveryPending}
+	d := task.Delivery{ID: task.NewID("msg"), Event: monitor.EventChanged, URL: "https://hooks.example/price",
+		Auth: "Bearer s3cret", Body: []byte(`{"event":"monitor.changed"}`), MaxAttempts: 1, State: task.DeliveryPending}
 	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{
 		TaskID: run.TaskID, Outcome: task.Outcome{Message: `{"price":9}`}, At: ended, Runner: runnerA,
 		Monitor: &store.MonitorSettlement{MonitorID: m.ID, RunID: run.ID, State: state, Run: settled,
-			SealedStorage: []byte("cookies"), Deliveries: []store.Delivery{d}},
+			SealedStorage: []byte("cookies"), Deliveries: []task.Delivery{d}},
 	}))
 	got, _ := h.s.MonitorByID(ctx, m.ID)
 	if got.Running != "" || !reflect.DeepEqual(got.State, state) || string(got.SealedStorage) != "cookies" {
@@ -389,11 +389,11 @@ func testMonitorDeletedMidRun(t *testing.T, h *harness) {
 	noErr(t, "StartTask", err)
 	noErr(t, "DeleteMonitor", h.s.DeleteMonitor(ctx, "ten_a", m.ID))
 
-	d := store.Delivery{ID: task.NewID("msg"), Event: monitor.EventChanged, URL: "https://hooks.example/price",
-		Body: []byte(`{}`), MaxAttempts: 1, State: store.DeliveryPending}
+	d := task.Delivery{ID: task.NewID("msg"), Event: monitor.EventChanged, URL: "https://hooks.example/price",
+		Body: []byte(`{}`), MaxAttempts: 1, State: task.DeliveryPending}
 	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{
 		TaskID: run.TaskID, Outcome: task.Outcome{Message: `{"price":1}`}, At: base.Add(time.Second), Runner: runnerA,
-		Monitor: &store.MonitorSettlement{MonitorID: m.ID, RunID: run.ID, Run: monitor.Run{Status: "completed"}, Deliveries: []store.Delivery{d}},
+		Monitor: &store.MonitorSettlement{MonitorID: m.ID, RunID: run.ID, Run: monitor.Run{Status: "completed"}, Deliveries: []task.Delivery{d}},
 	}))
 	if tk := mustTask(t, h.s, run.TaskID); tk.Status != task.StatusCompleted {
 		t.Fatalf("the run's task did not finish: %s", tk.Status)
