@@ -3,6 +3,7 @@ package extract
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/errandhq/errand/internal/output"
 )
@@ -382,7 +383,7 @@ func namedAs(r *record, heading *record) bool {
 // missingError words the required properties that were not found.
 func missingError(miss []missing) *Error {
 	e := &Error{}
-	var parts []string
+	var absent, unclear []string
 	for _, m := range miss {
 		name := m.path
 		if len(name) > 0 && name[0] == '/' {
@@ -395,29 +396,40 @@ func missingError(miss []missing) *Error {
 			for _, v := range m.disagree {
 				vs = append(vs, truncate(fmt.Sprint(v), 60))
 			}
-			part += fmt.Sprintf(" (the page gives %s; neither is clearly the field)", joinOr(vs))
-		} else if m.found != "" {
+			unclear = append(unclear, part+" ("+joinOr(vs)+")")
+			continue
+		}
+		if m.found != "" {
 			part += fmt.Sprintf(" (found %q, which is not %s)", truncate(m.found, 60), m.want)
 		}
-		parts = append(parts, part)
+		absent = append(absent, part)
 	}
 	sort.Strings(e.Missing)
-	noun := "property"
-	if len(parts) > 1 {
-		noun = "properties"
+	var reasons []string
+	if len(absent) > 0 {
+		reasons = append(reasons, fmt.Sprintf("the page does not give the required %s %s", plural("property", len(absent)), joinAnd(absent)))
 	}
-	e.Reason = fmt.Sprintf("the page does not give the required %s %s", noun, joinAnd(parts))
+	if len(unclear) > 0 {
+		// Two values of which neither is clearly the field: a stale price
+		// in the structured data beside the one shown, say.
+		reasons = append(reasons, fmt.Sprintf("the page gives different values for the required %s %s, and neither is clearly the field", plural("property", len(unclear)), joinAnd(unclear)))
+	}
+	e.Reason = strings.Join(reasons, "; ")
 	return e
+}
+
+func plural(noun string, n int) string {
+	if n == 1 {
+		return noun
+	}
+	return strings.TrimSuffix(noun, "y") + "ies"
 }
 
 func joinOr(parts []string) string {
 	for i, p := range parts {
 		parts[i] = fmt.Sprintf("%q", p)
 	}
-	if len(parts) == 2 {
-		return "both " + parts[0] + " and " + parts[1]
-	}
-	return "each of " + joinAnd(parts)
+	return joinAnd(parts)
 }
 
 func joinAnd(parts []string) string {
