@@ -62,6 +62,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"QueuedJobSurvivesReopen", testQueuedJobSurvivesReopen},
 		{"FinishOnlyByRunner", testFinishOnlyByRunner},
 	}
+	tests = append(tests, traceTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
