@@ -34,6 +34,9 @@ type Tab interface {
 	// Page returns the rendered page (URL and serialized DOM) for the
 	// built-in extractor.
 	Page(ctx context.Context) (url string, html []byte, err error)
+	// Screenshot captures the viewport as a JPEG for the task's trace,
+	// with opts.Hide covered; see ScreenshotOptions.
+	Screenshot(ctx context.Context, opts ScreenshotOptions) (Screenshot, error)
 	// URL is the page's current URL.
 	URL() string
 	// Network lists the URLs this tab loaded since the last call, and
