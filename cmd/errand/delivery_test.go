@@ -144,7 +144,7 @@ func TestRetrySurvivesRestart(t *testing.T) {
 	}
 }
 
-// Failure events reach webhooks that ask for them, in API.md's shapes,
+// Failure events reach webhooks that ask for them, in docs/API.md's shapes,
 // including for tasks that fail before they run anything.
 func TestFailureEvents(t *testing.T) {
 	site := newSite(t)

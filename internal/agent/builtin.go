@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -47,17 +46,8 @@ func (b *Builtin) Run(ctx context.Context, req Request) task.Outcome {
 	if err != nil {
 		st.Error = err.Error()
 		req.Step(st)
-		var blocked *browser.BlockedError
-		var timeout *browser.TimeoutError
-		var crashed *browser.BrowserError
-		switch {
-		case errors.As(err, &blocked):
-			out.Code = task.CodeNavigationBlocked
-		case errors.As(err, &crashed):
-			out.Code = task.CodeBrowserError
-		case ctx.Err() != nil || errors.As(err, &timeout):
-			out.Code = task.CodeNavigationTimeout
-		default:
+		out.Code = failureCode(err)
+		if out.Code == "" {
 			out.Code = task.CodeNavigationTimeout
 		}
 		out.Error = "could not load " + spec.StartingPoint + ": " + err.Error()

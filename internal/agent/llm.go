@@ -59,8 +59,8 @@ func (a *LLM) repairTurns() int {
 	return a.RepairTurns
 }
 
-// run is the state of one Run.
-type run struct {
+// taskRun is the state of one Run.
+type taskRun struct {
 	a     *LLM
 	req   Request
 	spec  task.Spec
@@ -69,20 +69,23 @@ type run struct {
 	now   func() time.Time
 	limit struct{ in, out int64 }
 
-	schema  *output.Schema
-	columns []string
-	system  string
-	intro   string
+	maxSteps int
+	schema   *output.Schema
+	columns  []string
+	system   string
+	intro    string
 
 	usage   task.Usage
 	network []task.NetworkURL
 	steps   int // steps recorded
 	calls   int // model calls made
-	nav     navState
-	notes   []string
-	turns   []turn
-	repairs int  // repair turns used
-	repair  bool // the last answer was invalid: the next turn is a repair
+	// navFailure is the latest navigation's refusal or failure; a later
+	// successful one clears it.
+	navFailure *NavigationError
+	notes      []string
+	turns      []turn
+	repairs    int  // repair turns used
+	repair     bool // the last answer was invalid: the next turn is a repair
 }
 
 // turn is one model answer and what its tool calls did, kept in compact
@@ -94,30 +97,51 @@ type turn struct {
 	nudge     string          // a user message after a turn without tool call
 }
 
-// Run implements Agent.
+// Run implements Agent: prepare, open the starting point, then one turn
+// after another (observe, ask, act) until a turn ends the task.
 func (a *LLM) Run(ctx context.Context, req Request) task.Outcome {
-	r := &run{a: a, req: req, spec: req.Task.Spec, now: a.Now, sec: newSecrets(req.Task.Spec.Secrets)}
+	r := &taskRun{a: a, req: req, spec: req.Task.Spec, now: a.Now, sec: newSecrets(req.Task.Spec.Secrets)}
 	if r.now == nil {
 		r.now = time.Now
 	}
-	out := r.run(ctx)
+	return r.finish(r.drive(ctx))
+}
+
+func (r *taskRun) drive(ctx context.Context) task.Outcome {
+	if out := r.prepare(ctx); out != nil {
+		return *out
+	}
+	if out := r.openStart(ctx); out != nil {
+		return *out
+	}
+	for {
+		if out := r.next(ctx); out != nil {
+			return *out
+		}
+	}
+}
+
+// finish fills in what every outcome reports (usage, network) and masks
+// what is reported by webhook and stored.
+func (r *taskRun) finish(out task.Outcome) task.Outcome {
 	if r.tab != nil {
 		r.collectNetwork()
 	}
 	out.Usage.InputTokens = r.usage.InputTokens
 	out.Usage.OutputTokens = r.usage.OutputTokens
 	out.Network = r.network
-	// Whatever ends up in the outcome is reported by webhook and stored.
 	out.Message = r.sec.mask(out.Message)
 	out.Error = r.sec.mask(out.Error)
 	out.Question = r.sec.mask(out.Question)
 	return out
 }
 
-func (r *run) run(ctx context.Context) task.Outcome {
+// prepare checks the configuration, compiles the output type, writes the
+// prompts and opens the session's page.
+func (r *taskRun) prepare(ctx context.Context) *task.Outcome {
 	a := r.a
 	if a.Model == nil || a.Browser == nil {
-		return task.Outcome{Code: task.CodeModelError, Error: "the agent has no model or no browser configured"}
+		return &task.Outcome{Code: task.CodeModelError, Error: "the agent has no model or no browser configured"}
 	}
 	r.limit.in, r.limit.out = int64(r.spec.MaxInputTokens), int64(r.spec.MaxOutputTokens)
 	if r.limit.in <= 0 {
@@ -126,22 +150,12 @@ func (r *run) run(ctx context.Context) task.Outcome {
 	if r.limit.out <= 0 {
 		r.limit.out = task.DefaultMaxTokens
 	}
-	switch r.spec.OutputType {
-	case task.OutputJSON, "structured":
-		s, err := output.CompileSchema(r.spec.OutputSchema)
-		if err != nil {
-			return task.Outcome{Code: task.CodeOutputInvalid, Error: err.Error()}
-		}
-		r.schema = s
-		r.spec.OutputType = task.OutputJSON
-	case task.OutputCSV:
-		cols, err := output.ParseColumns(r.spec.OutputSchema)
-		if err != nil {
-			return task.Outcome{Code: task.CodeOutputInvalid, Error: err.Error()}
-		}
-		r.columns = cols
-	default:
-		r.spec.OutputType = task.OutputText
+	r.maxSteps = a.MaxSteps
+	if r.maxSteps <= 0 {
+		r.maxSteps = 40
+	}
+	if out := r.compileOutput(); out != nil {
+		return out
 	}
 	r.system = r.systemPrompt()
 	r.intro = r.taskMessage()
@@ -149,157 +163,206 @@ func (r *run) run(ctx context.Context) task.Outcome {
 	tab, err := a.Browser.Tab(ctx, r.req.Task.SessionID, r.spec.AvoidDomains)
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctxOutcome(ctx)
+			out := ctxOutcome(ctx)
+			return &out
 		}
-		return task.Outcome{Code: task.CodeBrowserError, Error: "the browser could not open a page: " + r.sec.mask(err.Error())}
+		return &task.Outcome{Code: task.CodeBrowserError, Error: "the browser could not open a page: " + r.sec.mask(err.Error())}
 	}
 	r.tab = tab
+	return nil
+}
 
-	// Open startingPoint first, unless this run resumes after a human's
-	// answer on a page that is still open (the session's tab keeps it).
-	resuming := r.req.Task.Answer != "" && !blank(tab.URL())
-	if r.spec.StartingPoint != "" && !resuming {
-		args, _ := json.Marshal(map[string]string{"url": r.spec.StartingPoint})
-		call := model.ToolCall{ID: "call_start", Name: toolNavigate, Arguments: string(args)}
-		began := r.now()
-		res := r.act(ctx, call)
-		if out := r.record(ctx, call, res, began, model.Usage{}); out != nil {
-			return *out
-		}
-		if res.err != "" {
-			// The model sees the refusal and may find another way.
-			r.turns = append(r.turns, turn{
-				assistant: model.Message{Role: model.RoleAssistant, ToolCalls: []model.ToolCall{call}},
-				results:   []model.Message{{Role: model.RoleTool, ToolCallID: call.ID, Content: res.text}},
-				short:     []string{res.text},
-			})
-		}
-	}
-
-	maxSteps := a.MaxSteps
-	if maxSteps <= 0 {
-		maxSteps = 40
-	}
-	for {
-		if ctx.Err() != nil {
-			return ctxOutcome(ctx)
-		}
-		// Past the limit the model gets turns with only done and give_up:
-		// one to answer, and the repair turns that answer may need.
-		final := r.calls >= maxSteps
-		if r.calls > maxSteps+r.a.repairTurns() {
-			return r.noAnswer(fmt.Sprintf("the model gave no answer within %d steps", maxSteps))
-		}
-		obs := r.observe(ctx)
-		if obs.end != nil {
-			return *obs.end
-		}
-		msgs := r.messages(obs.text, final)
-		// A screenshot could show a secret the agent typed: tasks with
-		// secrets never send one.
-		if obs.image != nil && len(r.spec.Secrets) == 0 {
-			msgs[len(msgs)-1].Images = [][]byte{obs.image}
-		}
-		mreq := model.Request{Messages: msgs, Tools: tools(r.spec.OutputType, final)}
-		if r.repair && r.schema != nil && r.schema.Root().Is("object") {
-			// Structured outputs (where the endpoint supports them) make
-			// the repaired answer valid by construction. Only object roots:
-			// OpenAI refuses others, which would switch the feature off.
-			mreq.Schema = &model.Schema{Name: "answer", Schema: r.schema.Raw()}
-		}
-		began := r.now()
-		resp, err := a.Model.Complete(ctx, mreq)
-		r.calls++
+// compileOutput reads the requested output type and its schema or
+// columns, which every answer is validated against.
+func (r *taskRun) compileOutput() *task.Outcome {
+	switch r.spec.OutputType {
+	case task.OutputJSON, "structured":
+		s, err := output.CompileSchema(r.spec.OutputSchema)
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctxOutcome(ctx)
-			}
-			msg := r.sec.mask(err.Error())
-			r.step(task.Step{Action: "model", Error: msg, URL: r.sec.mask(tab.URL()), DurationMs: r.since(began)})
-			var me *model.Error
-			if !errors.As(err, &me) {
-				msg = "the model call failed: " + msg
-			}
-			return task.Outcome{Code: task.CodeModelError, Error: msg}
+			return &task.Outcome{Code: task.CodeOutputInvalid, Error: err.Error()}
 		}
-		r.usage.InputTokens += resp.Usage.PromptTokens
-		r.usage.OutputTokens += resp.Usage.CompletionTokens
-		if out := r.overBudget(resp, began); out != nil {
-			return *out
+		r.schema = s
+		r.spec.OutputType = task.OutputJSON
+	case task.OutputCSV:
+		cols, err := output.ParseColumns(r.spec.OutputSchema)
+		if err != nil {
+			return &task.Outcome{Code: task.CodeOutputInvalid, Error: err.Error()}
 		}
-
-		calls := resp.Message.ToolCalls
-		if len(calls) == 0 {
-			if r.repair && strings.TrimSpace(resp.Message.Content) != "" {
-				// A repair turn may answer in the content (that is where
-				// response_format puts it).
-				calls = []model.ToolCall{{ID: "call_content", Name: toolDone, Arguments: mustJSON(map[string]string{"answer": resp.Message.Content})}}
-				resp.Message.Content = ""
-			} else {
-				r.step(task.Step{Action: "message", URL: r.sec.mask(tab.URL()),
-					InputTokens: resp.Usage.PromptTokens, OutputTokens: resp.Usage.CompletionTokens,
-					DurationMs: r.since(began), Error: "the model answered without a tool call"})
-				r.turns = append(r.turns, turn{
-					assistant: model.Message{Role: model.RoleAssistant, Content: clip(r.sec.mask(resp.Message.Content), 500)},
-					nudge:     "Act by calling one of the tools; to finish, call done with the answer.",
-				})
-				continue
-			}
-		}
-
-		t := turn{assistant: model.Message{Role: model.RoleAssistant, Content: clip(r.sec.mask(resp.Message.Content), 500)}}
-		var end *task.Outcome
-		stale := false // a previous call of this answer failed or may have changed the page
-		for i, call := range calls {
-			if call.ID == "" {
-				call.ID = fmt.Sprintf("call_%d_%d", r.calls, i)
-			}
-			kept := call
-			kept.Arguments = r.sec.mask(call.Arguments)
-			t.assistant.ToolCalls = append(t.assistant.ToolCalls, kept)
-			var res actResult
-			stepBegan := r.now()
-			switch {
-			case end != nil:
-				res = actResult{text: "not run: the task already ended"}
-			case stale && call.Name != toolNote:
-				// Element numbers (and the answer) belong to the page the
-				// model saw; after a failure or a possible page change the
-				// rest of the batch would act blind.
-				res = actResult{text: "not run: the previous action failed or changed the page; look at the current page first", err: "not run"}
-			default:
-				res = r.act(ctx, call)
-				if res.answer != nil {
-					res = r.checkAnswer(*res.answer)
-				}
-				stale = stale || res.err != "" || res.nav == navOK
-			}
-			usage := model.Usage{}
-			if i == 0 {
-				// The model call's tokens and time go to the step of its
-				// first action.
-				usage, stepBegan = resp.Usage, began
-			}
-			if end == nil {
-				if out := r.record(ctx, call, res, stepBegan, usage); out != nil {
-					end = out
-				}
-			}
-			t.results = append(t.results, model.Message{Role: model.RoleTool, ToolCallID: call.ID, Content: res.text})
-			t.short = append(t.short, shorten(res))
-		}
-		r.turns = append(r.turns, t)
-		if end != nil {
-			return *end
-		}
+		r.columns = cols
+	default:
+		r.spec.OutputType = task.OutputText
 	}
+	return nil
+}
+
+// openStart opens startingPoint, unless this run resumes after a human's
+// answer on a page that is still open (the session's tab keeps it).
+func (r *taskRun) openStart(ctx context.Context) *task.Outcome {
+	resuming := r.req.Task.Answer != "" && !blank(r.tab.URL())
+	if r.spec.StartingPoint == "" || resuming {
+		return nil
+	}
+	args, _ := json.Marshal(map[string]string{"url": r.spec.StartingPoint})
+	call := model.ToolCall{ID: "call_start", Name: toolNavigate, Arguments: string(args)}
+	began := r.now()
+	res := r.act(ctx, call)
+	if out := r.record(ctx, call, res, began, model.Usage{}); out != nil {
+		return out
+	}
+	if res.err != "" {
+		// The model sees the refusal and may find another way.
+		r.turns = append(r.turns, turn{
+			assistant: model.Message{Role: model.RoleAssistant, ToolCalls: []model.ToolCall{call}},
+			results:   []model.Message{{Role: model.RoleTool, ToolCallID: call.ID, Content: res.text}},
+			short:     []string{res.text},
+		})
+	}
+	return nil
+}
+
+// next runs one turn: observe the page, ask the model, act on its answer.
+// It returns the outcome when the turn ended the task.
+func (r *taskRun) next(ctx context.Context) *task.Outcome {
+	if ctx.Err() != nil {
+		out := ctxOutcome(ctx)
+		return &out
+	}
+	// Past the limit the model gets turns with only done and give_up: one
+	// to answer, and the repair turns that answer may need.
+	final := r.calls >= r.maxSteps
+	if r.calls > r.maxSteps+r.a.repairTurns() {
+		out := r.noAnswer(fmt.Sprintf("the model gave no answer within %d steps", r.maxSteps))
+		return &out
+	}
+	obs := r.observe(ctx)
+	if obs.end != nil {
+		return obs.end
+	}
+	resp, began, out := r.ask(ctx, obs, final)
+	if out != nil {
+		return out
+	}
+	return r.actOn(ctx, resp, began)
+}
+
+// ask sends one request: the conversation so far and the current page. It
+// counts the call and its tokens, and ends the task on a model error or
+// past the token budget.
+func (r *taskRun) ask(ctx context.Context, obs observation, final bool) (model.Response, time.Time, *task.Outcome) {
+	msgs := r.messages(obs.text, final)
+	// A screenshot could show a secret the agent typed: tasks with secrets
+	// never send one.
+	if obs.image != nil && len(r.spec.Secrets) == 0 {
+		msgs[len(msgs)-1].Images = [][]byte{obs.image}
+	}
+	mreq := model.Request{Messages: msgs, Tools: tools(r.spec.OutputType, final)}
+	if r.repair && r.schema != nil && r.schema.Root().Is("object") {
+		// Structured outputs (where the endpoint supports them) make the
+		// repaired answer valid by construction. Only object roots: OpenAI
+		// refuses others, which would switch the feature off.
+		mreq.Schema = &model.Schema{Name: "answer", Schema: r.schema.Raw()}
+	}
+	began := r.now()
+	resp, err := r.a.Model.Complete(ctx, mreq)
+	r.calls++
+	if err != nil {
+		if ctx.Err() != nil {
+			out := ctxOutcome(ctx)
+			return resp, began, &out
+		}
+		msg := r.sec.mask(err.Error())
+		r.step(task.Step{Action: "model", Error: msg, URL: r.sec.mask(r.tab.URL()), DurationMs: r.since(began)})
+		var me *model.Error
+		if !errors.As(err, &me) {
+			msg = "the model call failed: " + msg
+		}
+		return resp, began, &task.Outcome{Code: task.CodeModelError, Error: msg}
+	}
+	r.usage.InputTokens += resp.Usage.PromptTokens
+	r.usage.OutputTokens += resp.Usage.CompletionTokens
+	return resp, began, r.overBudget(resp, began)
+}
+
+// actOn runs the tool calls of the model's answer in order and keeps the
+// turn for later requests.
+func (r *taskRun) actOn(ctx context.Context, resp model.Response, began time.Time) *task.Outcome {
+	calls := r.toolCalls(&resp, began)
+	if len(calls) == 0 {
+		return nil
+	}
+	t := turn{assistant: model.Message{Role: model.RoleAssistant, Content: clip(r.sec.mask(resp.Message.Content), 500)}}
+	var end *task.Outcome
+	stale := false // a previous call of this answer failed or may have changed the page
+	for i, call := range calls {
+		if call.ID == "" {
+			call.ID = fmt.Sprintf("call_%d_%d", r.calls, i)
+		}
+		kept := call
+		kept.Arguments = r.sec.mask(call.Arguments)
+		t.assistant.ToolCalls = append(t.assistant.ToolCalls, kept)
+		var res actResult
+		stepBegan := r.now()
+		switch {
+		case end != nil:
+			res = actResult{text: "not run: the task already ended"}
+		case stale && call.Name != toolNote:
+			// Element numbers (and the answer) belong to the page the model
+			// saw; after a failure or a possible page change the rest of
+			// the batch would act blind.
+			res = actResult{text: "not run: the previous action failed or changed the page; look at the current page first", err: "not run"}
+		default:
+			res = r.act(ctx, call)
+			if res.answer != nil {
+				res = r.checkAnswer(*res.answer)
+			}
+			stale = stale || res.err != "" || res.navigated
+		}
+		usage := model.Usage{}
+		if i == 0 {
+			// The model call's tokens and time go to the step of its first
+			// action.
+			usage, stepBegan = resp.Usage, began
+		}
+		if end == nil {
+			end = r.record(ctx, call, res, stepBegan, usage)
+		}
+		t.results = append(t.results, model.Message{Role: model.RoleTool, ToolCallID: call.ID, Content: res.text})
+		t.short = append(t.short, shorten(res))
+	}
+	r.turns = append(r.turns, t)
+	return end
+}
+
+// toolCalls are the calls of the model's answer. An answer without one is
+// the answer itself on a repair turn (that is where response_format puts
+// it), else a turn that nudges the model to act.
+func (r *taskRun) toolCalls(resp *model.Response, began time.Time) []model.ToolCall {
+	if calls := resp.Message.ToolCalls; len(calls) > 0 {
+		return calls
+	}
+	if r.repair && strings.TrimSpace(resp.Message.Content) != "" {
+		calls := []model.ToolCall{{ID: "call_content", Name: toolDone, Arguments: mustJSON(map[string]string{"answer": resp.Message.Content})}}
+		resp.Message.Content = ""
+		return calls
+	}
+	r.step(task.Step{Action: "message", URL: r.sec.mask(r.tab.URL()),
+		InputTokens: resp.Usage.PromptTokens, OutputTokens: resp.Usage.CompletionTokens,
+		DurationMs: r.since(began), Error: "the model answered without a tool call"})
+	r.turns = append(r.turns, turn{
+		assistant: model.Message{Role: model.RoleAssistant, Content: clip(r.sec.mask(resp.Message.Content), 500)},
+		nudge:     "Act by calling one of the tools; to finish, call done with the answer.",
+	})
+	return nil
 }
 
 // record logs the step of one tool call and returns the outcome if the call
 // ended the task.
-func (r *run) record(ctx context.Context, call model.ToolCall, res actResult, began time.Time, usage model.Usage) *task.Outcome {
-	if res.nav != navUnchanged {
-		r.nav = res.nav
+func (r *taskRun) record(ctx context.Context, call model.ToolCall, res actResult, began time.Time, usage model.Usage) *task.Outcome {
+	switch {
+	case res.navFailure != nil:
+		r.navFailure = res.navFailure
+	case res.navigated:
+		r.navFailure = nil
 	}
 	r.collectNetwork()
 	r.step(task.Step{
@@ -324,7 +387,7 @@ func (r *run) record(ctx context.Context, call model.ToolCall, res actResult, be
 // checkAnswer validates done's answer against the output type. A valid
 // answer ends the task; an invalid one becomes a repair turn until they run
 // out.
-func (r *run) checkAnswer(ans string) actResult {
+func (r *taskRun) checkAnswer(ans string) actResult {
 	msg, err := r.validate(ans)
 	if err == nil {
 		return actResult{text: "accepted", end: &task.Outcome{Message: msg}}
@@ -347,7 +410,7 @@ func (r *run) checkAnswer(ans string) actResult {
 
 // validate checks an answer and returns the message to report: JSON
 // re-encoded compactly in the schema's key order, CSV and text as given.
-func (r *run) validate(ans string) (string, error) {
+func (r *taskRun) validate(ans string) (string, error) {
 	switch r.spec.OutputType {
 	case task.OutputJSON:
 		v, err := r.schema.ValidateJSON([]byte(stripFence(ans)))
@@ -373,7 +436,7 @@ func (r *run) validate(ans string) (string, error) {
 }
 
 // overBudget fails the task once the usage passes either token budget.
-func (r *run) overBudget(resp model.Response, began time.Time) *task.Outcome {
+func (r *taskRun) overBudget(resp model.Response, began time.Time) *task.Outcome {
 	in, out := r.usage.InputTokens, r.usage.OutputTokens
 	if in <= r.limit.in && out <= r.limit.out {
 		return nil
@@ -390,8 +453,8 @@ func (r *run) overBudget(resp model.Response, began time.Time) *task.Outcome {
 }
 
 // noAnswer is the outcome of a run that stopped without an answer.
-func (r *run) noAnswer(why string) task.Outcome {
-	if r.nav == navBlocked {
+func (r *taskRun) noAnswer(why string) task.Outcome {
+	if f := r.navFailure; f != nil && f.Blocked {
 		return task.Outcome{Code: task.CodeNavigationBlocked, Error: why + "; the page needed is blocked by the network policy or avoidDomains"}
 	}
 	return task.Outcome{Code: task.CodeOutputInvalid, Error: why}
@@ -403,7 +466,7 @@ type observation struct {
 	end   *task.Outcome
 }
 
-func (r *run) observe(ctx context.Context) observation {
+func (r *taskRun) observe(ctx context.Context) observation {
 	o, err := r.tab.Observe(ctx, ObserveOptions{Screenshot: r.a.Screenshot})
 	if err != nil {
 		var be *BrowserError
@@ -428,115 +491,23 @@ func (r *run) observe(ctx context.Context) observation {
 	return observation{text: r.sec.mask(b.String()), image: o.Screenshot}
 }
 
-// messages builds one request: the system prompt, the task, the earlier
-// turns (the latest in full, older ones shortened) and the current page.
-func (r *run) messages(page string, final bool) []model.Message {
-	msgs := []model.Message{
-		{Role: model.RoleSystem, Content: r.system},
-		{Role: model.RoleUser, Content: r.intro},
-	}
-	for i, t := range r.turns {
-		latest := i == len(r.turns)-1
-		msgs = append(msgs, t.assistant)
-		for j, res := range t.results {
-			if !latest {
-				res.Content = t.short[j]
-			}
-			msgs = append(msgs, res)
-		}
-		if t.nudge != "" && latest {
-			msgs = append(msgs, model.Message{Role: model.RoleUser, Content: t.nudge})
-		}
-	}
-	var b strings.Builder
-	if len(r.notes) > 0 {
-		b.WriteString("Your notes:\n")
-		for _, n := range r.notes {
-			b.WriteString("- " + n + "\n")
-		}
-		b.WriteString("\n")
-	}
-	b.WriteString("Current page:\n")
-	b.WriteString(page)
-	if final {
-		b.WriteString("\n\nThe step limit is reached: call done with your best answer now, or give_up.")
-	}
-	msgs = append(msgs, model.Message{Role: model.RoleUser, Content: b.String()})
-	return msgs
-}
-
-// shorten is what an older turn's result becomes: errors stay (they explain
-// what not to retry), long reads become a note that they happened.
-func shorten(res actResult) string {
-	if res.keep || len(res.text) <= 200 {
-		return res.text
-	}
-	return clip(res.text, 160) + " (older content dropped; use note to keep what you need)"
-}
-
-func (r *run) systemPrompt() string {
-	var b strings.Builder
-	b.WriteString(`You are a web agent. You operate a real browser through the tools to do the user's task, then call done with the answer.
-- Each turn shows the current page: URL, title, visible text; interactive elements are numbered like [12]: pass that number as id.
-- Only the latest page view is kept. Save facts you need later (e.g. items from earlier pages) with note.
-- extract reads the page's whole main content when the view is not enough.
-- NAVIGATION_BLOCKED means that site is off limits: find another way, or give_up.
-- Use ask_human only for what only the user can give (a one-time code, a choice).
-- Answer only from what the pages show; never invent data.
-`)
-	if names := r.sec.names(); len(names) > 0 {
-		b.WriteString("- Secrets: to type one, write its placeholder exactly; the real value is filled in on its own site only: " + placeholderList(names) + ".\n")
-	}
-	switch r.spec.OutputType {
-	case task.OutputJSON:
-		b.WriteString("done's answer must be JSON valid against this JSON Schema:\n")
-		b.Write(compactJSON(r.spec.OutputSchema))
-	case task.OutputCSV:
-		b.WriteString("done's answer must be CSV (RFC 4180) whose first row is exactly: " + strings.Join(r.columns, ",") +
-			"\nthen one row per record; quote cells containing commas, quotes or line breaks.")
-	default:
-		b.WriteString("done's answer is the result in markdown.")
-	}
-	return b.String()
-}
-
-func (r *run) taskMessage() string {
-	t := r.req.Task
-	var b strings.Builder
-	b.WriteString("Task: " + r.sec.mask(r.spec.TaskDetails))
-	if r.spec.StartingPoint != "" {
-		b.WriteString("\nStarting point: " + r.sec.mask(r.spec.StartingPoint))
-	}
-	if t.Answer != "" {
-		// The conversation is not kept across a pause: what matters of it
-		// is the question and its answer.
-		q := t.Question
-		if q == "" {
-			q = "(your question)"
-		}
-		b.WriteString("\n\nEarlier in this task you asked the user: " + r.sec.mask(q) +
-			"\nThe user answered: " + r.sec.mask(t.Answer) + "\nContinue the task from the current page.")
-	}
-	return b.String()
-}
-
-func (r *run) step(s task.Step) {
+func (r *taskRun) step(s task.Step) {
 	r.steps++
 	s.N = r.steps
 	s.At = r.now()
 	r.req.Step(s)
 }
 
-func (r *run) since(t time.Time) int64 { return r.now().Sub(t).Milliseconds() }
+func (r *taskRun) since(t time.Time) int64 { return r.now().Sub(t).Milliseconds() }
 
-func (r *run) collectNetwork() {
+func (r *taskRun) collectNetwork() {
 	for _, n := range r.tab.Network() {
 		n.URL = r.sec.mask(n.URL)
 		r.network = append(r.network, n)
 	}
 }
 
-func (r *run) maskedArgs(args string) json.RawMessage {
+func (r *taskRun) maskedArgs(args string) json.RawMessage {
 	args = r.sec.mask(strings.TrimSpace(args))
 	if args == "" || !json.Valid([]byte(args)) {
 		if args == "" {

@@ -170,26 +170,18 @@ type actResult struct {
 	end *task.Outcome
 	// answer is done's answer, to be validated by the loop.
 	answer *string
-	// nav records how the last navigation attempt went, for the code of a
-	// task that ends without an answer.
-	nav navState
+	// navigated marks an action that may have loaded another page and
+	// succeeded.
+	navigated bool
+	// navFailure is the action's refused or failed navigation, kept for the
+	// code of a task that ends without an answer.
+	navFailure *NavigationError
 	// keep marks a result worth keeping in full in later turns (a note).
 	keep bool
 }
 
-// navState remembers whether the latest navigation failed, so that giving up
-// after a refused site reports NAVIGATION_BLOCKED rather than a vague code.
-type navState int
-
-const (
-	navUnchanged navState = iota
-	navOK
-	navBlocked
-	navTimeout
-)
-
 // act runs one tool call.
-func (r *run) act(ctx context.Context, call model.ToolCall) actResult {
+func (r *taskRun) act(ctx context.Context, call model.ToolCall) actResult {
 	var a toolArgs
 	if strings.TrimSpace(call.Arguments) != "" {
 		if err := json.Unmarshal([]byte(call.Arguments), &a); err != nil {
@@ -266,29 +258,40 @@ func (r *run) act(ctx context.Context, call model.ToolCall) actResult {
 // browserResult turns what a browser action returned into the tool's
 // result. A refused or failed navigation is a result the model can act on;
 // a broken browser ends the task.
-func (r *run) browserResult(err error, navigates bool) actResult {
+func (r *taskRun) browserResult(err error, navigates bool) actResult {
 	if err == nil {
-		res := actResult{text: "ok"}
-		if navigates {
-			res.nav = navOK
-		}
-		return res
+		return actResult{text: "ok", navigated: navigates}
 	}
 	msg := r.sec.mask(err.Error())
 	var nav *NavigationError
-	var be *BrowserError
-	switch {
-	case errors.As(err, &be):
-		return actResult{err: msg, end: &task.Outcome{Code: task.CodeBrowserError, Error: "the browser failed: " + msg}}
+	switch code := failureCode(err); {
+	case code == task.CodeBrowserError:
+		return actResult{err: msg, end: &task.Outcome{Code: code, Error: "the browser failed: " + msg}}
 	case errors.As(err, &nav) && nav.Blocked:
-		return actResult{text: "NAVIGATION_BLOCKED: " + msg + " (this site is off limits; find another way or give up)", err: msg, nav: navBlocked}
+		return actResult{text: code + ": " + msg + " (this site is off limits; find another way or give up)", err: msg, navFailure: nav}
 	case errors.As(err, &nav):
-		return actResult{text: "NAVIGATION_TIMEOUT: " + msg, err: msg, nav: navTimeout}
+		return actResult{text: code + ": " + msg, err: msg, navFailure: nav}
 	}
 	return actResult{text: "ERROR: " + msg, err: msg}
 }
 
-func (r *run) extract(ctx context.Context) actResult {
+// failureCode is the one mapping from the browser's errors to task codes:
+// a refused or failed navigation gives its own code (NAVIGATION_BLOCKED or
+// NAVIGATION_TIMEOUT), a crashed or hung browser BROWSER_ERROR, anything
+// else "".
+func failureCode(err error) string {
+	var nav *NavigationError
+	var be *BrowserError
+	switch {
+	case errors.As(err, &be):
+		return task.CodeBrowserError
+	case errors.As(err, &nav):
+		return nav.Code()
+	}
+	return ""
+}
+
+func (r *taskRun) extract(ctx context.Context) actResult {
 	pageURL, html, err := r.tab.Page(ctx)
 	if err != nil {
 		return r.browserResult(err, false)
@@ -307,16 +310,17 @@ func (r *run) extract(ctx context.Context) actResult {
 
 // giveUp ends the task without an answer; the code says why as precisely as
 // the agent knows.
-func (r *run) giveUp(reason string) *task.Outcome {
+func (r *taskRun) giveUp(reason string) *task.Outcome {
 	reason = r.sec.mask(strings.TrimSpace(reason))
 	if reason == "" {
 		reason = "no reason given"
 	}
-	switch r.nav {
-	case navBlocked:
-		return &task.Outcome{Code: task.CodeNavigationBlocked, Error: "the page needed is blocked by the network policy or avoidDomains; the agent gave up: " + reason}
-	case navTimeout:
-		return &task.Outcome{Code: task.CodeNavigationTimeout, Error: "the page needed did not load; the agent gave up: " + reason}
+	if f := r.navFailure; f != nil {
+		why := "the page needed did not load"
+		if f.Blocked {
+			why = "the page needed is blocked by the network policy or avoidDomains"
+		}
+		return &task.Outcome{Code: f.Code(), Error: why + "; the agent gave up: " + reason}
 	}
 	return &task.Outcome{Code: task.CodeOutputInvalid, Error: "the agent could not do the task: " + reason}
 }

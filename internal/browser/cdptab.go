@@ -334,7 +334,7 @@ func (t *chromiumTab) failure(ctx, cctx context.Context, what string, err error)
 			t.c.mu.Unlock()
 			return &BrowserError{Reason: "the browser stopped responding while " + what}
 		}
-		return &timeoutError{what: what}
+		return fmt.Errorf("the page %w while %s", errNoAnswer, what)
 	}
 	var exc *chromedp.ExceptionError
 	if errors.As(err, &exc) {
@@ -343,20 +343,17 @@ func (t *chromiumTab) failure(ctx, cctx context.Context, what string, err error)
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// timeoutError is a call the page did not answer in time while the browser
+// errNoAnswer is a call the page did not answer in time while the browser
 // did: the page is busy (a script in a loop) or loading slowly.
-type timeoutError struct{ what string }
-
-func (e *timeoutError) Error() string { return "the page did not answer in time while " + e.what }
+var errNoAnswer = errors.New("did not answer in time")
 
 // hung turns a page that stopped answering into a *BrowserError and marks
 // the page for replacement: the next Tab of the session opens a new page in
 // the same browser context (cookies kept).
 func (t *chromiumTab) hung(err error) error {
-	var te *timeoutError
-	if errors.As(err, &te) {
+	if errors.Is(err, errNoAnswer) {
 		t.crashed.Store(true)
-		return &BrowserError{Reason: "the page stopped responding while " + te.what}
+		return &BrowserError{Reason: "the page stopped responding: " + err.Error()}
 	}
 	return err
 }
@@ -420,8 +417,7 @@ func (t *chromiumTab) Navigate(ctx context.Context, rawURL string) error {
 		return err
 	})
 	if err != nil {
-		var te *timeoutError
-		if errors.As(err, &te) {
+		if errors.Is(err, errNoAnswer) {
 			t.stopLoading()
 			return &NavigationError{URL: rawURL, Reason: fmt.Sprintf("%s did not load within %s", rawURL, t.c.cfg.NavigationTimeout)}
 		}

@@ -40,13 +40,9 @@ type Fetcher struct {
 	Now       func() time.Time
 }
 
-// BlockedError is a navigation the policy or avoidDomains refused.
-type BlockedError struct{ Reason string }
-
-func (e *BlockedError) Error() string { return e.Reason }
-
 // Fetch loads rawURL, following up to 10 redirects, each judged by the
-// network policy (at dial time) and by avoid (the task's avoidDomains).
+// network policy (at dial time) and by avoid (the task's avoidDomains). A
+// page that is refused or does not load is a *NavigationError.
 func (f *Fetcher) Fetch(ctx context.Context, rawURL string, avoid []string) (Page, error) {
 	now := f.Now
 	if now == nil {
@@ -81,7 +77,7 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string, avoid []string) (Pag
 	page.Visited = append(page.Visited, task.NetworkURL{URL: rawURL, Timestamp: now().UTC()})
 	resp, err := client.Do(req)
 	if err != nil {
-		return page, classify(err)
+		return page, classify(rawURL, err)
 	}
 	defer resp.Body.Close()
 	max := f.MaxBytes
@@ -90,7 +86,7 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string, avoid []string) (Pag
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, max))
 	if err != nil {
-		return page, classify(err)
+		return page, classify(rawURL, err)
 	}
 	page.URL = resp.Request.URL.String()
 	page.Status = resp.StatusCode
@@ -105,36 +101,30 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string, avoid []string) (Pag
 
 func checkAvoided(u *url.URL, avoid []string) error {
 	if netguard.Avoided(u.Hostname(), avoid) {
-		return &BlockedError{Reason: fmt.Sprintf("%s is in the task's avoidDomains", u.Hostname())}
+		return &NavigationError{URL: u.Redacted(), Blocked: true, Reason: fmt.Sprintf("%s is in the task's avoidDomains", u.Hostname())}
 	}
 	return nil
 }
 
-// TimeoutError is a page that did not answer in time or could not be
-// reached.
-type TimeoutError struct{ Reason string }
-
-func (e *TimeoutError) Error() string { return e.Reason }
-
-// classify turns a transport error into a blocked navigation, a timeout,
-// or a plain failure, with a reason fit to show to the caller (no query
-// strings or credentials).
-func classify(err error) error {
+// classify turns a transport error into a *NavigationError, blocked or
+// not, with a reason fit to show to the caller (no query strings or
+// credentials).
+func classify(rawURL string, err error) error {
 	var blocked *netguard.BlockedError
 	if errors.As(err, &blocked) {
-		return &BlockedError{Reason: blocked.Error()}
+		return &NavigationError{URL: rawURL, Blocked: true, Reason: blocked.Error(), Err: blocked}
 	}
-	var avoided *BlockedError
-	if errors.As(err, &avoided) {
-		return avoided
+	var nav *NavigationError
+	if errors.As(err, &nav) {
+		return nav
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
-		return &TimeoutError{Reason: "the page did not answer in time"}
+		return &NavigationError{URL: rawURL, Reason: "the page did not answer in time"}
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return &TimeoutError{Reason: "the page could not be loaded: " + err.Error()}
+	return &NavigationError{URL: rawURL, Reason: "the page could not be loaded: " + err.Error()}
 }

@@ -3,7 +3,6 @@ package browser
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 )
 
 // ChromiumLoader loads pages in Chromium for the built-in extractor, so
@@ -13,9 +12,9 @@ type ChromiumLoader struct {
 	Browser *Chromium
 }
 
-// Fetch loads rawURL in Chromium and returns the rendered DOM. Refusals
-// (network policy, avoid) are *BlockedError and pages that do not load are
-// *TimeoutError, as with Fetcher; a crashed browser is a *BrowserError.
+// Fetch loads rawURL in Chromium and returns the rendered DOM. A page that
+// is refused or does not load is a *NavigationError, as with Fetcher; a
+// crashed browser is a *BrowserError.
 func (l ChromiumLoader) Fetch(ctx context.Context, rawURL string, avoid []string) (Page, error) {
 	id := "fetch-" + rand.Text()
 	defer l.Browser.CloseSession(id)
@@ -28,13 +27,6 @@ func (l ChromiumLoader) Fetch(ctx context.Context, rawURL string, avoid []string
 	page := Page{URL: tab.URL(), Status: ct.status()}
 	page.Visited = tab.Network()
 	if err != nil {
-		var nav *NavigationError
-		if errors.As(err, &nav) {
-			if nav.Blocked {
-				return page, &BlockedError{Reason: nav.Reason}
-			}
-			return page, &TimeoutError{Reason: nav.Reason}
-		}
 		return page, err
 	}
 	u, html, err := tab.Page(ctx)

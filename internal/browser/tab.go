@@ -11,7 +11,7 @@ import (
 // are the numbers of the latest Observe ([12]<a href=…>Next</a>).
 //
 // The types of this file are declared here, not in package agent, because
-// agent already imports this package (Page, BlockedError) and Chromium must
+// agent already imports this package (Page, NavigationError) and Chromium must
 // return them; agent re-exports them under the same names.
 type Tab interface {
 	// Navigate loads url and waits for it (bounded). A refused or avoided
@@ -61,15 +61,31 @@ type Observation struct {
 	Screenshot []byte
 }
 
-// NavigationError is a navigation that was refused (network policy or
-// avoidDomains: Blocked) or did not complete in time.
+// NavigationError is the one error for a navigation that did not reach its
+// page, from Chromium and from the plain-HTTP Fetcher alike: refused by the
+// network policy or avoidDomains (Blocked), or not loaded (a timeout, a
+// refused connection, a DNS failure). Code maps it to the task's code.
 type NavigationError struct {
 	URL     string
 	Blocked bool
 	Reason  string
+	// Err is the cause when there is one to look into with errors.As, such
+	// as the policy's *netguard.BlockedError.
+	Err error
 }
 
 func (e *NavigationError) Error() string { return e.Reason }
+
+func (e *NavigationError) Unwrap() error { return e.Err }
+
+// Code is the task's failure code for this navigation:
+// task.CodeNavigationBlocked or task.CodeNavigationTimeout.
+func (e *NavigationError) Code() string {
+	if e.Blocked {
+		return task.CodeNavigationBlocked
+	}
+	return task.CodeNavigationTimeout
+}
 
 // BrowserError is a crashed or hung browser: the running task fails with
 // task.CodeBrowserError and the next one gets a fresh browser.

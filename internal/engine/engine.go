@@ -43,7 +43,7 @@ type Prices struct {
 	ComputePerMin float64 // default 0.02
 }
 
-// DefaultPrices are API.md's defaults.
+// DefaultPrices are docs/API.md's defaults.
 var DefaultPrices = Prices{InputPerMTok: 0.60, OutputPerMTok: 2.70, ComputePerMin: 0.02}
 
 // Cost is what u costs at these prices.

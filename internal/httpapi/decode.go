@@ -34,7 +34,7 @@ func (p problems) err() error {
 
 // object reads the fields of one JSON object, recording a problem at the
 // field's pointer when one has the wrong type. Unknown fields are ignored
-// (API.md).
+// (docs/API.md).
 type object struct {
 	ptr    string
 	fields map[string]json.RawMessage

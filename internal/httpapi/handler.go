@@ -1,4 +1,4 @@
-// Package httpapi serves errand's HTTP API (API.md): one decode, encode and
+// Package httpapi serves errand's HTTP API (docs/API.md): one decode, encode and
 // error path for every route, API-key authentication and tenant isolation,
 // and field-by-field validation whose problems name each bad field by JSON
 // pointer.
@@ -25,7 +25,7 @@ import (
 	"github.com/errandhq/errand/internal/store"
 )
 
-// MaxBody is the largest request body accepted (API.md: 1 MiB).
+// MaxBody is the largest request body accepted (docs/API.md: 1 MiB).
 const MaxBody = 1 << 20
 
 // Deps is everything the API needs.
@@ -87,7 +87,7 @@ func errorf(status int, code, format string, args ...any) *Error {
 }
 
 // handlerFunc is a handler that may fail; the error is written in the
-// envelope of API.md.
+// envelope of docs/API.md.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 func (a *api) handle(h handlerFunc) http.HandlerFunc {

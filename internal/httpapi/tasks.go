@@ -212,7 +212,7 @@ func usageView(u task.Usage) map[string]any {
 	}
 }
 
-// taskView is a task as polling shows it (API.md).
+// taskView is a task as polling shows it (docs/API.md).
 func taskView(t task.Task) (int, map[string]any) {
 	base := map[string]any{"sessionId": t.SessionID, "taskId": t.ID}
 	switch t.Status {
@@ -318,7 +318,7 @@ func (a *api) redeliver(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// TaskAnswer is a task as the API shows it when polled (API.md), for
+// TaskAnswer is a task as the API shows it when polled (docs/API.md), for
 // callers outside the HTTP server such as `errand run`.
 func TaskAnswer(t task.Task) map[string]any {
 	_, body := taskView(t)

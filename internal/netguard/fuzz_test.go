@@ -113,7 +113,7 @@ func oracleAddr(u *url.URL) (netip.Addr, bool) {
 }
 
 // oracleRefuses classifies with the standard library and the RFCs named in
-// API.md, independently of code.dny.dev/ssrf.
+// docs/API.md, independently of code.dny.dev/ssrf.
 func oracleRefuses(a netip.Addr) bool {
 	a = a.WithZone("").Unmap()
 	for _, cidr := range []string{"0.0.0.0/8", "100.64.0.0/10", "240.0.0.0/4", "64:ff9b::/96", "2002::/16"} {

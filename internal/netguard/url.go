@@ -26,7 +26,7 @@ func (e *URLError) Error() string { return e.Reason }
 // while loopback is refused, gives a *BlockedError; other problems give a
 // *URLError. Host names pass: they are judged when dialed.
 //
-// Plain http is accepted only for a host inside the allowed networks (API.md),
+// Plain http is accepted only for a host inside the allowed networks (docs/API.md),
 // which at submission can only be known from the host's syntax: an IP
 // literal inside Config.Allow, or a localhost name while 127.0.0.1 or ::1 is
 // allowed. http to any other name is refused with "must use https", even if

@@ -75,7 +75,7 @@ const (
 	CodeNodeLost = "NODE_LOST"
 )
 
-// Defaults of the task object (API.md).
+// Defaults of the task object (docs/API.md).
 const (
 	DefaultMaxDuration = 300 * time.Second
 	DefaultMaxTokens   = 100000

@@ -8,7 +8,7 @@ import (
 	"github.com/errandhq/errand/internal/store"
 )
 
-// Defaults of Backoff (API.md, --webhook-retry-base and --webhook-retry-max).
+// Defaults of Backoff (docs/API.md, --webhook-retry-base and --webhook-retry-max).
 const (
 	DefaultBackoffBase = 5 * time.Second
 	DefaultBackoffMax  = time.Hour

@@ -2,8 +2,8 @@
 // each event from a task, signs it per Standard Webhooks, POSTs it with the
 // delivering client, and spaces retries with the backoff policy.
 //
-// The payload shapes are the contract of seed-webhooks.txt and API.md, to the
-// letter; the structs live in the public receiver kit (webhookkit) so that
+// The payload shapes are the contract of docs/API.md (the hosted service's
+// webhook documentation), to the letter; the structs live in the public receiver kit (webhookkit) so that
 // what errand sends and what receivers decode cannot drift, and the golden
 // files in testdata/ pin every shape byte for byte.
 package webhook

@@ -153,7 +153,7 @@ func TestBodyMatchesSeed(t *testing.T) {
 	}
 }
 
-// TestBodyKeys checks each envelope's key paths against API.md, independent
+// TestBodyKeys checks each envelope's key paths against docs/API.md, independent
 // of the golden files: nothing missing, nothing undocumented.
 func TestBodyKeys(t *testing.T) {
 	usage := []string{"usage", "usage.computeTime", "usage.cost", "usage.inputTokens", "usage.outputTokens"}

@@ -22,7 +22,7 @@ import (
 // Defaults and caps of a Sender.
 const (
 	// DefaultTimeout bounds one attempt, from dialing to the last byte read
-	// (API.md: a receiver must answer within 30 s).
+	// (docs/API.md: a receiver must answer within 30 s).
 	DefaultTimeout = 30 * time.Second
 	// SnippetSize is how much of an answer is kept for the delivery log.
 	SnippetSize = 1 << 10
