@@ -3,10 +3,10 @@ package agent_test
 import (
 	"bytes"
 	"context"
-	"image"
-	"image/jpeg"
 	"fmt"
 	"html"
+	"image"
+	"image/jpeg"
 	"net/url"
 	"strings"
 	"sync"
