@@ -130,6 +130,8 @@ func mapEngineError(err error) *Error {
 		return errorf(http.StatusGone, "SESSION_EXPIRED", "the session has expired or was terminated; start a new one")
 	case errors.Is(err, engine.ErrNotWaiting):
 		return errorf(http.StatusConflict, "TASK_ALREADY_RUNNING", "no task of this session is waiting for a human answer")
+	case errors.Is(err, engine.ErrScreenshotNotFound):
+		return screenshotError(err)
 	case errors.Is(err, engine.ErrNoFinalEvent):
 		return errorf(http.StatusConflict, "INVALID_REQUEST", "this task has no webhook delivery to send again")
 	case errors.Is(err, context.Canceled):

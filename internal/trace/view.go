@@ -23,9 +23,9 @@ type View struct {
 	// Question is what the task asks a human while it waits for one.
 	Question  string     `json:"question,omitempty"`
 	Usage     Usage      `json:"usage"`
-	CreatedAt time.Time  `json:"createdAt"`
-	StartedAt *time.Time `json:"startedAt,omitempty"`
-	EndedAt   *time.Time `json:"endedAt,omitempty"`
+	CreatedAt Time       `json:"createdAt"`
+	StartedAt *Time      `json:"startedAt,omitempty"`
+	EndedAt   *Time      `json:"endedAt,omitempty"`
 	Steps     []Step     `json:"steps"`
 }
 
@@ -55,7 +55,7 @@ type Step struct {
 	Cost       float64   `json:"cost"`
 	DurationMs int64     `json:"durationMs"`
 	Error      string    `json:"error,omitempty"`
-	At         time.Time `json:"at"`
+	At         Time      `json:"at"`
 	// Screenshot is the viewport after the step; nil for steps that did
 	// not act on a page.
 	Screenshot *Shot `json:"screenshot,omitempty"`
@@ -102,7 +102,7 @@ func Build(t task.Task, steps []task.Step, p BuildParams) View {
 		TaskDetails: t.Spec.TaskDetails, StartingPoint: t.Spec.StartingPoint, OutputType: t.Spec.OutputType,
 		ErrorCode: t.ErrorCode, ErrorMessage: t.ErrorMessage,
 		Usage:     Usage{InputTokens: t.Usage.InputTokens, OutputTokens: t.Usage.OutputTokens, ComputeTime: t.Usage.ComputeTime, Cost: t.Usage.Cost},
-		CreatedAt: t.CreatedAt, StartedAt: timePtr(t.StartedAt), EndedAt: timePtr(t.EndedAt),
+		CreatedAt: Time(t.CreatedAt), StartedAt: timePtr(t.StartedAt), EndedAt: timePtr(t.EndedAt),
 		Steps: make([]Step, 0, len(steps)),
 	}
 	if v.OutputType == "" {
@@ -123,7 +123,7 @@ func Build(t task.Task, steps []task.Step, p BuildParams) View {
 		st := Step{
 			Index: i + 1, N: s.N, Action: s.Action, Args: s.Args, URL: s.URL,
 			InputTokens: s.InputTokens, OutputTokens: s.OutputTokens, DurationMs: s.DurationMs,
-			Error: s.Error, At: s.At,
+			Error: s.Error, At: Time(s.At),
 			Cost: cost(task.Usage{InputTokens: s.InputTokens, OutputTokens: s.OutputTokens, ComputeTime: float64(s.DurationMs) / 1000}),
 		}
 		if sh := s.Screenshot; sh != nil {
@@ -164,9 +164,33 @@ func doneAnswer(s task.Step) *Answer {
 	return &Answer{Text: text, Valid: s.Error == "", Problem: s.Error}
 }
 
-func timePtr(t time.Time) *time.Time {
+func timePtr(t time.Time) *Time {
 	if t.IsZero() {
 		return nil
 	}
-	return &t
+	v := Time(t)
+	return &v
+}
+
+// Time is a time as the API writes it: RFC 3339 in UTC with exactly three
+// fractional digits.
+type Time time.Time
+
+const timeLayout = "2006-01-02T15:04:05.000Z"
+
+// String formats t as the API does.
+func (t Time) String() string { return time.Time(t).UTC().Format(timeLayout) }
+
+// MarshalJSON implements json.Marshaler.
+func (t Time) MarshalJSON() ([]byte, error) { return []byte(`"` + t.String() + `"`), nil }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	*t = Time(v)
+	return err
 }

@@ -22,7 +22,7 @@ func WriteZip(ctx context.Context, w io.Writer, v View, shot func(ctx context.Co
 	zw := zip.NewWriter(w)
 	modified := time.Now().UTC()
 	if v.EndedAt != nil {
-		modified = *v.EndedAt
+		modified = time.Time(*v.EndedAt)
 	}
 	for i := range v.Steps {
 		sh := v.Steps[i].Screenshot
