@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/errandhq/errand/internal/store"
 	"github.com/errandhq/errand/internal/task"
 	"github.com/errandhq/errand/internal/webhook"
 	"github.com/errandhq/errand/webhookkit"
@@ -151,7 +150,7 @@ func TestRealDeliveries(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := store.Delivery{ID: "msg_" + name, TaskID: "task_1", SessionID: "sess_1", Event: c.event,
+			d := task.Delivery{ID: "msg_" + name, TaskID: "task_1", SessionID: "sess_1", Event: c.event,
 				URL: srv.URL, Auth: auth, Secret: secretB + " " + secretA, Body: body, MaxAttempts: 2}
 			// Twice, as after a lost acknowledgement: one is processed.
 			for attempt := 1; attempt <= 2; attempt++ {
@@ -191,7 +190,7 @@ func TestRealDeliveryRejected(t *testing.T) {
 		{"no auth", "", secretA},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			d := store.Delivery{ID: "msg_x", TaskID: "t", SessionID: "s", Event: task.EventCompleted,
+			d := task.Delivery{ID: "msg_x", TaskID: "t", SessionID: "s", Event: task.EventCompleted,
 				URL: srv.URL, Auth: c.auth, Secret: c.secret, Body: body}
 			res := sender.Send(context.Background(), d, 1, time.Now())
 			if res.OK || res.StatusCode != http.StatusUnauthorized || res.Retryable || res.Err != "status 401" {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/errandhq/errand/internal/agent"
@@ -25,6 +26,7 @@ import (
 	"github.com/errandhq/errand/internal/store"
 	"github.com/errandhq/errand/internal/store/postgres"
 	"github.com/errandhq/errand/internal/store/sqlite"
+	"github.com/errandhq/errand/internal/task"
 	"github.com/errandhq/errand/internal/webhook"
 )
 
@@ -120,24 +122,24 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 		d, err := st.Depths(ctx)
 		return d.TasksQueued, d.TasksRunning, d.DeliveriesPending, err
 	})
-	ag, closeAgent, err := newAgent(ctx, c, policy, logger, m)
+	ag, err := newAgent(ctx, c, policy, logger, m)
 	if err != nil {
 		return nil, err
 	}
 	st, err = openStore(ctx, c, logger)
 	if err != nil {
-		closeAgent()
+		ag.close()
 		return nil, err
 	}
 	box, err := secretsBox(c, logger)
 	if err != nil {
 		st.Close()
-		closeAgent()
+		ag.close()
 		return nil, err
 	}
-	eng := engine.New(engine.Config{
-		Store: st,
-		Agent: ag,
+	nodeID := task.NewID("node")
+	deliveries, err := webhook.NewDispatcher(webhook.DispatcherConfig{
+		Outbox: st,
 		Sender: &webhook.Sender{
 			Client:    &http.Client{Transport: policy.Transport(netguard.TransportOptions{})},
 			UserAgent: "errand/" + version,
@@ -145,12 +147,26 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 			// A refused address will be refused again: no retry.
 			Refused: netguard.IsBlocked,
 		},
-		Backoff:       webhook.Backoff{Base: c.RetryBase, Max: c.RetryMax},
-		Prices:        engine.Prices{InputPerMTok: c.PriceIn, OutputPerMTok: c.PriceOut, ComputePerMin: c.PriceCompute},
-		SessionIdle:   c.SessionIdle,
-		Queue:         store.QueueConfig{TaskWorkers: c.Workers},
-		DeliveryLease: c.WebhookTO + 15*time.Second,
-		RescueAfter:   c.RescueAfter,
+		Owner:   nodeID,
+		Lease:   c.WebhookTO + 15*time.Second,
+		Backoff: webhook.Backoff{Base: c.RetryBase, Max: c.RetryMax},
+		Metrics: m,
+		Logger:  logger,
+	})
+	if err != nil {
+		st.Close()
+		ag.close()
+		return nil, err
+	}
+	eng := engine.New(engine.Config{
+		Store:       st,
+		Agent:       ag.agent,
+		Deliveries:  deliveries,
+		NodeID:      nodeID,
+		Prices:      engine.Prices{InputPerMTok: c.PriceIn, OutputPerMTok: c.PriceOut, ComputePerMin: c.PriceCompute},
+		SessionIdle: c.SessionIdle,
+		Queue:       store.QueueConfig{TaskWorkers: c.Workers},
+		RescueAfter: c.RescueAfter,
 		// Several heartbeats fit in the rescue time, so a busy node is
 		// never taken for dead.
 		HeartbeatEvery: min(5*time.Second, c.RescueAfter/4),
@@ -161,8 +177,9 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 	handler := httpapi.NewHandler(httpapi.Deps{
 		Engine: eng, Store: st, Policy: policy, BootstrapKey: c.APIKey,
 		InlineWait: c.InlineWait, RateLimit: c.RateLimit, Metrics: m, Logger: logger,
+		Ready: ag.ready,
 	})
-	return &app{store: st, engine: eng, handler: handler, policy: policy, closeAgent: closeAgent, cfg: c}, nil
+	return &app{store: st, engine: eng, handler: handler, policy: policy, closeAgent: ag.close, cfg: c}, nil
 }
 
 // secretsBox makes the box that seals task secrets in the store, with the
@@ -209,24 +226,33 @@ func openStore(ctx context.Context, c *config, logger *slog.Logger) (store.Store
 	return sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(c.Data, "errand.db"), Logger: logger})
 }
 
+// agentSetup is the agent newAgent picked, with what goes with it.
+type agentSetup struct {
+	agent engine.Agent
+	// close releases the browser.
+	close func()
+	// ready checks that the browser starts, when there is one.
+	ready []httpapi.ReadyCheck
+}
+
 // newAgent picks the agent and the page loader: Chromium when one is
 // configured or found (so pages that need JavaScript work), else plain
-// HTTP. The returned close releases the browser.
-func newAgent(ctx context.Context, c *config, policy *netguard.Policy, logger *slog.Logger, m *metrics.Metrics) (agent.Agent, func(), error) {
+// HTTP.
+func newAgent(ctx context.Context, c *config, policy *netguard.Policy, logger *slog.Logger, m *metrics.Metrics) (agentSetup, error) {
 	var llm *model.Client
 	if c.ModelURL != "" {
 		if c.Model == "" {
-			return nil, nil, errors.New("--model: required with --model-url (the model name the endpoint knows, e.g. gpt-4o-mini or llama3.1)")
+			return agentSetup{}, errors.New("--model: required with --model-url (the model name the endpoint knows, e.g. gpt-4o-mini or llama3.1)")
 		}
 		// The endpoint is the operator's choice (often a local server), so
 		// it is not subject to the network policy meant for task traffic.
 		client, err := model.New(model.Config{BaseURL: c.ModelURL, APIKey: c.ModelKey, Model: c.Model})
 		if err != nil {
-			return nil, nil, fmt.Errorf("--model-url: %w", err)
+			return agentSetup{}, fmt.Errorf("--model-url: %w", err)
 		}
 		llm = client
 		if c.Browser == "http" {
-			return nil, nil, errors.New("--browser http: the model-driven agent needs Chromium (auto, a binary path, or a ws:// endpoint)")
+			return agentSetup{}, errors.New("--browser http: the model-driven agent needs Chromium (auto, a binary path, or a ws:// endpoint)")
 		}
 	}
 	fetcher := &browser.Fetcher{
@@ -236,37 +262,56 @@ func newAgent(ctx context.Context, c *config, policy *netguard.Policy, logger *s
 	bc := browser.ChromiumConfig{Policy: policy, Logger: logger}
 	switch b := c.Browser; {
 	case b == "http":
-		return &agent.Builtin{Loader: fetcher}, func() {}, nil
+		return agentSetup{agent: &agent.Builtin{Loader: fetcher}, close: func() {}}, nil
 	case b == "auto" || b == "":
 		exec, err := browser.FindChromium()
 		if err != nil && llm != nil {
-			return nil, nil, fmt.Errorf("--model-url: the model-driven agent needs Chromium, and none was found (%v); install Debian's chromium or give --browser", err)
+			return agentSetup{}, fmt.Errorf("--model-url: the model-driven agent needs Chromium, and none was found (%v); install Debian's chromium or give --browser", err)
 		}
 		if err != nil {
 			logger.Info("no Chromium found: pages are loaded over plain HTTP, without JavaScript")
-			return &agent.Builtin{Loader: fetcher}, func() {}, nil
+			return agentSetup{agent: &agent.Builtin{Loader: fetcher}, close: func() {}}, nil
 		}
 		bc.Exec = exec
 	case strings.HasPrefix(b, "ws://") || strings.HasPrefix(b, "wss://"):
 		bc.WSURL = b
 	default:
 		if _, err := os.Stat(b); err != nil {
-			return nil, nil, fmt.Errorf("--browser %q: not auto, http, a ws:// endpoint or an existing Chromium binary", b)
+			return agentSetup{}, fmt.Errorf("--browser %q: not auto, http, a ws:// endpoint or an existing Chromium binary", b)
 		}
 		bc.Exec = b
 	}
 	chrome, err := browser.NewChromium(ctx, bc)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--browser: %w", err)
+		return agentSetup{}, fmt.Errorf("--browser: %w", err)
 	}
 	logger.Info("pages are loaded in Chromium", "exec", bc.Exec, "ws", bc.WSURL != "")
 	m.CountBrowserContexts(chrome.Contexts)
-	closeChrome := func() { chrome.Close() }
+	setup := agentSetup{
+		agent: &agent.Builtin{Loader: browser.ChromiumLoader{Browser: chrome}},
+		close: func() { chrome.Close() },
+		ready: []httpapi.ReadyCheck{{Name: "browser", Check: browserStarts(chrome)}},
+	}
 	if llm != nil {
 		logger.Info("tasks are run by the model-driven agent", "model", c.Model)
-		return &agent.LLM{Model: llm, Browser: chrome, Screenshot: c.Vision}, closeChrome, nil
+		setup.agent = &agent.LLM{Model: llm, Browser: chrome, Screenshot: c.Vision}
 	}
-	return &agent.Builtin{Loader: browser.ChromiumLoader{Browser: chrome}}, closeChrome, nil
+	return setup, nil
+}
+
+// browserStarts is the browser's readiness check: it opens a page in a
+// browser context of its own (launching the browser if it is not running)
+// and closes it again. Checks take turns, so probes never pile up tabs.
+func browserStarts(chrome *browser.Chromium) func(ctx context.Context) error {
+	var mu sync.Mutex
+	return func(ctx context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		probe := task.NewID("readyz")
+		defer chrome.CloseSession(probe)
+		_, err := chrome.Tab(ctx, probe, nil)
+		return err
+	}
 }
 
 // redactDSN removes the database URL's password from a message.

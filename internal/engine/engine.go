@@ -1,8 +1,11 @@
 // Package engine is errand's application core: it turns API requests into
-// sessions and tasks in the store, runs tasks with the agent when the queue
-// hands them over, and sends the webhook deliveries they owe. It depends on
-// the store, the agent and the webhook sender through their interfaces and
-// types; the HTTP API and the command wire it up.
+// sessions and tasks in the store, runs tasks with an Agent when the queue
+// hands them over, and writes the webhook deliveries they owe in the same
+// transaction as their end. It declares what it needs (Agent,
+// SessionEnder, Dispatcher) and depends on no implementation of them: the
+// agent (internal/agent) and the webhook dispatcher that sends the owed
+// deliveries (internal/webhook) are wired up by cmd/errand, and the HTTP API
+// (internal/httpapi) calls the engine's methods.
 package engine
 
 import (
@@ -11,17 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/errandhq/errand/internal/agent"
 	"github.com/errandhq/errand/internal/metrics"
 	"github.com/errandhq/errand/internal/seal"
 	"github.com/errandhq/errand/internal/store"
 	"github.com/errandhq/errand/internal/task"
-	"github.com/errandhq/errand/internal/webhook"
 )
 
 // Errors the API maps to its codes.
@@ -55,33 +54,21 @@ func (p Prices) Cost(u task.Usage) float64 {
 
 // Config is everything the engine needs.
 type Config struct {
-	Store  store.Store
-	Agent  agent.Agent
-	Sender *webhook.Sender
-	// Backoff spaces webhook retries (maxAttempts > 1).
-	Backoff webhook.Backoff
-	Prices  Prices
+	Store store.Store
+	// Agent runs the tasks. Required to run tasks, no default.
+	Agent Agent
+	// Deliveries sends the webhook deliveries the store owes (a
+	// *webhook.Dispatcher over the same store). Default: none; deliveries
+	// stay owed in the store until a node with a dispatcher sends them.
+	Deliveries Dispatcher
+	Prices     Prices
 	// SessionIdle is how long an idle session lives. Default 5m.
 	SessionIdle time.Duration
 	// MaxRunAttempts is how many times a task is started before a task whose
 	// runs keep being interrupted (its node died) fails with NODE_LOST.
 	// Default 3.
 	MaxRunAttempts int
-	// DeliveryWorkers is how many webhook deliveries are in flight at once
-	// on this node. Default 256.
-	DeliveryWorkers int
-	// HostConcurrency caps concurrent deliveries to one receiver host, so a
-	// hanging receiver holds at most that many delivery workers. Default 32.
-	HostConcurrency int
-	// DeliveryLease is how long a node holds a delivery it is sending
-	// before another node may take it over (it died mid-attempt): the
-	// webhook timeout plus a margin. Default 45s.
-	DeliveryLease time.Duration
-	// OutboxPoll is how often the sender looks for retries that came due
-	// and deliveries owed on other nodes. Default 50ms.
-	OutboxPoll time.Duration
-	// NodeID names this node in task and delivery leases. Default: a
-	// random id.
+	// NodeID names this node in task leases. Default: a random id.
 	NodeID string
 	// HeartbeatEvery is how often this node tells the store its running
 	// tasks are alive. Default 5s.
@@ -98,7 +85,7 @@ type Config struct {
 	// that runs tasks needs the same key. Default: a random key, so that
 	// only this process can open the secrets of the tasks it accepted.
 	Secrets *seal.Box
-	// Metrics, if set, counts tasks, steps, tokens and deliveries.
+	// Metrics, if set, counts tasks, steps and tokens.
 	Metrics *metrics.Metrics
 	Now     func() time.Time
 	Logger  *slog.Logger
@@ -110,7 +97,7 @@ type Engine struct {
 	st  store.Store
 	now func() time.Time
 	log *slog.Logger
-	out *outbox
+	out Dispatcher
 
 	leases     sync.WaitGroup
 	stopLeases chan struct{}
@@ -143,18 +130,6 @@ func New(cfg Config) *Engine {
 	if cfg.MaxRunAttempts == 0 {
 		cfg.MaxRunAttempts = 3
 	}
-	if cfg.HostConcurrency <= 0 {
-		cfg.HostConcurrency = DefaultHostConcurrency
-	}
-	if cfg.DeliveryWorkers <= 0 {
-		cfg.DeliveryWorkers = DefaultDeliveryWorkers
-	}
-	if cfg.DeliveryLease <= 0 {
-		cfg.DeliveryLease = DefaultDeliveryLease
-	}
-	if cfg.OutboxPoll <= 0 {
-		cfg.OutboxPoll = DefaultOutboxPoll
-	}
 	if cfg.HeartbeatEvery <= 0 {
 		cfg.HeartbeatEvery = 5 * time.Second
 	}
@@ -178,8 +153,11 @@ func New(cfg Config) *Engine {
 		running:    map[string]run{},
 		waiters:    map[string][]chan struct{}{},
 		stopLeases: make(chan struct{}),
+		out:        cfg.Deliveries,
 	}
-	e.out = newOutbox(e)
+	if e.out == nil {
+		e.out = noDispatcher{}
+	}
 	return e
 }
 
@@ -191,7 +169,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err := e.st.StartQueue(ctx, jobs{e}, qc); err != nil {
 		return err
 	}
-	e.out.start()
+	e.out.Start()
 	e.leases.Add(1)
 	go e.keepLeases()
 	return nil
@@ -256,9 +234,9 @@ func (e *Engine) stopLost(lost []string, runs map[string]uint64) {
 // deliveries still in flight stay owed.
 func (e *Engine) Stop(ctx context.Context) error {
 	// Tasks first: a task that ends during the grace period still gets its
-	// webhook sent before the outbox stops.
+	// webhook sent before the dispatcher stops.
 	qerr := e.st.StopQueue(ctx)
-	oerr := e.out.shutdown(ctx)
+	oerr := e.out.Stop(ctx)
 	close(e.stopLeases)
 	e.leases.Wait()
 	return errors.Join(qerr, oerr)
@@ -436,7 +414,7 @@ func (e *Engine) terminate(ctx context.Context, s task.Session) error {
 // endSession releases what the agent holds for a session (its browser
 // context).
 func (e *Engine) endSession(sessionID string) {
-	if se, ok := e.cfg.Agent.(agent.SessionEnder); ok {
+	if se, ok := e.cfg.Agent.(SessionEnder); ok {
 		se.EndSession(sessionID)
 	}
 }
@@ -550,7 +528,7 @@ func (e *Engine) wake(id string) {
 }
 
 // Attempts lists every delivery attempt of a task of the tenant.
-func (e *Engine) Attempts(ctx context.Context, tenantID, sessionID, taskID string) ([]store.Attempt, error) {
+func (e *Engine) Attempts(ctx context.Context, tenantID, sessionID, taskID string) ([]task.Attempt, error) {
 	if _, err := e.Task(ctx, tenantID, sessionID, taskID); err != nil {
 		return nil, err
 	}
@@ -559,39 +537,29 @@ func (e *Engine) Attempts(ctx context.Context, tenantID, sessionID, taskID strin
 
 // Redeliver sends a task's final event again, with the same webhook-id, to
 // its URL or to newURL (already checked by the caller).
-func (e *Engine) Redeliver(ctx context.Context, tenantID, sessionID, taskID, newURL string) (store.Delivery, error) {
+func (e *Engine) Redeliver(ctx context.Context, tenantID, sessionID, taskID, newURL string) (task.Delivery, error) {
 	t, err := e.Task(ctx, tenantID, sessionID, taskID)
 	if err != nil {
-		return store.Delivery{}, err
+		return task.Delivery{}, err
 	}
 	ds, err := e.st.TaskDeliveries(ctx, t.ID)
 	if err != nil {
-		return store.Delivery{}, err
+		return task.Delivery{}, err
 	}
 	if len(ds) == 0 {
-		return store.Delivery{}, ErrNoFinalEvent
+		return task.Delivery{}, ErrNoFinalEvent
 	}
 	// The final event is the newest delivery (a guardrail event may precede
 	// it).
 	d := ds[len(ds)-1]
 	if err := e.st.Redeliver(ctx, d.ID, newURL, 1); err != nil {
-		return store.Delivery{}, err
+		return task.Delivery{}, err
 	}
-	e.out.notify()
+	e.out.Notify()
 	if newURL != "" {
 		d.URL = newURL
 	}
 	return d, nil
-}
-
-// hostOf is the receiver host of a URL, for per-host limits and logs that
-// must not carry credentials or queries.
-func hostOf(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "invalid-url"
-	}
-	return strings.ToLower(u.Host)
 }
 
 // Changes returns a channel closed at the task's next change on this node

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/errandhq/errand/internal/agent"
 	"github.com/errandhq/errand/internal/store"
 	"github.com/errandhq/errand/internal/task"
 	"github.com/errandhq/errand/internal/webhook"
@@ -160,7 +159,7 @@ func (e *Engine) runAgent(ctx context.Context, t task.Task) (task.Outcome, error
 	}()
 	go e.watchCancel(runCtx, t.ID, stop)
 
-	out := e.cfg.Agent.Run(runCtx, agent.Request{
+	out := e.cfg.Agent.Run(runCtx, task.RunRequest{
 		Task: t,
 		Step: func(s task.Step) { e.step(ctx, t.ID, s) },
 	})
@@ -266,10 +265,10 @@ func (e *Engine) finish(ctx context.Context, t task.Task, out task.Outcome) erro
 		if attempts < 1 {
 			attempts = 1
 		}
-		p.Deliveries = append(p.Deliveries, store.Delivery{
+		p.Deliveries = append(p.Deliveries, task.Delivery{
 			ID: task.NewID("msg"), TaskID: t.ID, SessionID: t.SessionID, TenantID: t.TenantID,
 			Event: out.Event(), URL: wh.URL, Auth: wh.Auth, Secret: wh.Secret, Body: body,
-			MaxAttempts: attempts, State: store.DeliveryPending, CreatedAt: now,
+			MaxAttempts: attempts, State: task.DeliveryPending, CreatedAt: now,
 		})
 	}
 	// The outcome must be recorded even if this node is stopping.
@@ -277,7 +276,7 @@ func (e *Engine) finish(ctx context.Context, t task.Task, out task.Outcome) erro
 		return err
 	}
 	if len(p.Deliveries) > 0 {
-		e.out.notify()
+		e.out.Notify()
 	}
 	if p.TerminateSession {
 		e.endSession(t.SessionID)
@@ -295,31 +294,4 @@ func (e *Engine) finishIgnoringRace(ctx context.Context, t task.Task, out task.O
 		return nil
 	}
 	return err
-}
-
-// attempt makes one attempt of a leased delivery and says how to record
-// it. It reports false when ctx ended mid-attempt (this node is stopping):
-// that is not the receiver's fault, so nothing is recorded and the delivery
-// is sent again later.
-func (e *Engine) attempt(ctx context.Context, d store.Delivery) (store.RecordParams, bool) {
-	res := e.cfg.Sender.Send(ctx, d, d.Attempts+1, e.now())
-	if ctx.Err() != nil {
-		return store.RecordParams{}, false
-	}
-	state, wait := e.cfg.Backoff.Decide(res, d.MaxAttempts)
-	rec := store.RecordParams{Attempt: res.Record(d), State: state}
-	outcome := string(state)
-	if state == store.DeliveryPending {
-		rec.NextAt = e.now().Add(wait)
-		outcome = "retry"
-	}
-	e.cfg.Metrics.Attempt(string(d.Event), outcome, hostOf(d.URL), e.now().Sub(d.CreatedAt))
-	return rec, true
-}
-
-// deliveryRecorded is called once an attempt is stored.
-func (e *Engine) deliveryRecorded(r store.RecordParams) {
-	a := r.Attempt
-	e.log.Info("webhook attempt", "taskId", a.TaskID, "deliveryId", a.DeliveryID, "event", a.Event,
-		"attempt", a.Attempt, "host", hostOf(a.URL), "status", a.StatusCode, "state", r.State, "error", a.Error)
 }

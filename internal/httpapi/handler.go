@@ -43,8 +43,14 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	// RateLimit caps requests per second per API key (0: no limit).
 	RateLimit float64
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// Ready are the readiness checks of GET /readyz besides the store's
+	// (it answers, its migrations are current). Default: none.
+	Ready []ReadyCheck
+	// ReadyTimeout bounds each readiness check. Default
+	// DefaultReadyTimeout (10s).
+	ReadyTimeout time.Duration
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // BootstrapTenant owns what the bootstrap key creates.
@@ -63,6 +69,9 @@ func NewHandler(d Deps) http.Handler {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.ReadyTimeout <= 0 {
+		d.ReadyTimeout = DefaultReadyTimeout
 	}
 	a := &api{Deps: d, limit: newLimiter(d.RateLimit)}
 	mux := http.NewServeMux()

@@ -523,17 +523,30 @@ type liveAPI struct {
 	doc     map[string]any
 	schemas *docSchemas
 	oas     validator.Validator
+	dbPath  string // the SQLite file of its store
 }
 
 func newLiveAPI(t *testing.T) *liveAPI {
 	t.Helper()
-	st, err := sqlite.Open(t.Context(), sqlite.Config{Path: filepath.Join(t.TempDir(), "errand.db")})
+	return newLiveAPIWith(t, nil)
+}
+
+// newLiveAPIWith is newLiveAPI with deps changed by with (when not nil)
+// before the handler is made.
+func newLiveAPIWith(t *testing.T, with func(*Deps)) *liveAPI {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "errand.db")
+	st, err := sqlite.Open(t.Context(), sqlite.Config{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	eng := engine.New(engine.Config{Store: st, SessionIdle: 5 * time.Minute})
-	h := NewHandler(Deps{Engine: eng, Store: st, Policy: netguard.New(netguard.Config{}), BootstrapKey: "k", Metrics: metrics.New(nil)})
+	deps := Deps{Engine: eng, Store: st, Policy: netguard.New(netguard.Config{}), BootstrapKey: "k", Metrics: metrics.New(nil)}
+	if with != nil {
+		with(&deps)
+	}
+	h := NewHandler(deps)
 	d, err := libopenapi.NewDocument(openAPIDoc)
 	if err != nil {
 		t.Fatal(err)
@@ -542,7 +555,7 @@ func newLiveAPI(t *testing.T) *liveAPI {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	return &liveAPI{h: h, doc: loadDoc(t, openAPIDoc), schemas: newDocSchemas(t), oas: v}
+	return &liveAPI{h: h, doc: loadDoc(t, openAPIDoc), schemas: newDocSchemas(t), oas: v, dbPath: path}
 }
 
 // call sends a request and checks the answer against the document: the

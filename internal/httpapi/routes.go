@@ -15,6 +15,8 @@ type route struct {
 // cannot be added without being documented.
 var routeTable = []route{
 	{"GET", "/start/health", true, (*api).health},
+	{"GET", "/healthz", true, (*api).liveness},
+	{"GET", "/readyz", true, (*api).readiness},
 	{"POST", "/start/start-session", false, (*api).startSession},
 	{"POST", "/start/send-message", false, (*api).sendMessage},
 	{"POST", "/start/run-task", false, (*api).runTask},

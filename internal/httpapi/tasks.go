@@ -13,20 +13,6 @@ import (
 	"github.com/errandhq/errand/internal/webhook"
 )
 
-func (a *api) health(w http.ResponseWriter, r *http.Request) error {
-	now := webhook.FormatTime(a.Now())
-	if err := a.Store.Ping(r.Context()); err != nil {
-		a.Logger.ErrorContext(r.Context(), "health: store unreachable", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{
-			"success": false, "status": "unhealthy", "timestamp": now,
-			"error": "the store is unreachable", "code": "UNAVAILABLE",
-		})
-		return nil
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"success": true, "status": "healthy", "timestamp": now})
-	return nil
-}
-
 func (a *api) startSession(w http.ResponseWriter, r *http.Request) error {
 	body, err := readBody(w, r)
 	if err != nil {

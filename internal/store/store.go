@@ -49,49 +49,6 @@ type SessionInfo struct {
 	Busy bool
 }
 
-// DeliveryState is where a webhook delivery is.
-type DeliveryState string
-
-const (
-	DeliveryPending   DeliveryState = "pending"   // owed, not yet acknowledged
-	DeliveryDelivered DeliveryState = "delivered" // a 2xx was received
-	DeliveryFailed    DeliveryState = "failed"    // attempts exhausted or not retryable
-)
-
-// Delivery is one webhook event owed for a task. Its ID is the webhook-id
-// header: the same on every attempt and on redelivery.
-type Delivery struct {
-	ID          string
-	TaskID      string
-	SessionID   string
-	TenantID    string
-	Event       task.Event
-	URL         string
-	Auth        string // sent verbatim as Authorization; never shown
-	Secret      string // whsec_… signing secrets, space-separated; never shown
-	Body        []byte // the JSON body, fixed when the event was raised
-	MaxAttempts int
-	State       DeliveryState
-	Attempts    int // attempts recorded so far
-	CreatedAt   time.Time
-	// NextAt is when the next attempt is due (pending deliveries).
-	NextAt time.Time
-}
-
-// Attempt is one recorded POST of a delivery.
-type Attempt struct {
-	DeliveryID      string
-	TaskID          string
-	Event           task.Event
-	Attempt         int
-	URL             string
-	StatusCode      int
-	DurationMs      int64
-	Error           string
-	ResponseSnippet string // at most 1 KiB
-	At              time.Time
-}
-
 // FinishParams ends a run of a task: a final state (completed, failed,
 // cancelled) or a wait for a human (guardrail_trigger).
 type FinishParams struct {
@@ -100,7 +57,7 @@ type FinishParams struct {
 	At      time.Time
 	// Deliveries owed for this outcome; written, with their queue jobs, in
 	// the same transaction as the task's new state.
-	Deliveries []Delivery
+	Deliveries []task.Delivery
 	// Runner, when set, is the node finishing the run: a running task is
 	// then finished only by the node that runs it, so a node whose task was
 	// rescued (it stopped heartbeating) and given to another cannot end it
@@ -109,29 +66,6 @@ type FinishParams struct {
 	// TerminateSession ends the session too (terminateOnCompletion):
 	// the session becomes terminated and no further task of it runs.
 	TerminateSession bool
-}
-
-// RecordParams records one attempt of a delivery and the delivery's new
-// state, and releases the delivery's lease.
-type RecordParams struct {
-	Attempt Attempt
-	State   DeliveryState
-	// NextAt is when the next attempt is due, for a delivery that stays
-	// pending (a retry).
-	NextAt time.Time
-}
-
-// ClaimParams leases due deliveries to one sender.
-type ClaimParams struct {
-	// Owner names the node that leases them.
-	Owner string
-	// Now: deliveries whose NextAt is not after Now are due.
-	Now time.Time
-	// Until is when the lease ends: a delivery still leased then (its node
-	// died mid-attempt) can be claimed again.
-	Until time.Time
-	// Limit caps how many are claimed.
-	Limit int
 }
 
 // Depths is what waits in the store.
@@ -194,6 +128,10 @@ type QueueConfig struct {
 type Store interface {
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
+	// MigrationsCurrent reports whether every schema migration this build
+	// knows, errand's and the queue's, is applied: nil, or an error that
+	// names the missing versions and nothing else (readiness shows it).
+	MigrationsCurrent(ctx context.Context) error
 	// Close releases the store; StopQueue first.
 	Close() error
 
@@ -280,21 +218,21 @@ type Store interface {
 	ListSessions(ctx context.Context, f SessionFilter) ([]SessionSummary, error)
 
 	// Delivery loads a delivery (with its Auth and Secret).
-	Delivery(ctx context.Context, id string) (Delivery, error)
+	Delivery(ctx context.Context, id string) (task.Delivery, error)
 	// ClaimDeliveries leases up to p.Limit pending deliveries that are due
 	// and not leased (or whose lease ran out), oldest due first, with their
 	// Auth and Secret for the sender. Two claims never get the same
 	// delivery while its lease runs.
-	ClaimDeliveries(ctx context.Context, p ClaimParams) ([]Delivery, error)
+	ClaimDeliveries(ctx context.Context, p task.DeliveryClaim) ([]task.Delivery, error)
 	// ReleaseDeliveries gives leased deliveries back unsent, due at next.
 	ReleaseDeliveries(ctx context.Context, owner string, ids []string, next time.Time) error
 	// RecordAttempts stores attempts and their deliveries' new states in
 	// one transaction.
-	RecordAttempts(ctx context.Context, ps []RecordParams) error
+	RecordAttempts(ctx context.Context, ps []task.AttemptRecord) error
 	// Attempts lists a task's delivery attempts in the order they happened.
-	Attempts(ctx context.Context, taskID string) ([]Attempt, error)
+	Attempts(ctx context.Context, taskID string) ([]task.Attempt, error)
 	// TaskDeliveries lists the deliveries owed for a task, oldest first.
-	TaskDeliveries(ctx context.Context, taskID string) ([]Delivery, error)
+	TaskDeliveries(ctx context.Context, taskID string) ([]task.Delivery, error)
 	// Redeliver makes delivery id due again now, to url if not empty, with
 	// maxAttempts more attempts.
 	Redeliver(ctx context.Context, id, url string, maxAttempts int) error

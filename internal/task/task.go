@@ -322,3 +322,11 @@ func NewID(prefix string) string {
 }
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// RunRequest is one run of a task, as the engine hands it to an agent.
+type RunRequest struct {
+	Task Task
+	// Step is called for each step as it happens, so the step log and the
+	// progress stream show it while the task runs. Never nil.
+	Step func(Step)
+}

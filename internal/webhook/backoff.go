@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/errandhq/errand/internal/store"
+	"github.com/errandhq/errand/internal/task"
 )
 
 // Defaults of Backoff (docs/API.md, --webhook-retry-base and --webhook-retry-max).
@@ -85,13 +85,13 @@ func (b Backoff) Wait(attempt int, retryAfter time.Duration) time.Duration {
 // Decide turns an attempt's result into the delivery's new state and, while
 // it stays pending, the wait before the next attempt. maxAttempts is the
 // webhook's (1, the default, means no retry).
-func (b Backoff) Decide(r Result, maxAttempts int) (store.DeliveryState, time.Duration) {
+func (b Backoff) Decide(r Result, maxAttempts int) (task.DeliveryState, time.Duration) {
 	switch {
 	case r.OK:
-		return store.DeliveryDelivered, 0
+		return task.DeliveryDelivered, 0
 	case r.Retryable && r.Attempt < maxAttempts:
-		return store.DeliveryPending, b.Wait(r.Attempt, r.RetryAfter)
+		return task.DeliveryPending, b.Wait(r.Attempt, r.RetryAfter)
 	default:
-		return store.DeliveryFailed, 0
+		return task.DeliveryFailed, 0
 	}
 }

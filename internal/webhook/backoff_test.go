@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/errandhq/errand/internal/store"
+	"github.com/errandhq/errand/internal/task"
 )
 
 func seeded() func() float64 { return rand.New(rand.NewPCG(1, 2)).Float64 }
@@ -90,17 +90,17 @@ func TestBackoffWaitAndDecide(t *testing.T) {
 		name        string
 		res         Result
 		maxAttempts int
-		state       store.DeliveryState
+		state       task.DeliveryState
 		wait        time.Duration
 	}{
-		{"delivered", Result{Attempt: 1, OK: true}, 5, store.DeliveryDelivered, 0},
-		{"default no retry", Result{Attempt: 1, Retryable: true}, 1, store.DeliveryFailed, 0},
-		{"not retryable", Result{Attempt: 1}, 5, store.DeliveryFailed, 0},
-		{"retry, backoff", Result{Attempt: 2, Retryable: true}, 5, store.DeliveryPending, 10 * time.Second},
-		{"retry-after larger wins", Result{Attempt: 1, Retryable: true, RetryAfter: 30 * time.Second}, 5, store.DeliveryPending, 30 * time.Second},
-		{"retry-after smaller ignored", Result{Attempt: 3, Retryable: true, RetryAfter: 2 * time.Second}, 5, store.DeliveryPending, 20 * time.Second},
-		{"retry-after within the cap", Result{Attempt: 1, Retryable: true, RetryAfter: time.Hour}, 5, store.DeliveryPending, time.Minute},
-		{"attempts exhausted", Result{Attempt: 5, Retryable: true}, 5, store.DeliveryFailed, 0},
+		{"delivered", Result{Attempt: 1, OK: true}, 5, task.DeliveryDelivered, 0},
+		{"default no retry", Result{Attempt: 1, Retryable: true}, 1, task.DeliveryFailed, 0},
+		{"not retryable", Result{Attempt: 1}, 5, task.DeliveryFailed, 0},
+		{"retry, backoff", Result{Attempt: 2, Retryable: true}, 5, task.DeliveryPending, 10 * time.Second},
+		{"retry-after larger wins", Result{Attempt: 1, Retryable: true, RetryAfter: 30 * time.Second}, 5, task.DeliveryPending, 30 * time.Second},
+		{"retry-after smaller ignored", Result{Attempt: 3, Retryable: true, RetryAfter: 2 * time.Second}, 5, task.DeliveryPending, 20 * time.Second},
+		{"retry-after within the cap", Result{Attempt: 1, Retryable: true, RetryAfter: time.Hour}, 5, task.DeliveryPending, time.Minute},
+		{"attempts exhausted", Result{Attempt: 5, Retryable: true}, 5, task.DeliveryFailed, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			state, wait := b.Decide(c.res, c.maxAttempts)

@@ -1,6 +1,11 @@
-// Package webhook is how errand notifies callers: it builds the payload of
-// each event from a task, signs it per Standard Webhooks, POSTs it with the
-// delivering client, and spaces retries with the backoff policy.
+// Package webhook is how errand notifies callers, its delivery room: it
+// builds the payload of each event from a task (Body), signs it per Standard
+// Webhooks (Sign), POSTs it (Sender), spaces retries (Backoff), and sends
+// what the store owes (Dispatcher: leases due deliveries in batches, caps
+// each receiver host, records attempts in group commits, hands back what it
+// did not send when it stops). The Dispatcher depends on the store only
+// through Outbox; the delivery types (task.Delivery, task.Attempt, ...)
+// live in the domain package, so this package does not import the store.
 //
 // The payload shapes are the contract of docs/API.md (the hosted service's
 // webhook documentation), to the letter; the structs live in the public receiver kit (webhookkit) so that

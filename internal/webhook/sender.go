@@ -15,7 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/errandhq/errand/internal/store"
+	"github.com/errandhq/errand/internal/task"
 	"github.com/errandhq/errand/webhookkit"
 )
 
@@ -76,8 +76,8 @@ type Result struct {
 }
 
 // Record is the attempt as the store keeps it (URL without userinfo).
-func (r Result) Record(d store.Delivery) store.Attempt {
-	return store.Attempt{
+func (r Result) Record(d task.Delivery) task.Attempt {
+	return task.Attempt{
 		DeliveryID:      d.ID,
 		TaskID:          d.TaskID,
 		Event:           d.Event,
@@ -102,7 +102,7 @@ var errTimeout = errors.New("webhook: attempt timed out")
 // Authorization is d.Auth verbatim and absent when d.Auth is empty; the one
 // exception is net/http's own: a URL with userinfo (https://u:p@host/) and
 // no d.Auth is sent with Basic auth from it, as curl would.
-func (s *Sender) Send(ctx context.Context, d store.Delivery, attempt int, now time.Time) Result {
+func (s *Sender) Send(ctx context.Context, d task.Delivery, attempt int, now time.Time) Result {
 	res := Result{Attempt: attempt, At: now}
 	if s.Client == nil {
 		res.Err = "sender has no HTTP client"
@@ -253,7 +253,7 @@ func (s *Sender) reason(ctx context.Context, err error, timeout time.Duration) (
 // value, and the URL's userinfo and query (tokens often live there). The
 // reasons above should not contain them; this guards against a wrapped
 // error that quotes more than expected.
-func scrub(msg string, d store.Delivery) string {
+func scrub(msg string, d task.Delivery) string {
 	secrets := []string{d.Auth}
 	secrets = append(secrets, strings.Fields(d.Secret)...)
 	if u, err := url.Parse(d.URL); err == nil {

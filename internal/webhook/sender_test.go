@@ -18,7 +18,6 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"github.com/errandhq/errand/internal/store"
 	"github.com/errandhq/errand/internal/task"
 )
 
@@ -69,12 +68,12 @@ func newSender() *Sender {
 	return &Sender{Client: &http.Client{Transport: NewTransport(nil)}, UserAgent: "errand/1.2.3"}
 }
 
-func delivery(url string) store.Delivery {
-	return store.Delivery{
+func delivery(url string) task.Delivery {
+	return task.Delivery{
 		ID: "msg_01HX", TaskID: "task_xyz789", SessionID: "sess_abc123",
 		Event: task.EventCompleted, URL: url,
 		Body:        []byte(`{"event":"task_completed","sessionId":"sess_abc123","taskId":"task_xyz789","completedAt":"2024-01-15T10:30:00.000Z"}`),
-		MaxAttempts: 1, State: store.DeliveryPending,
+		MaxAttempts: 1, State: task.DeliveryPending,
 	}
 }
 

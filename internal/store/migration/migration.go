@@ -62,3 +62,54 @@ func Load(fsys fs.FS, dir string) ([]Migration, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
 	return out, nil
 }
+
+// Unapplied lists, in order, the versions of ms that are not in applied:
+// what a store still lacks to be current.
+func Unapplied(ms []Migration, applied []int) []int {
+	have := make(map[int]bool, len(applied))
+	for _, v := range applied {
+		have[v] = true
+	}
+	var missing []int
+	for _, m := range ms {
+		if !have[m.Version] {
+			missing = append(missing, m.Version)
+		}
+	}
+	return missing
+}
+
+// NotCurrentError says which migrations a store lacks. Its message names
+// versions only, so it may be shown to anyone (a readiness probe).
+type NotCurrentError struct {
+	// Errand lists errand's own unapplied versions; River is River's
+	// validation message, empty when River's schema is current.
+	Errand []int
+	River  string
+}
+
+func (e *NotCurrentError) Error() string {
+	var parts []string
+	if len(e.Errand) > 0 {
+		vs := make([]string, len(e.Errand))
+		for i, v := range e.Errand {
+			vs[i] = fmt.Sprintf("%03d", v)
+		}
+		parts = append(parts, "unapplied migrations "+strings.Join(vs, ", "))
+	}
+	if e.River != "" {
+		parts = append(parts, "River: "+e.River)
+	}
+	return "the schema is not current: " + strings.Join(parts, "; ")
+}
+
+// Check is a store's verdict on its schema: nil when every migration of ms
+// is in applied and River reported nothing unapplied (riverProblems, its
+// validation messages), else a *NotCurrentError.
+func Check(ms []Migration, applied []int, riverProblems []string) error {
+	nc := &NotCurrentError{Errand: Unapplied(ms, applied), River: strings.Join(riverProblems, "; ")}
+	if len(nc.Errand) == 0 && nc.River == "" {
+		return nil
+	}
+	return nc
+}

@@ -15,7 +15,7 @@ import (
 
 // insertDelivery writes a delivery inside tx: the delivery is owed exactly
 // when the transaction that raised it commits (the table is the outbox).
-func (s *Store) insertDelivery(ctx context.Context, tx pgx.Tx, d store.Delivery) error {
+func (s *Store) insertDelivery(ctx context.Context, tx pgx.Tx, d task.Delivery) error {
 	if d.ID == "" {
 		d.ID = task.NewID("msg")
 	}
@@ -23,7 +23,7 @@ func (s *Store) insertDelivery(ctx context.Context, tx pgx.Tx, d store.Delivery)
 		d.MaxAttempts = 1
 	}
 	if d.State == "" {
-		d.State = store.DeliveryPending
+		d.State = task.DeliveryPending
 	}
 	if d.NextAt.IsZero() {
 		d.NextAt = d.CreatedAt
@@ -50,26 +50,26 @@ func (s *Store) insertDelivery(ctx context.Context, tx pgx.Tx, d store.Delivery)
 const deliveryColumns = `id, task_id, session_id, tenant_id, event, url, auth, secret, body,
 	max_attempts, state, attempts, created_at, next_at`
 
-func scanDelivery(row pgx.Row) (store.Delivery, error) {
+func scanDelivery(row pgx.Row) (task.Delivery, error) {
 	var (
-		d             store.Delivery
+		d             task.Delivery
 		created, next *time.Time
 	)
 	err := row.Scan(&d.ID, &d.TaskID, &d.SessionID, &d.TenantID, &d.Event, &d.URL, &d.Auth, &d.Secret,
 		&d.Body, &d.MaxAttempts, &d.State, &d.Attempts, &created, &next)
 	if err != nil {
-		return store.Delivery{}, notFound(err)
+		return task.Delivery{}, notFound(err)
 	}
 	d.CreatedAt, d.NextAt = fromTS(created), fromTS(next)
 	return d, nil
 }
 
-func collectDeliveries(rows pgx.Rows, err error) ([]store.Delivery, error) {
+func collectDeliveries(rows pgx.Rows, err error) ([]task.Delivery, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []store.Delivery
+	var out []task.Delivery
 	for rows.Next() {
 		d, err := scanDelivery(rows)
 		if err != nil {
@@ -81,12 +81,12 @@ func collectDeliveries(rows pgx.Rows, err error) ([]store.Delivery, error) {
 }
 
 // Delivery loads a delivery, secrets included.
-func (s *Store) Delivery(ctx context.Context, id string) (store.Delivery, error) {
+func (s *Store) Delivery(ctx context.Context, id string) (task.Delivery, error) {
 	return scanDelivery(s.pool.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1`, id))
 }
 
 // TaskDeliveries lists a task's deliveries, oldest first.
-func (s *Store) TaskDeliveries(ctx context.Context, taskID string) ([]store.Delivery, error) {
+func (s *Store) TaskDeliveries(ctx context.Context, taskID string) ([]task.Delivery, error) {
 	out, err := collectDeliveries(s.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries
 		WHERE task_id = $1 ORDER BY created_at, seq`, taskID))
 	if err != nil {
@@ -102,7 +102,7 @@ func (s *Store) TaskDeliveries(ctx context.Context, taskID string) ([]store.Deli
 // that PostgreSQL makes on locking it: two nodes never hold one lease.
 // 'pending' is a literal so that the planner can use the deliveries_due
 // partial index.
-func (s *Store) ClaimDeliveries(ctx context.Context, p store.ClaimParams) ([]store.Delivery, error) {
+func (s *Store) ClaimDeliveries(ctx context.Context, p task.DeliveryClaim) ([]task.Delivery, error) {
 	if p.Limit <= 0 {
 		return nil, nil
 	}
@@ -173,7 +173,7 @@ const recordAttempt = `
 // transaction (a group commit: the sender batches what finished together),
 // sent to the server in one round trip. ErrNotFound, and nothing stored, if
 // one of the deliveries does not exist.
-func (s *Store) RecordAttempts(ctx context.Context, ps []store.RecordParams) error {
+func (s *Store) RecordAttempts(ctx context.Context, ps []task.AttemptRecord) error {
 	if len(ps) == 0 {
 		return nil
 	}
@@ -182,7 +182,7 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []store.RecordParams) err
 	// claimed again) wait for each other instead of deadlocking. The sort
 	// is stable: attempts of one delivery keep their order.
 	ps = slices.Clone(ps)
-	slices.SortStableFunc(ps, func(a, b store.RecordParams) int {
+	slices.SortStableFunc(ps, func(a, b task.AttemptRecord) int {
 		return strings.Compare(a.Attempt.DeliveryID, b.Attempt.DeliveryID)
 	})
 	return s.inTx(ctx, func(tx pgx.Tx) error {
@@ -198,7 +198,7 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []store.RecordParams) err
 			}
 			batch.Queue(recordAttempt, a.DeliveryID, p.State, ts(next), a.TaskID, string(a.Event),
 				a.Attempt, a.URL, a.StatusCode, a.DurationMs, a.Error, a.ResponseSnippet, ts(a.At),
-				ts(a.At), store.DeliveryPending)
+				ts(a.At), task.DeliveryPending)
 		}
 		results := tx.SendBatch(ctx, batch)
 		for range ps {
@@ -220,7 +220,7 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []store.RecordParams) err
 }
 
 // Attempts lists a task's delivery attempts in the order they happened.
-func (s *Store) Attempts(ctx context.Context, taskID string) ([]store.Attempt, error) {
+func (s *Store) Attempts(ctx context.Context, taskID string) ([]task.Attempt, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT delivery_id, task_id, event, attempt, url, status_code, duration_ms, error, response_snippet, at
 		FROM delivery_attempts WHERE task_id = $1 ORDER BY id`, taskID)
@@ -228,10 +228,10 @@ func (s *Store) Attempts(ctx context.Context, taskID string) ([]store.Attempt, e
 		return nil, fmt.Errorf("postgres: attempts: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Attempt
+	var out []task.Attempt
 	for rows.Next() {
 		var (
-			a  store.Attempt
+			a  task.Attempt
 			at *time.Time
 		)
 		if err := rows.Scan(&a.DeliveryID, &a.TaskID, &a.Event, &a.Attempt, &a.URL, &a.StatusCode,
@@ -268,7 +268,7 @@ func (s *Store) Redeliver(ctx context.Context, id, url string, maxAttempts int) 
 			next_at = $3,
 			url = CASE WHEN $4 <> '' THEN $4 ELSE url END
 		WHERE id = $5`,
-		store.DeliveryPending, maxAttempts, ts(s.now()), url, id)
+		task.DeliveryPending, maxAttempts, ts(s.now()), url, id)
 	if err != nil {
 		return fmt.Errorf("postgres: redeliver: %w", err)
 	}

@@ -3,9 +3,11 @@ package postgres
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 
@@ -159,4 +161,31 @@ func (s *Store) withMigrateLock(ctx context.Context, fn func() error) error {
 		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrateLockKey)
 	}()
 	return fn()
+}
+
+// MigrationsCurrent implements store.Store.
+func (s *Store) MigrationsCurrent(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT version FROM schema_migrations`)
+	var applied []int
+	if err == nil {
+		applied, err = pgx.CollectRows(rows, pgx.RowTo[int])
+	}
+	// No bookkeeping table (undefined_table): nothing is applied.
+	var pgErr *pgconn.PgError
+	if err != nil && !(errors.As(err, &pgErr) && pgErr.Code == "42P01") {
+		return fmt.Errorf("postgres: read the applied migrations: %w", err)
+	}
+	migrator, err := s.riverMigrator()
+	if err != nil {
+		return err
+	}
+	res, err := migrator.Validate(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("postgres: check River's migrations: %w", err)
+	}
+	return migration.Check(ms, applied, res.Messages)
 }

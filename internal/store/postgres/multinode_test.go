@@ -110,7 +110,7 @@ func (n *node) RunTask(ctx context.Context, taskID string) error {
 	c.mu.Unlock()
 	return n.s.FinishTask(ctx, store.FinishParams{
 		TaskID: taskID, Outcome: task.Outcome{Message: "done on " + n.name}, At: time.Now(),
-		Deliveries: []store.Delivery{{
+		Deliveries: []task.Delivery{{
 			ID: task.NewID("msg"), Event: task.EventCompleted, URL: "http://receiver.invalid/hook",
 			Body: []byte(`{"type":"task.completed"}`), MaxAttempts: 3,
 		}},
@@ -123,7 +123,7 @@ func (n *node) RunTask(ctx context.Context, taskID string) error {
 func (n *node) send(ctx context.Context, lease time.Duration) {
 	for ctx.Err() == nil {
 		now := time.Now()
-		ds, err := n.s.ClaimDeliveries(ctx, store.ClaimParams{Owner: n.name, Now: now, Until: now.Add(lease), Limit: 32})
+		ds, err := n.s.ClaimDeliveries(ctx, task.DeliveryClaim{Owner: n.name, Now: now, Until: now.Add(lease), Limit: 32})
 		if err != nil {
 			if ctx.Err() == nil {
 				n.c.t.Errorf("%s: ClaimDeliveries: %v", n.name, err)
@@ -134,13 +134,13 @@ func (n *node) send(ctx context.Context, lease time.Duration) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		ps := make([]store.RecordParams, 0, len(ds))
+		ps := make([]task.AttemptRecord, 0, len(ds))
 		n.c.mu.Lock()
 		for _, d := range ds {
 			n.c.delivered[d.ID]++
-			ps = append(ps, store.RecordParams{
-				Attempt: store.Attempt{DeliveryID: d.ID, Attempt: d.Attempts + 1, URL: d.URL, StatusCode: 200, At: now},
-				State:   store.DeliveryDelivered,
+			ps = append(ps, task.AttemptRecord{
+				Attempt: task.Attempt{DeliveryID: d.ID, Attempt: d.Attempts + 1, URL: d.URL, StatusCode: 200, At: now},
+				State:   task.DeliveryDelivered,
 			})
 		}
 		n.c.mu.Unlock()
@@ -285,7 +285,7 @@ func countDone(t *testing.T, s store.Store, ids []string) (completed, delivered 
 			t.Fatalf("TaskDeliveries: %v", err)
 		}
 		for _, d := range ds {
-			if d.State == store.DeliveryDelivered {
+			if d.State == task.DeliveryDelivered {
 				delivered++
 			}
 		}
@@ -625,7 +625,7 @@ func TestNodeDiesChild(t *testing.T) {
 	// a sender stuck on a receiver that does not answer.
 	for {
 		now := time.Now()
-		ds, err := s.ClaimDeliveries(context.Background(), store.ClaimParams{
+		ds, err := s.ClaimDeliveries(context.Background(), task.DeliveryClaim{
 			Owner: "dying", Now: now, Until: now.Add(dyingLease), Limit: 4})
 		if err != nil {
 			fmt.Println("error", err)

@@ -23,7 +23,7 @@ func (h *benchHandlers) RunTask(ctx context.Context, id string) error {
 	}
 	err = h.s.FinishTask(ctx, store.FinishParams{
 		TaskID: id, Outcome: task.Outcome{Message: "ok"}, At: time.Now(),
-		Deliveries: []store.Delivery{{
+		Deliveries: []task.Delivery{{
 			ID: task.NewID("msg"), TaskID: id, SessionID: tk.SessionID, TenantID: tk.TenantID,
 			Event: task.EventCompleted, URL: "https://example.com/hook", Body: []byte(`{}`), MaxAttempts: 1,
 		}},
@@ -81,7 +81,7 @@ func BenchmarkOutbox(b *testing.B) {
 			b.Fatal(err)
 		}
 		err := s.FinishTask(ctx, store.FinishParams{TaskID: tk.ID, Outcome: task.Outcome{Message: "ok"}, At: now,
-			Deliveries: []store.Delivery{{ID: task.NewID("msg"), TaskID: tk.ID, SessionID: sess.ID, TenantID: "ten_a",
+			Deliveries: []task.Delivery{{ID: task.NewID("msg"), TaskID: tk.ID, SessionID: sess.ID, TenantID: "ten_a",
 				Event: task.EventCompleted, URL: "https://example.com/hook", Body: []byte(`{"ok":true}`), MaxAttempts: 1}}})
 		if err != nil {
 			b.Fatal(err)
@@ -92,17 +92,17 @@ func BenchmarkOutbox(b *testing.B) {
 	done := 0
 	for done < b.N {
 		at := time.Now()
-		ds, err := s.ClaimDeliveries(ctx, store.ClaimParams{Owner: "bench", Now: at, Until: at.Add(time.Minute), Limit: 256})
+		ds, err := s.ClaimDeliveries(ctx, task.DeliveryClaim{Owner: "bench", Now: at, Until: at.Add(time.Minute), Limit: 256})
 		if err != nil {
 			b.Fatal(err)
 		}
 		if len(ds) == 0 {
 			b.Fatalf("only %d of %d deliveries claimed", done, b.N)
 		}
-		ps := make([]store.RecordParams, 0, len(ds))
+		ps := make([]task.AttemptRecord, 0, len(ds))
 		for _, d := range ds {
-			ps = append(ps, store.RecordParams{Attempt: store.Attempt{DeliveryID: d.ID, TaskID: d.TaskID, Event: d.Event,
-				Attempt: 1, URL: d.URL, StatusCode: 200, At: at}, State: store.DeliveryDelivered})
+			ps = append(ps, task.AttemptRecord{Attempt: task.Attempt{DeliveryID: d.ID, TaskID: d.TaskID, Event: d.Event,
+				Attempt: 1, URL: d.URL, StatusCode: 200, At: at}, State: task.DeliveryDelivered})
 		}
 		if err := s.RecordAttempts(ctx, ps); err != nil {
 			b.Fatal(err)

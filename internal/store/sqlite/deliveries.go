@@ -12,7 +12,7 @@ import (
 
 // insertDelivery writes a delivery inside tx: the delivery is owed exactly
 // when the transaction that raised it commits (the table is the outbox).
-func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, d store.Delivery) error {
+func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, d task.Delivery) error {
 	if d.ID == "" {
 		d.ID = task.NewID("msg")
 	}
@@ -20,7 +20,7 @@ func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, d store.Delivery
 		d.MaxAttempts = 1
 	}
 	if d.State == "" {
-		d.State = store.DeliveryPending
+		d.State = task.DeliveryPending
 	}
 	if d.NextAt.IsZero() {
 		d.NextAt = d.CreatedAt
@@ -47,15 +47,15 @@ func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, d store.Delivery
 const deliveryColumns = `id, task_id, session_id, tenant_id, event, url, auth, secret, body,
 	max_attempts, state, attempts, created_at, next_at`
 
-func scanDelivery(row interface{ Scan(...any) error }) (store.Delivery, error) {
+func scanDelivery(row interface{ Scan(...any) error }) (task.Delivery, error) {
 	var (
-		d             store.Delivery
+		d             task.Delivery
 		created, next sql.NullInt64
 	)
 	err := row.Scan(&d.ID, &d.TaskID, &d.SessionID, &d.TenantID, &d.Event, &d.URL, &d.Auth, &d.Secret,
 		&d.Body, &d.MaxAttempts, &d.State, &d.Attempts, &created, &next)
 	if err != nil {
-		return store.Delivery{}, notFound(err)
+		return task.Delivery{}, notFound(err)
 	}
 	d.CreatedAt = fromMS(created)
 	d.NextAt = fromMS(next)
@@ -63,19 +63,19 @@ func scanDelivery(row interface{ Scan(...any) error }) (store.Delivery, error) {
 }
 
 // Delivery loads a delivery, secrets included, for the sender.
-func (s *Store) Delivery(ctx context.Context, id string) (store.Delivery, error) {
+func (s *Store) Delivery(ctx context.Context, id string) (task.Delivery, error) {
 	return scanDelivery(s.db.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = ?`, id))
 }
 
 // TaskDeliveries lists a task's deliveries, oldest first.
-func (s *Store) TaskDeliveries(ctx context.Context, taskID string) ([]store.Delivery, error) {
+func (s *Store) TaskDeliveries(ctx context.Context, taskID string) ([]task.Delivery, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries
 		WHERE task_id = ? ORDER BY created_at, rowid`, taskID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: task deliveries: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Delivery
+	var out []task.Delivery
 	for rows.Next() {
 		d, err := scanDelivery(rows)
 		if err != nil {
@@ -88,7 +88,7 @@ func (s *Store) TaskDeliveries(ctx context.Context, taskID string) ([]store.Deli
 
 // ClaimDeliveries leases due pending deliveries to p.Owner, oldest due
 // first, in one statement.
-func (s *Store) ClaimDeliveries(ctx context.Context, p store.ClaimParams) ([]store.Delivery, error) {
+func (s *Store) ClaimDeliveries(ctx context.Context, p task.DeliveryClaim) ([]task.Delivery, error) {
 	if p.Limit <= 0 {
 		return nil, nil
 	}
@@ -104,7 +104,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p store.ClaimParams) ([]sto
 		return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Delivery
+	var out []task.Delivery
 	for rows.Next() {
 		d, err := scanDelivery(rows)
 		if err != nil {
@@ -144,7 +144,7 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []strin
 
 // RecordAttempts stores attempts and their deliveries' new states in one
 // transaction (a group commit: the sender batches what finished together).
-func (s *Store) RecordAttempts(ctx context.Context, ps []store.RecordParams) error {
+func (s *Store) RecordAttempts(ctx context.Context, ps []task.AttemptRecord) error {
 	if len(ps) == 0 {
 		return nil
 	}
@@ -181,7 +181,7 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []store.RecordParams) err
 					state = CASE WHEN redo = 1 THEN ? ELSE ? END,
 					next_at = CASE WHEN redo = 1 THEN ? ELSE ? END,
 					attempts = attempts + 1, redo = 0, lease_owner = '', lease_until = 0
-				WHERE id = ?`, store.DeliveryPending, p.State, ms(a.At), ms(next), a.DeliveryID)
+				WHERE id = ?`, task.DeliveryPending, p.State, ms(a.At), ms(next), a.DeliveryID)
 			if err != nil {
 				return fmt.Errorf("sqlite: record attempt: %w", err)
 			}
@@ -194,7 +194,7 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []store.RecordParams) err
 }
 
 // Attempts lists a task's delivery attempts in the order they happened.
-func (s *Store) Attempts(ctx context.Context, taskID string) ([]store.Attempt, error) {
+func (s *Store) Attempts(ctx context.Context, taskID string) ([]task.Attempt, error) {
 	rows, err := s.db.QueryContext(ctx, `
 		SELECT delivery_id, task_id, event, attempt, url, status_code, duration_ms, error, response_snippet, at
 		FROM delivery_attempts WHERE task_id = ? ORDER BY id`, taskID)
@@ -202,10 +202,10 @@ func (s *Store) Attempts(ctx context.Context, taskID string) ([]store.Attempt, e
 		return nil, fmt.Errorf("sqlite: attempts: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Attempt
+	var out []task.Attempt
 	for rows.Next() {
 		var (
-			a  store.Attempt
+			a  task.Attempt
 			at sql.NullInt64
 		)
 		if err := rows.Scan(&a.DeliveryID, &a.TaskID, &a.Event, &a.Attempt, &a.URL, &a.StatusCode,
@@ -242,7 +242,7 @@ func (s *Store) Redeliver(ctx context.Context, id, url string, maxAttempts int) 
 				next_at = ?,
 				url = CASE WHEN ? <> '' THEN ? ELSE url END
 			WHERE id = ?`,
-			maxAttempts, store.DeliveryPending, maxAttempts, maxAttempts, store.DeliveryPending, ms(s.now()), url, url, id)
+			maxAttempts, task.DeliveryPending, maxAttempts, maxAttempts, task.DeliveryPending, ms(s.now()), url, url, id)
 		if err != nil {
 			return fmt.Errorf("sqlite: redeliver: %w", err)
 		}

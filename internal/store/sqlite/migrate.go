@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
+	"strings"
 
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
@@ -109,4 +110,40 @@ func (s *Store) riverMigrator() (*rivermigrate.Migrator[*sql.Tx], error) {
 		return nil, fmt.Errorf("sqlite: river migrator: %w", err)
 	}
 	return m, nil
+}
+
+// MigrationsCurrent implements store.Store.
+func (s *Store) MigrationsCurrent(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	var applied []int
+	rows, err := s.db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err == nil {
+		for rows.Next() {
+			var v int
+			if err = rows.Scan(&v); err != nil {
+				break
+			}
+			applied = append(applied, v)
+		}
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+	}
+	// No bookkeeping table: nothing is applied.
+	if err != nil && !strings.Contains(err.Error(), "no such table") {
+		return fmt.Errorf("sqlite: read the applied migrations: %w", err)
+	}
+	migrator, err := s.riverMigrator()
+	if err != nil {
+		return err
+	}
+	res, err := migrator.Validate(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: check River's migrations: %w", err)
+	}
+	return migration.Check(ms, applied, res.Messages)
 }

@@ -287,12 +287,12 @@ func testReleaseRedo(t *testing.T, h *harness) {
 	ctx := ctxT(t)
 	_, tasks := mustSession(t, h.s, "ten_a", "x")
 	d := delivery(tasks[0], task.EventCompleted, "https://a.example/hook", 1)
-	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: tasks[0].ID, Outcome: task.Outcome{Message: "ok"}, At: base, Deliveries: []store.Delivery{d}}))
+	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: tasks[0].ID, Outcome: task.Outcome{Message: "ok"}, At: base, Deliveries: []task.Delivery{d}}))
 	// Real time: Redeliver dates the redelivery with the store's clock.
-	claim := func(owner string) []store.Delivery {
+	claim := func(owner string) []task.Delivery {
 		t.Helper()
 		now := time.Now()
-		ds, err := h.s.ClaimDeliveries(ctx, store.ClaimParams{Owner: owner, Now: now, Until: now.Add(time.Hour), Limit: 5})
+		ds, err := h.s.ClaimDeliveries(ctx, task.DeliveryClaim{Owner: owner, Now: now, Until: now.Add(time.Hour), Limit: 5})
 		noErr(t, "ClaimDeliveries", err)
 		return ds
 	}
@@ -307,13 +307,13 @@ func testReleaseRedo(t *testing.T, h *harness) {
 		t.Fatal("the redelivery asked during the lease was not due at once after the release")
 	}
 	now := time.Now()
-	noErr(t, "RecordAttempts", h.s.RecordAttempts(ctx, []store.RecordParams{{
-		Attempt: store.Attempt{DeliveryID: d.ID, Attempt: got[0].Attempts + 1, URL: d.URL, StatusCode: 200, At: now},
-		State:   store.DeliveryDelivered,
+	noErr(t, "RecordAttempts", h.s.RecordAttempts(ctx, []task.AttemptRecord{{
+		Attempt: task.Attempt{DeliveryID: d.ID, Attempt: got[0].Attempts + 1, URL: d.URL, StatusCode: 200, At: now},
+		State:   task.DeliveryDelivered,
 	}}))
 	after, err := h.s.Delivery(ctx, d.ID)
 	noErr(t, "Delivery", err)
-	if after.State != store.DeliveryDelivered || after.Attempts != 1 {
+	if after.State != task.DeliveryDelivered || after.Attempts != 1 {
 		t.Fatalf("after the one attempt: %q attempts %d, want delivered after 1", after.State, after.Attempts)
 	}
 	if again := claim("c"); len(again) != 0 {

@@ -61,6 +61,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"PersistsAcrossReopen", testPersistence},
 		{"QueuedJobSurvivesReopen", testQueuedJobSurvivesReopen},
 		{"FinishOnlyByRunner", testFinishOnlyByRunner},
+		{"Health", testHealth},
 	}
 	tests = append(tests, traceTests...)
 	for _, tc := range tests {
@@ -284,11 +285,11 @@ func completeWith(ctx context.Context, s store.Store, taskID, msg string) error 
 }
 
 // delivery builds a delivery for a task's outcome.
-func delivery(tk *task.Task, ev task.Event, url string, maxAttempts int) store.Delivery {
-	return store.Delivery{
+func delivery(tk *task.Task, ev task.Event, url string, maxAttempts int) task.Delivery {
+	return task.Delivery{
 		ID: task.NewID("msg"), TaskID: tk.ID, SessionID: tk.SessionID, TenantID: tk.TenantID,
 		Event: ev, URL: url, Auth: "Bearer s3cret", Secret: "whsec_abc",
 		Body: []byte(`{"type":"` + string(ev) + `"}`), MaxAttempts: maxAttempts,
-		State: store.DeliveryPending, CreatedAt: base,
+		State: task.DeliveryPending, CreatedAt: base,
 	}
 }

@@ -228,7 +228,7 @@ func testFinishTask(t *testing.T, h *harness) {
 	d1 := delivery(tk, task.EventCompleted, "https://a.example/hook", 3)
 	d2 := delivery(tk, task.EventCompleted, "https://b.example/hook", 1)
 	d2.CreatedAt = base.Add(time.Millisecond)
-	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: tk.ID, Outcome: out, At: ended, Deliveries: []store.Delivery{d1, d2}}))
+	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: tk.ID, Outcome: out, At: ended, Deliveries: []task.Delivery{d1, d2}}))
 
 	got := mustTask(t, h.s, tk.ID)
 	if got.Status != task.StatusCompleted || got.Message != out.Message || !got.EndedAt.Equal(ended) {
@@ -253,19 +253,19 @@ func testFinishTask(t *testing.T, h *harness) {
 	// Owed deliveries are due: a sender claims both, secrets included, and
 	// nobody else gets them while the lease runs.
 	now := ended.Add(time.Millisecond)
-	claimed, err := h.s.ClaimDeliveries(ctx, store.ClaimParams{Owner: "node-a", Now: now, Until: now.Add(time.Minute), Limit: 10})
+	claimed, err := h.s.ClaimDeliveries(ctx, task.DeliveryClaim{Owner: "node-a", Now: now, Until: now.Add(time.Minute), Limit: 10})
 	noErr(t, "ClaimDeliveries", err)
 	if len(claimed) != 2 || claimed[0].ID != d1.ID || claimed[1].ID != d2.ID || claimed[0].Auth != d1.Auth || claimed[0].Secret != d1.Secret {
 		t.Fatalf("claimed = %+v", claimed)
 	}
-	again, err := h.s.ClaimDeliveries(ctx, store.ClaimParams{Owner: "node-b", Now: now, Until: now.Add(time.Minute), Limit: 10})
+	again, err := h.s.ClaimDeliveries(ctx, task.DeliveryClaim{Owner: "node-b", Now: now, Until: now.Add(time.Minute), Limit: 10})
 	noErr(t, "ClaimDeliveries again", err)
 	if len(again) != 0 {
 		t.Fatalf("leased deliveries claimed twice: %+v", again)
 	}
 	// A lease that runs out (its node died) frees the delivery.
 	late := now.Add(2 * time.Minute)
-	again, err = h.s.ClaimDeliveries(ctx, store.ClaimParams{Owner: "node-b", Now: late, Until: late.Add(time.Minute), Limit: 1})
+	again, err = h.s.ClaimDeliveries(ctx, task.DeliveryClaim{Owner: "node-b", Now: late, Until: late.Add(time.Minute), Limit: 1})
 	noErr(t, "ClaimDeliveries after the lease", err)
 	if len(again) != 1 || again[0].ID != d1.ID {
 		t.Fatalf("after the lease ran out, claimed %+v", again)
@@ -282,7 +282,7 @@ func testFinishFinal(t *testing.T, h *harness) {
 		t.Fatalf("failed task = %q %q %q", got.Status, got.ErrorCode, got.ErrorMessage)
 	}
 	late := delivery(tk, task.EventCompleted, "https://a.example/hook", 1)
-	err := h.s.FinishTask(ctx, store.FinishParams{TaskID: tk.ID, Outcome: task.Outcome{Message: "late"}, At: base, Deliveries: []store.Delivery{late}})
+	err := h.s.FinishTask(ctx, store.FinishParams{TaskID: tk.ID, Outcome: task.Outcome{Message: "late"}, At: base, Deliveries: []task.Delivery{late}})
 	wantErr(t, "finishing a final task", err, store.ErrConflict)
 	_, err = h.s.Delivery(ctx, late.ID)
 	wantErr(t, "the refused finish's delivery", err, store.ErrNotFound)
@@ -502,21 +502,21 @@ func testAttempts(t *testing.T, h *harness) {
 	_, tasks := mustSession(t, h.s, "ten_a", "x")
 	tk := tasks[0]
 	d := delivery(tk, task.EventFailed, "https://a.example/hook", 3)
-	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: tk.ID, Outcome: task.Outcome{Code: task.CodeTaskTimeout}, At: base, Deliveries: []store.Delivery{d}}))
-	a1 := store.Attempt{DeliveryID: d.ID, TaskID: tk.ID, Event: d.Event, Attempt: 1, URL: d.URL, StatusCode: 503, DurationMs: 40, Error: "503 Service Unavailable", ResponseSnippet: "busy", At: base.Add(time.Second)}
+	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: tk.ID, Outcome: task.Outcome{Code: task.CodeTaskTimeout}, At: base, Deliveries: []task.Delivery{d}}))
+	a1 := task.Attempt{DeliveryID: d.ID, TaskID: tk.ID, Event: d.Event, Attempt: 1, URL: d.URL, StatusCode: 503, DurationMs: 40, Error: "503 Service Unavailable", ResponseSnippet: "busy", At: base.Add(time.Second)}
 	retryAt := base.Add(10 * time.Second)
-	claim := func(now time.Time) []store.Delivery {
+	claim := func(now time.Time) []task.Delivery {
 		t.Helper()
-		ds, err := h.s.ClaimDeliveries(ctx, store.ClaimParams{Owner: "n", Now: now, Until: now.Add(time.Minute), Limit: 5})
+		ds, err := h.s.ClaimDeliveries(ctx, task.DeliveryClaim{Owner: "n", Now: now, Until: now.Add(time.Minute), Limit: 5})
 		noErr(t, "ClaimDeliveries", err)
 		return ds
 	}
 	if got := claim(base); len(got) != 1 {
 		t.Fatalf("claim the new delivery: %+v", got)
 	}
-	noErr(t, "RecordAttempts 1", h.s.RecordAttempts(ctx, []store.RecordParams{{Attempt: a1, State: store.DeliveryPending, NextAt: retryAt}}))
+	noErr(t, "RecordAttempts 1", h.s.RecordAttempts(ctx, []task.AttemptRecord{{Attempt: a1, State: task.DeliveryPending, NextAt: retryAt}}))
 	got, _ := h.s.Delivery(ctx, d.ID)
-	if got.State != store.DeliveryPending || got.Attempts != 1 || !got.NextAt.Equal(retryAt) {
+	if got.State != task.DeliveryPending || got.Attempts != 1 || !got.NextAt.Equal(retryAt) {
 		t.Fatalf("after a failed attempt: %q attempts %d next %v", got.State, got.Attempts, got.NextAt)
 	}
 	// The retry is not due before its time, and due after (the record
@@ -527,21 +527,21 @@ func testAttempts(t *testing.T, h *harness) {
 	if got := claim(retryAt); len(got) != 1 {
 		t.Fatalf("a due retry not claimed: %+v", got)
 	}
-	a2 := store.Attempt{DeliveryID: d.ID, TaskID: tk.ID, Event: d.Event, Attempt: 2, URL: d.URL, StatusCode: 200, DurationMs: 12, At: base.Add(3 * time.Second)}
-	noErr(t, "RecordAttempts 2", h.s.RecordAttempts(ctx, []store.RecordParams{{Attempt: a2, State: store.DeliveryDelivered}}))
+	a2 := task.Attempt{DeliveryID: d.ID, TaskID: tk.ID, Event: d.Event, Attempt: 2, URL: d.URL, StatusCode: 200, DurationMs: 12, At: base.Add(3 * time.Second)}
+	noErr(t, "RecordAttempts 2", h.s.RecordAttempts(ctx, []task.AttemptRecord{{Attempt: a2, State: task.DeliveryDelivered}}))
 	got, _ = h.s.Delivery(ctx, d.ID)
-	if got.State != store.DeliveryDelivered || got.Attempts != 2 {
+	if got.State != task.DeliveryDelivered || got.Attempts != 2 {
 		t.Fatalf("after a 2xx: %q attempts %d", got.State, got.Attempts)
 	}
 	as, err := h.s.Attempts(ctx, tk.ID)
 	noErr(t, "Attempts", err)
-	if !reflect.DeepEqual(as, []store.Attempt{a1, a2}) {
-		t.Fatalf("attempts:\n got %+v\nwant %+v", as, []store.Attempt{a1, a2})
+	if !reflect.DeepEqual(as, []task.Attempt{a1, a2}) {
+		t.Fatalf("attempts:\n got %+v\nwant %+v", as, []task.Attempt{a1, a2})
 	}
 	if got := claim(retryAt.Add(time.Hour)); len(got) != 0 {
 		t.Fatalf("a delivered delivery claimed: %+v", got)
 	}
-	err = h.s.RecordAttempts(ctx, []store.RecordParams{{Attempt: store.Attempt{DeliveryID: "msg_missing", Attempt: 1, At: base}, State: store.DeliveryFailed}})
+	err = h.s.RecordAttempts(ctx, []task.AttemptRecord{{Attempt: task.Attempt{DeliveryID: "msg_missing", Attempt: 1, At: base}, State: task.DeliveryFailed}})
 	wantErr(t, "attempt of an unknown delivery", err, store.ErrNotFound)
 	if as, _ := h.s.Attempts(ctx, tk.ID); len(as) != 2 {
 		t.Fatalf("a failed batch left attempts behind: %+v", as)
@@ -552,19 +552,19 @@ func testRedeliver(t *testing.T, h *harness) {
 	ctx := ctxT(t)
 	_, tasks := mustSession(t, h.s, "ten_a", "x")
 	d := delivery(tasks[0], task.EventCompleted, "https://old.example/hook", 1)
-	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: tasks[0].ID, Outcome: task.Outcome{Message: "ok"}, At: base, Deliveries: []store.Delivery{d}}))
+	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: tasks[0].ID, Outcome: task.Outcome{Message: "ok"}, At: base, Deliveries: []task.Delivery{d}}))
 	// send claims everything due (the store's clock is real time for
 	// redeliveries) and records a 2xx for each.
 	send := func() []string {
 		t.Helper()
 		now := time.Now()
-		ds, err := h.s.ClaimDeliveries(ctx, store.ClaimParams{Owner: "n", Now: now, Until: now.Add(time.Minute), Limit: 10})
+		ds, err := h.s.ClaimDeliveries(ctx, task.DeliveryClaim{Owner: "n", Now: now, Until: now.Add(time.Minute), Limit: 10})
 		noErr(t, "ClaimDeliveries", err)
 		var urls []string
-		var ps []store.RecordParams
+		var ps []task.AttemptRecord
 		for _, x := range ds {
 			urls = append(urls, x.URL)
-			ps = append(ps, store.RecordParams{Attempt: store.Attempt{DeliveryID: x.ID, Attempt: x.Attempts + 1, URL: x.URL, StatusCode: 200, At: now}, State: store.DeliveryDelivered})
+			ps = append(ps, task.AttemptRecord{Attempt: task.Attempt{DeliveryID: x.ID, Attempt: x.Attempts + 1, URL: x.URL, StatusCode: 200, At: now}, State: task.DeliveryDelivered})
 		}
 		noErr(t, "RecordAttempts", h.s.RecordAttempts(ctx, ps))
 		return urls
@@ -580,7 +580,7 @@ func testRedeliver(t *testing.T, h *harness) {
 		t.Fatalf("redelivery: %v", got)
 	}
 	got, _ := h.s.Delivery(ctx, d.ID)
-	if got.State != store.DeliveryDelivered || got.Attempts != 2 || got.MaxAttempts != 2 || got.URL != "https://new.example/hook" {
+	if got.State != task.DeliveryDelivered || got.Attempts != 2 || got.MaxAttempts != 2 || got.URL != "https://new.example/hook" {
 		t.Fatalf("after redelivery: %+v", got)
 	}
 	as, _ := h.s.Attempts(ctx, tasks[0].ID)
@@ -596,13 +596,13 @@ func testRedeliver(t *testing.T, h *harness) {
 	// that attempt's outcome.
 	noErr(t, "Redeliver", h.s.Redeliver(ctx, d.ID, "", 1))
 	now := time.Now()
-	ds, err := h.s.ClaimDeliveries(ctx, store.ClaimParams{Owner: "n", Now: now, Until: now.Add(time.Minute), Limit: 10})
+	ds, err := h.s.ClaimDeliveries(ctx, task.DeliveryClaim{Owner: "n", Now: now, Until: now.Add(time.Minute), Limit: 10})
 	noErr(t, "ClaimDeliveries", err)
 	if len(ds) != 1 {
 		t.Fatalf("claimed %+v", ds)
 	}
 	noErr(t, "Redeliver in flight", h.s.Redeliver(ctx, d.ID, "", 1))
-	noErr(t, "RecordAttempts", h.s.RecordAttempts(ctx, []store.RecordParams{{Attempt: store.Attempt{DeliveryID: d.ID, Attempt: ds[0].Attempts + 1, URL: d.URL, StatusCode: 200, At: now}, State: store.DeliveryDelivered}}))
+	noErr(t, "RecordAttempts", h.s.RecordAttempts(ctx, []task.AttemptRecord{{Attempt: task.Attempt{DeliveryID: d.ID, Attempt: ds[0].Attempts + 1, URL: d.URL, StatusCode: 200, At: now}, State: task.DeliveryDelivered}}))
 	if got := send(); len(got) != 1 {
 		t.Fatalf("the redelivery asked during an attempt was lost: %v", got)
 	}
@@ -618,7 +618,7 @@ func testClaimConcurrent(t *testing.T, h *harness) {
 	for i := range n {
 		_, tasks := mustSession(t, h.s, "ten_a", fmt.Sprint("t", i))
 		d := delivery(tasks[0], task.EventCompleted, "https://a.example/hook", 1)
-		noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: tasks[0].ID, Outcome: task.Outcome{Message: "ok"}, At: base, Deliveries: []store.Delivery{d}}))
+		noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: tasks[0].ID, Outcome: task.Outcome{Message: "ok"}, At: base, Deliveries: []task.Delivery{d}}))
 		want[d.ID] = true
 	}
 	var mu sync.Mutex
@@ -629,7 +629,7 @@ func testClaimConcurrent(t *testing.T, h *harness) {
 		go func() {
 			defer wg.Done()
 			for {
-				ds, err := h.s.ClaimDeliveries(ctx, store.ClaimParams{Owner: fmt.Sprint("node-", w), Now: base.Add(time.Second), Until: base.Add(time.Hour), Limit: 7})
+				ds, err := h.s.ClaimDeliveries(ctx, task.DeliveryClaim{Owner: fmt.Sprint("node-", w), Now: base.Add(time.Second), Until: base.Add(time.Hour), Limit: 7})
 				if err != nil {
 					t.Errorf("ClaimDeliveries: %v", err)
 					return
@@ -662,9 +662,9 @@ func testRelease(t *testing.T, h *harness) {
 	ctx := ctxT(t)
 	_, tasks := mustSession(t, h.s, "ten_a", "x")
 	d := delivery(tasks[0], task.EventCompleted, "https://a.example/hook", 1)
-	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: tasks[0].ID, Outcome: task.Outcome{Message: "ok"}, At: base, Deliveries: []store.Delivery{d}}))
+	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: tasks[0].ID, Outcome: task.Outcome{Message: "ok"}, At: base, Deliveries: []task.Delivery{d}}))
 	claim := func(owner string, now time.Time) int {
-		ds, err := h.s.ClaimDeliveries(ctx, store.ClaimParams{Owner: owner, Now: now, Until: now.Add(time.Hour), Limit: 5})
+		ds, err := h.s.ClaimDeliveries(ctx, task.DeliveryClaim{Owner: owner, Now: now, Until: now.Add(time.Hour), Limit: 5})
 		noErr(t, "ClaimDeliveries", err)
 		return len(ds)
 	}
@@ -757,9 +757,9 @@ func testPersistence(t *testing.T, h *harness) {
 	noErr(t, "StartTask", err)
 	noErr(t, "AppendStep", h.s.AppendStep(ctx, tk.ID, task.Step{N: 1, Action: "navigate", At: base}))
 	d := delivery(tk, task.EventCompleted, "https://a.example/hook", 2)
-	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: tk.ID, Outcome: task.Outcome{Message: "kept", Usage: task.Usage{InputTokens: 5}}, At: base.Add(time.Second), Deliveries: []store.Delivery{d}}))
-	a := store.Attempt{DeliveryID: d.ID, TaskID: tk.ID, Event: d.Event, Attempt: 1, URL: d.URL, StatusCode: 500, At: base.Add(2 * time.Second)}
-	noErr(t, "RecordAttempts", h.s.RecordAttempts(ctx, []store.RecordParams{{Attempt: a, State: store.DeliveryPending, NextAt: base.Add(time.Minute)}}))
+	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: tk.ID, Outcome: task.Outcome{Message: "kept", Usage: task.Usage{InputTokens: 5}}, At: base.Add(time.Second), Deliveries: []task.Delivery{d}}))
+	a := task.Attempt{DeliveryID: d.ID, TaskID: tk.ID, Event: d.Event, Attempt: 1, URL: d.URL, StatusCode: 500, At: base.Add(2 * time.Second)}
+	noErr(t, "RecordAttempts", h.s.RecordAttempts(ctx, []task.AttemptRecord{{Attempt: a, State: task.DeliveryPending, NextAt: base.Add(time.Minute)}}))
 
 	beforeSess, _ := h.s.Session(ctx, "ten_a", sess.ID)
 	beforeTask := mustTask(t, h.s, tk.ID)
@@ -785,7 +785,7 @@ func testPersistence(t *testing.T, h *harness) {
 	if steps, _ := s.Steps(ctx, tk.ID); len(steps) != 1 {
 		t.Fatalf("steps after reopen: %+v", steps)
 	}
-	if as, _ := s.Attempts(ctx, tk.ID); !reflect.DeepEqual(as, []store.Attempt{a}) {
+	if as, _ := s.Attempts(ctx, tk.ID); !reflect.DeepEqual(as, []task.Attempt{a}) {
 		t.Fatalf("attempts after reopen: %+v", as)
 	}
 }
@@ -798,7 +798,7 @@ func testQueuedJobSurvivesReopen(t *testing.T, h *harness) {
 	done := newTask("done")
 	_, dtasks := mustSession(t, h.s, "ten_a", done.Spec.TaskDetails)
 	d := delivery(dtasks[0], task.EventCompleted, "https://a.example/hook", 1)
-	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: dtasks[0].ID, Outcome: task.Outcome{Message: "ok"}, At: base, Deliveries: []store.Delivery{d}}))
+	noErr(t, "FinishTask", h.s.FinishTask(ctx, store.FinishParams{TaskID: dtasks[0].ID, Outcome: task.Outcome{Message: "ok"}, At: base, Deliveries: []task.Delivery{d}}))
 
 	s := h.reopen()
 	var runs recorder
@@ -807,7 +807,7 @@ func testQueuedJobSurvivesReopen(t *testing.T, h *harness) {
 	})
 	eventually(t, "the queued run job after reopen", func() bool { return runs.count(tasks[0].ID) == 1 })
 	now := time.Now()
-	ds, err := s.ClaimDeliveries(ctx, store.ClaimParams{Owner: "n", Now: now, Until: now.Add(time.Minute), Limit: 10})
+	ds, err := s.ClaimDeliveries(ctx, task.DeliveryClaim{Owner: "n", Now: now, Until: now.Add(time.Minute), Limit: 10})
 	noErr(t, "ClaimDeliveries", err)
 	if len(ds) != 1 || ds[0].ID != d.ID {
 		t.Fatalf("the owed delivery after reopen: %+v", ds)
