@@ -76,8 +76,8 @@ func (e *Engine) Sessions(ctx context.Context, f store.SessionFilter) ([]Session
 
 // DeliveryLog is one webhook delivery owed for a task, with its attempts.
 type DeliveryLog struct {
-	Delivery store.Delivery
-	Attempts []store.Attempt
+	Delivery task.Delivery
+	Attempts []task.Attempt
 }
 
 // Deliveries lists a task's webhook deliveries, oldest first, each with its

@@ -21,12 +21,12 @@ type View struct {
 	ErrorCode    string `json:"errorCode,omitempty"`
 	ErrorMessage string `json:"errorMessage,omitempty"`
 	// Question is what the task asks a human while it waits for one.
-	Question  string     `json:"question,omitempty"`
-	Usage     Usage      `json:"usage"`
-	CreatedAt Time       `json:"createdAt"`
-	StartedAt *Time      `json:"startedAt,omitempty"`
-	EndedAt   *Time      `json:"endedAt,omitempty"`
-	Steps     []Step     `json:"steps"`
+	Question  string `json:"question,omitempty"`
+	Usage     Usage  `json:"usage"`
+	CreatedAt Time   `json:"createdAt"`
+	StartedAt *Time  `json:"startedAt,omitempty"`
+	EndedAt   *Time  `json:"endedAt,omitempty"`
+	Steps     []Step `json:"steps"`
 }
 
 // Usage is what the task used in all.
@@ -52,10 +52,10 @@ type Step struct {
 	InputTokens  int64           `json:"inputTokens"`
 	OutputTokens int64           `json:"outputTokens"`
 	// Cost is the step's tokens and time at the server's prices, USD.
-	Cost       float64   `json:"cost"`
-	DurationMs int64     `json:"durationMs"`
-	Error      string    `json:"error,omitempty"`
-	At         Time      `json:"at"`
+	Cost       float64 `json:"cost"`
+	DurationMs int64   `json:"durationMs"`
+	Error      string  `json:"error,omitempty"`
+	At         Time    `json:"at"`
 	// Screenshot is the viewport after the step; nil for steps that did
 	// not act on a page.
 	Screenshot *Shot `json:"screenshot,omitempty"`
