@@ -34,6 +34,12 @@ type config struct {
 	PriceIn       float64
 	PriceOut      float64
 	PriceCompute  float64
+	// TraceShots keeps a screenshot with each step of a task's trace.
+	TraceShots bool
+	// TraceMaxAge and TraceMaxMiB bound the screenshots kept (0: no
+	// limit of that kind).
+	TraceMaxAge time.Duration
+	TraceMaxMiB int
 }
 
 // envFlags binds flags to their environment twins.
@@ -114,6 +120,10 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *conf
 	e.dur(&c.Grace, "shutdown-grace", "ERRAND_SHUTDOWN_GRACE", 30*time.Second, "on SIGTERM, how long running work may finish before its tasks are queued again, to run from the start")
 	e.dur(&c.RescueAfter, "task-rescue-after", "ERRAND_TASK_RESCUE_AFTER", 30*time.Second, "a running task whose node stops heartbeating this long is run again by another node")
 	e.integer(&c.Workers, "workers", "ERRAND_WORKERS", 8, "tasks run at once on this node")
+	shots := getenv("ERRAND_TRACE_SCREENSHOTS")
+	fs.BoolVar(&c.TraceShots, "trace-screenshots", shots == "" || shots == "1" || shots == "true", "keep a screenshot of the page after each step in the task's trace (ERRAND_TRACE_SCREENSHOTS)")
+	e.dur(&c.TraceMaxAge, "trace-max-age", "ERRAND_TRACE_MAX_AGE", 7*24*time.Hour, "how long trace screenshots are kept (0: no age limit)")
+	e.integer(&c.TraceMaxMiB, "trace-max-size", "ERRAND_TRACE_MAX_SIZE", 2048, "MiB of trace screenshots kept in all, the oldest removed first")
 	e.float(&c.RateLimit, "rate-limit", "ERRAND_RATE_LIMIT", 0, "requests per second per API key (0: no limit)")
 	c.ModelKey = getenv("ERRAND_MODEL_KEY")
 	if c.ModelKey == "" {

@@ -27,6 +27,7 @@ import (
 	"github.com/errandhq/errand/internal/store/postgres"
 	"github.com/errandhq/errand/internal/store/sqlite"
 	"github.com/errandhq/errand/internal/task"
+	"github.com/errandhq/errand/internal/trace"
 	"github.com/errandhq/errand/internal/webhook"
 )
 
@@ -68,6 +69,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	retention, stopRetention := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRetention()
+	go a.janitor.Run(retention)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "errand %s listening on http://%s\n", version, ln.Addr())
@@ -103,6 +107,8 @@ type app struct {
 	policy     *netguard.Policy
 	closeAgent func()
 	cfg        *config
+	// janitor enforces the trace retention while the app serves.
+	janitor *trace.Janitor
 }
 
 // close releases the store and the browser; stop the engine first.
@@ -179,7 +185,12 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 		InlineWait: c.InlineWait, RateLimit: c.RateLimit, Metrics: m, Logger: logger,
 		Ready: ag.ready,
 	})
-	return &app{store: st, engine: eng, handler: handler, policy: policy, closeAgent: ag.close, cfg: c}, nil
+	maxAge := c.TraceMaxAge
+	if maxAge == 0 {
+		maxAge = -1 // no age limit
+	}
+	janitor := &trace.Janitor{Store: st, Retention: trace.Retention{MaxAge: maxAge, MaxBytes: int64(c.TraceMaxMiB) << 20}, Logger: logger}
+	return &app{store: st, engine: eng, handler: handler, policy: policy, closeAgent: ag.close, cfg: c, janitor: janitor}, nil
 }
 
 // secretsBox makes the box that seals task secrets in the store, with the
@@ -294,7 +305,7 @@ func newAgent(ctx context.Context, c *config, policy *netguard.Policy, logger *s
 	}
 	if llm != nil {
 		logger.Info("tasks are run by the model-driven agent", "model", c.Model)
-		setup.agent = &agent.LLM{Model: llm, Browser: chrome, Screenshot: c.Vision}
+		setup.agent = &agent.LLM{Model: llm, Browser: chrome, Screenshot: c.Vision, Trace: trace.Capture{Off: !c.TraceShots}}
 	}
 	return setup, nil
 }
