@@ -28,6 +28,7 @@ import (
 	"github.com/errandhq/errand/internal/store/sqlite"
 	"github.com/errandhq/errand/internal/task"
 	"github.com/errandhq/errand/internal/trace"
+	"github.com/errandhq/errand/internal/ui"
 	"github.com/errandhq/errand/internal/webhook"
 )
 
@@ -180,11 +181,24 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 		Metrics:        m,
 		Logger:         logger,
 	})
-	handler := httpapi.NewHandler(httpapi.Deps{
-		Engine: eng, Store: st, Policy: policy, BootstrapKey: c.APIKey,
+	keys := &httpapi.Keys{Store: st, Bootstrap: c.APIKey}
+	api := httpapi.NewHandler(httpapi.Deps{
+		Engine: eng, Store: st, Policy: policy, BootstrapKey: c.APIKey, Keys: keys,
 		InlineWait: c.InlineWait, RateLimit: c.RateLimit, Metrics: m, Logger: logger,
 		Ready: ag.ready,
 	})
+	// The dashboard at /ui/ sees what the API does, through the same keys
+	// and engine; its logins are sealed with the secrets key, which every
+	// node shares.
+	dashboard, err := ui.New(ui.Deps{Engine: eng, Keys: keys, API: api, Box: box, Logger: logger})
+	if err != nil {
+		st.Close()
+		ag.close()
+		return nil, err
+	}
+	handler := http.NewServeMux()
+	handler.Handle("/ui/", dashboard)
+	handler.Handle("/", api)
 	maxAge := c.TraceMaxAge
 	if maxAge == 0 {
 		maxAge = -1 // no age limit

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/errandhq/errand/internal/model/modeltest"
+	"github.com/errandhq/errand/internal/trace/tracetest"
 )
 
 // The sign-in site of the trace test: the e-mail goes into a plain text
@@ -42,23 +43,6 @@ input{display:block;font:32px monospace;width:700px;height:50px;margin:0;box-siz
 	site := httptest.NewServer(mux)
 	t.Cleanup(site.Close)
 	return site
-}
-
-// luminance is the mean and maximum luminance of a rectangle.
-func luminance(img image.Image, x, y, w, h int) (mean, max float64) {
-	n := 0.0
-	for py := y; py < y+h; py++ {
-		for px := x; px < x+w; px++ {
-			r, g, b, _ := img.At(px, py).RGBA()
-			l := (0.299*float64(r) + 0.587*float64(g) + 0.114*float64(b)) / 257
-			mean += l
-			if l > max {
-				max = l
-			}
-			n++
-		}
-	}
-	return mean / n, max
 }
 
 // getRaw fetches a path with the test key.
@@ -137,18 +121,18 @@ func TestTraceScreenshotsHideSecrets(t *testing.T) {
 		t.Fatalf("steps = %s", got)
 	}
 	// Step 1, before anything was typed: the empty field shows (white).
-	if mean, _ := luminance(shots[1], 30, 110, 500, 30); mean < 200 {
+	if mean, _ := tracetest.Luminance(shots[1], 30, 110, 500, 30); mean < 200 {
 		t.Errorf("the empty e-mail field is dark before typing (mean %.0f)", mean)
 	}
 	// Step 2: the e-mail typed in the text field is covered.
-	if mean, max := luminance(shots[2], 30, 110, 500, 30); mean > 10 || max > 80 {
+	if mean, max := tracetest.Luminance(shots[2], 30, 110, 500, 30); mean > 10 || max > 80 {
 		t.Errorf("after typing, the e-mail field shows its value (mean %.0f, max %.0f)", mean, max)
 	}
 	// Step 4: the next page echoes the address; covered, the rest shows.
-	if mean, max := luminance(shots[4], 20+15*19+10, 105, 300, 30); mean > 10 || max > 80 {
+	if mean, max := tracetest.Luminance(shots[4], 20+15*19+10, 105, 300, 30); mean > 10 || max > 80 {
 		t.Errorf("the echoed e-mail shows on the last page (mean %.0f, max %.0f)", mean, max)
 	}
-	if mean, _ := luminance(shots[4], 20, 240, 200, 40); mean > 250 {
+	if mean, _ := tracetest.Luminance(shots[4], 20, 240, 200, 40); mean > 250 {
 		t.Errorf("the last page's other text is not in the screenshot (mean %.0f)", mean)
 	}
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/errandhq/errand/internal/browser"
+	"github.com/errandhq/errand/internal/trace/tracetest"
 )
 
 // The secret of the screenshot tests: an e-mail address, the kind of value
@@ -39,24 +40,6 @@ func secretPage(frameURL string) string {
 	<p style="` + box(20, 600, 800, 48) + `">nothing secret here</p>
 	<script>document.getElementById('host').attachShadow({mode:'open'}).innerHTML='<span style="font:40px monospace">` + shotSecret + `</span>';</script>
 	</body></html>`
-}
-
-// region is the mean and the maximum luminance of a rectangle of img.
-func region(img image.Image, x, y, w, h int) (mean, max float64) {
-	var sum float64
-	n := 0
-	for py := y; py < y+h; py++ {
-		for px := x; px < x+w; px++ {
-			r, g, b, _ := img.At(px, py).RGBA()
-			l := (0.299*float64(r) + 0.587*float64(g) + 0.114*float64(b)) / 257
-			sum += l
-			if l > max {
-				max = l
-			}
-			n++
-		}
-	}
-	return sum / float64(n), max
 }
 
 func TestScreenshotCoversSecrets(t *testing.T) {
@@ -114,7 +97,7 @@ func TestScreenshotCoversSecrets(t *testing.T) {
 	plain := take(browser.ScreenshotOptions{Quality: 80})
 	save("secrets-plain.png", plain)
 	for what, r := range secretAt {
-		if mean, _ := region(plain, r[0], r[1], r[2], r[3]); mean < 150 {
+		if mean, _ := tracetest.Luminance(plain, r[0], r[1], r[2], r[3]); mean < 150 {
 			t.Errorf("without hiding, the %s should show (mostly white): mean luminance %.0f", what, mean)
 		}
 	}
@@ -122,22 +105,22 @@ func TestScreenshotCoversSecrets(t *testing.T) {
 	covered := take(browser.ScreenshotOptions{Quality: 80, Hide: []string{shotSecret}})
 	save("secrets-covered.png", covered)
 	for what, r := range secretAt {
-		if mean, max := region(covered, r[0], r[1], r[2], r[3]); mean > 10 || max > 80 {
+		if mean, max := tracetest.Luminance(covered, r[0], r[1], r[2], r[3]); mean > 10 || max > 80 {
 			t.Errorf("the %s shows the secret: mean luminance %.0f, max %.0f, want black", what, mean, max)
 		}
 	}
 	// Only the secret is covered: "Hi " before it and a line without it
 	// still show.
-	if mean, _ := region(covered, 22, 205, 40, 36); mean < 150 {
+	if mean, _ := tracetest.Luminance(covered, 22, 205, 40, 36); mean < 150 {
 		t.Errorf("the text before the echoed secret is covered too (mean %.0f)", mean)
 	}
-	if mean, _ := region(covered, 20, 600, 780, 48); mean < 150 {
+	if mean, _ := tracetest.Luminance(covered, 20, 600, 780, 48); mean < 150 {
 		t.Errorf("a line without the secret is covered (mean %.0f)", mean)
 	}
 
 	// The boxes are gone after the shot: the page is as it was.
 	again := take(browser.ScreenshotOptions{Quality: 80})
-	if mean, _ := region(again, 40, 30, 380, 40); mean < 150 {
+	if mean, _ := tracetest.Luminance(again, 40, 30, 380, 40); mean < 150 {
 		t.Errorf("the cover stayed on the page after the screenshot (mean %.0f)", mean)
 	}
 	obs, err := tab.Observe(t.Context(), browser.ObserveOptions{})
@@ -183,7 +166,7 @@ func TestScreenshotScrolled(t *testing.T) {
 			t.Fatal(err)
 		}
 		img, _ := jpeg.Decode(bytes.NewReader(shot.JPEG))
-		if mean, _ := region(img, 0, 0, shot.Width, shot.Height); mean > 20 {
+		if mean, _ := tracetest.Luminance(img, 0, 0, shot.Width, shot.Height); mean > 20 {
 			t.Errorf("scale %v: scrolled into the black half, the image has mean luminance %.0f", scale, mean)
 		}
 		if err := tab.Scroll(t.Context(), "up", 10); err != nil {
