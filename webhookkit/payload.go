@@ -191,7 +191,9 @@ func (a AIResponse) DecodeInto(v any) error {
 }
 
 // Payload is a decoded delivery body: one of *Completed, *CompletedPing,
-// *AIResponse, *Failed, *FailedPing, *Guardrail, *GuardrailPing.
+// *AIResponse, *Failed, *FailedPing, *Guardrail, *GuardrailPing, or for a
+// monitor's events *MonitorChanged, *MonitorAnswer, *MonitorFailing,
+// *MonitorRecovered, *MonitorPing (see monitor.go).
 type Payload interface {
 	// EventName is the event the payload reports (an Event* constant).
 	EventName() string
@@ -259,7 +261,18 @@ func Decode(event string, body []byte) (Payload, error) {
 	}
 
 	var p Payload
+	if isMonitorEvent(event) {
+		mp, unmarshal := decodeMonitor(event, kind, body)
+		switch {
+		case mp == nil:
+			return nil, fmt.Errorf("%w: %s body without a \"type\" or \"event\" key", ErrInvalidBody, event)
+		case !unmarshal:
+			return mp, nil
+		}
+		p = mp
+	}
 	switch {
+	case p != nil:
 	case event == EventCompleted && kind == "type":
 		p = &Completed{}
 	case event == EventCompleted && kind == "event":
@@ -284,5 +297,5 @@ func Decode(event string, body []byte) (Payload, error) {
 }
 
 func isEvent(s string) bool {
-	return s == EventCompleted || s == EventFailed || s == EventGuardrail
+	return s == EventCompleted || s == EventFailed || s == EventGuardrail || isMonitorEvent(s)
 }

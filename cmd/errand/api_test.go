@@ -54,6 +54,9 @@ func TestMalformedRequests(t *testing.T) {
 		{"maxDuration fraction", "/start/run-task", validTask(map[string]any{"maxDuration": 1.5}), 400, "INVALID_REQUEST", "/maxDuration"},
 		{"maxDuration negative", "/start/run-task", validTask(map[string]any{"maxDuration": -1}), 400, "INVALID_REQUEST", "/maxDuration"},
 		{"maxInputTokens zero", "/start/run-task", validTask(map[string]any{"maxInputTokens": 0}), 400, "INVALID_REQUEST", "/maxInputTokens"},
+		{"settleTimeout zero", "/start/run-task", validTask(map[string]any{"settleTimeout": 0}), 400, "INVALID_REQUEST", "/settleTimeout"},
+		{"settleTimeout over a minute", "/start/run-task", validTask(map[string]any{"settleTimeout": 60001}), 400, "INVALID_REQUEST", "/settleTimeout"},
+		{"settleTimeout string", "/start/run-task", validTask(map[string]any{"settleTimeout": "3s"}), 400, "INVALID_REQUEST", "/settleTimeout"},
 		{"avoidDomains not array", "/start/run-task", validTask(map[string]any{"avoidDomains": "x.com"}), 400, "INVALID_REQUEST", "/avoidDomains"},
 		{"avoidDomains bad entry", "/start/run-task", validTask(map[string]any{"avoidDomains": []string{"ok.com", "http://x/"}}), 400, "INVALID_REQUEST", "/avoidDomains/1"},
 		{"terminateOnCompletion string", "/start/run-task", validTask(map[string]any{"terminateOnCompletion": "yes"}), 400, "INVALID_REQUEST", "/terminateOnCompletion"},
@@ -86,7 +89,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"send-message interaction", "/start/send-message", map[string]any{"sessionId": sid, "message": map[string]any{"actionType": "interaction"}}, 400, "INVALID_REQUEST", "/message/actionType"},
 		{"send-message bad state", "/start/send-message", map[string]any{"sessionId": sid, "message": map[string]any{"actionType": "state", "newState": "explode"}}, 400, "INVALID_REQUEST", "/message/newState"},
 		{"send-message newTask bad type", "/start/send-message", map[string]any{"sessionId": sid, "message": map[string]any{"actionType": "newTask", "taskDetails": "x", "outputType": 7}}, 400, "INVALID_REQUEST", "/message/outputType"},
-		{"send-message unknown session", "/start/send-message", map[string]any{"sessionId": "sess_nope", "message": map[string]any{"actionType": "newTask", "taskDetails": "x"}}, 404, "SESSION_NOT_FOUND", ""},
+		{"send-message unknown session", "/start/send-message", map[string]any{"sessionId": "sess_nope", "message": map[string]any{"actionType": "newTask", "taskDetails": "x", "startingPoint": "https://example.com/"}}, 404, "SESSION_NOT_FOUND", ""},
 		{"too large", "/start/run-task", `{"taskDetails":"` + big + `"}`, 413, "PAYLOAD_TOO_LARGE", ""},
 		{"unknown task", "/task/" + sid + "/task_nope", nil, 404, "TASK_NOT_FOUND", ""},
 	}
@@ -161,7 +164,7 @@ func TestAuthAndTenantIsolation(t *testing.T) {
 	}
 	_, s2 := srv.call(t, "POST", "/start/start-session", map[string]any{})
 	code, m = srv.callKey(t, otherKey, "POST", "/start/send-message", map[string]any{
-		"sessionId": s2["sessionId"], "message": map[string]any{"actionType": "newTask", "taskDetails": "x"},
+		"sessionId": s2["sessionId"], "message": map[string]any{"actionType": "newTask", "taskDetails": "x", "startingPoint": "https://example.com/"},
 	})
 	if code != 404 || m["code"] != "SESSION_NOT_FOUND" {
 		t.Errorf("other tenant send-message: %d %v", code, m)
@@ -284,7 +287,7 @@ func TestSessionOrderTerminateAndStop(t *testing.T) {
 		}
 	}
 	code, m = srv.call(t, "POST", "/start/send-message", map[string]any{
-		"sessionId": sid, "message": map[string]any{"actionType": "newTask", "taskDetails": "x"},
+		"sessionId": sid, "message": map[string]any{"actionType": "newTask", "taskDetails": "x", "startingPoint": "https://example.com/"},
 	})
 	if code != 410 || m["code"] != "SESSION_EXPIRED" {
 		t.Errorf("newTask after terminate: %d %v", code, m)

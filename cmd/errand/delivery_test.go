@@ -156,13 +156,15 @@ func TestFailureEvents(t *testing.T) {
 	// Only 127.0.0.1 is allowed: the page server on 127.0.0.2 is refused.
 	srv := startServer(t, "", "--allow-networks", "127.0.0.1/32")
 	blockedURL := strings.Replace(blocked.URL, "127.0.0.1", "127.0.0.2", 1)
-	ln2 := blocked.Listener.Addr().String()
-	_ = ln2
+	// A startingPoint on a refused address is refused at submission; a
+	// page that redirects there fails when it loads.
+	redirect := httptest.NewServer(http.RedirectHandler(blockedURL+"/", http.StatusFound))
+	defer redirect.Close()
 
 	cases := []struct {
 		name, page, code, submitted string
 	}{
-		{"refused network", blockedURL + "/", "NAVIGATION_BLOCKED", "full_response"},
+		{"refused network", redirect.URL + "/", "NAVIGATION_BLOCKED", "full_response"},
 		{"invalid page", site.URL + "/missing", "OUTPUT_INVALID", "ai_response"},
 		{"missing required property", site.URL + "/news", "OUTPUT_INVALID", "just_ping"},
 	}
@@ -212,7 +214,7 @@ func TestFailureEvents(t *testing.T) {
 
 	// Without task_failed in events, a failure sends nothing.
 	quiet := newReceiver(t, nil)
-	sid, tid := srv.runTask(t, map[string]any{"taskDetails": "x", "startingPoint": blockedURL,
+	sid, tid := srv.runTask(t, map[string]any{"taskDetails": "x", "startingPoint": redirect.URL + "/",
 		"webhook": map[string]any{"name": "q", "url": quiet.URL, "submittedData": "full_response"}})
 	srv.waitTask(t, sid, tid)
 	time.Sleep(500 * time.Millisecond)

@@ -70,7 +70,7 @@ func runOnce(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer a.close()
-	spec, err := httpapi.DecodeTask(a.policy, body)
+	spec, err := httpapi.DecodeTask(a.engine, a.policy, body)
 	if err != nil {
 		var ae *httpapi.Error
 		if errors.As(err, &ae) {

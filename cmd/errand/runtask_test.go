@@ -48,6 +48,13 @@ func TestErrandRun(t *testing.T) {
 			t.Errorf("failure not reported with its code:\n%s\n%s", out.String(), errOut.String())
 		}
 	})
+	t.Run("what the extractor cannot run is refused", func(t *testing.T) {
+		var out, errOut syncBuffer
+		err := run(t.Context(), append(base, "Find the contact page"), env, strings.NewReader(""), &out, &errOut)
+		if code, ok := err.(exitCode); !ok || code != 2 || !strings.Contains(errOut.String(), "--url: is required: the built-in extractor") {
+			t.Errorf("exit %v, stderr %q", err, errOut.String())
+		}
+	})
 	t.Run("bad flags name the flag", func(t *testing.T) {
 		var out, errOut syncBuffer
 		err := run(t.Context(), append(base, "--url", "not a url", "x"), env, strings.NewReader(""), &out, &errOut)

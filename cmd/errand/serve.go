@@ -284,7 +284,7 @@ func newAgent(ctx context.Context, c *config, policy *netguard.Policy, logger *s
 		Client:    &http.Client{Transport: policy.Transport(netguard.TransportOptions{}), Timeout: 60 * time.Second},
 		UserAgent: "errand/" + version,
 	}
-	bc := browser.ChromiumConfig{Policy: policy, Logger: logger}
+	bc := browser.ChromiumConfig{Policy: policy, Logger: logger, SettleTimeout: c.SettleTimeout}
 	switch b := c.Browser; {
 	case b == "http":
 		return agentSetup{agent: &agent.Builtin{Loader: fetcher}, close: func() {}}, nil
@@ -334,7 +334,7 @@ func browserStarts(chrome *browser.Chromium) func(ctx context.Context) error {
 		defer mu.Unlock()
 		probe := task.NewID("readyz")
 		defer chrome.CloseSession(probe)
-		_, err := chrome.Tab(ctx, probe, nil)
+		_, err := chrome.Tab(ctx, probe, browser.PageOptions{})
 		return err
 	}
 }

@@ -164,7 +164,7 @@ func (r *taskRun) prepare(ctx context.Context) *task.Outcome {
 	r.system = r.systemPrompt()
 	r.intro = r.taskMessage()
 
-	tab, err := a.Browser.Tab(ctx, r.req.Task.SessionID, r.spec.AvoidDomains)
+	tab, err := a.Browser.Tab(ctx, r.req.Task.SessionID, pageOptions(r.spec))
 	if err != nil {
 		if ctx.Err() != nil {
 			out := ctxOutcome(ctx)

@@ -53,7 +53,7 @@ func TestScreenshotCoversSecrets(t *testing.T) {
 		w.Header().Set("Content-Type", "text/html")
 		fmt.Fprint(w, secretPage(frameURL))
 	}))
-	tab, err := c.Tab(t.Context(), "shot-secrets", nil)
+	tab, err := c.Tab(t.Context(), "shot-secrets", browser.PageOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestScreenshotScrolled(t *testing.T) {
 	srv := site(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `<body style="margin:0"><div style="height:2000px;background:#fff"></div><div style="height:2000px;background:#000"></div></body>`)
 	}))
-	tab, err := c.Tab(t.Context(), "shot-scroll", nil)
+	tab, err := c.Tab(t.Context(), "shot-scroll", browser.PageOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestScreenshotScrolled(t *testing.T) {
 func BenchmarkStepScreenshot(b *testing.B) {
 	c := needChromium(b)
 	srv := httptestServer(b, http.FileServer(http.Dir(corpusDir)))
-	tab, err := c.Tab(b.Context(), "bench-shot", nil)
+	tab, err := c.Tab(b.Context(), "bench-shot", browser.PageOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -255,6 +255,9 @@ func (e *Engine) StartSession(ctx context.Context, tenantID string, first *task.
 	}
 	var t *task.Task
 	if first != nil {
+		if err := e.checkSpec(*first); err != nil {
+			return task.Session{}, nil, err
+		}
 		nt := e.newTask(s, *first, now)
 		t = &nt
 	}
@@ -298,6 +301,9 @@ func (e *Engine) session(ctx context.Context, tenantID, sessionID string) (store
 
 // NewTask queues a task at the end of a session.
 func (e *Engine) NewTask(ctx context.Context, tenantID, sessionID string, spec task.Spec) (task.Task, error) {
+	if err := e.checkSpec(spec); err != nil {
+		return task.Task{}, err
+	}
 	info, err := e.session(ctx, tenantID, sessionID)
 	if err != nil {
 		return task.Task{}, err

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/errandhq/errand/internal/engine"
 	"github.com/errandhq/errand/internal/netguard"
 	"github.com/errandhq/errand/internal/output"
 	"github.com/errandhq/errand/internal/task"
@@ -155,6 +156,7 @@ const (
 	maxDurationLimit = 24 * time.Hour
 	maxTokensLimit   = 100_000_000
 	maxDetailsLen    = 100_000
+	maxSettleTimeout = time.Minute
 )
 
 // taskMode says where a task object comes from.
@@ -192,7 +194,7 @@ func (a *api) decodeTask(o object, mode taskMode) *task.Spec {
 		startField = "startingUrl"
 	}
 	if sp, ok := o.str(startField); ok {
-		if reason := checkPageURL(sp); reason != "" {
+		if reason := a.checkPageURL(sp); reason != "" {
 			o.probs.add(o.at(startField), reason)
 		}
 		spec.StartingPoint = sp
@@ -205,6 +207,9 @@ func (a *api) decodeTask(o object, mode taskMode) *task.Spec {
 	}
 	if n, ok := o.integer("maxOutputTokens", 1, maxTokensLimit); ok {
 		spec.MaxOutputTokens = int(n)
+	}
+	if ms, ok := o.integer("settleTimeout", 1, maxSettleTimeout.Milliseconds()); ok {
+		spec.SettleTimeout = time.Duration(ms) * time.Millisecond
 	}
 	if ds, ok := o.strings("avoidDomains"); ok {
 		for i, d := range ds {
@@ -237,7 +242,29 @@ func (a *api) decodeTask(o object, mode taskMode) *task.Spec {
 	if mode == modeInitial && strings.TrimSpace(details) == "" {
 		return nil
 	}
+	a.checkRunnable(o, &spec, startField)
 	return &spec
+}
+
+// checkRunnable refuses, at submission, what is already known to fail:
+// what the configured agent cannot run (the built-in extractor without a
+// startingPoint), and a startingPoint the task's own avoidDomains forbid.
+func (a *api) checkRunnable(o object, spec *task.Spec, startField string) {
+	if a.Engine != nil {
+		for _, p := range a.Engine.Capabilities().Refusals(*spec) {
+			field := p.Field
+			if field == "startingPoint" {
+				field = startField
+			}
+			o.probs.add(o.at(field), p.Reason)
+		}
+	}
+	if spec.StartingPoint == "" || len(spec.AvoidDomains) == 0 {
+		return
+	}
+	if u, err := url.Parse(spec.StartingPoint); err == nil && netguard.NewDomainMatcher(spec.AvoidDomains).Match(u.Hostname()) {
+		o.probs.add(o.at(startField), "is on a domain the task's avoidDomains forbid: the task could not load it")
+	}
 }
 
 func (a *api) decodeSchema(o object, spec *task.Spec) {
@@ -325,19 +352,27 @@ func (a *api) decodeWebhook(o object) *task.Webhook {
 }
 
 // checkPageURL is the submission check of a page URL: an absolute http(s)
-// URL. Whether its network may be reached is judged when the page loads, so
-// that a refused page raises the task's failure event.
-func checkPageURL(raw string) string {
+// URL, whose host is not an address the network policy refuses (an IP
+// literal in a refused range, or localhost while loopback is refused). A
+// host name is judged when the page loads, after DNS resolution; a refusal
+// then fails the task with NAVIGATION_BLOCKED.
+func (a *api) checkPageURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return "must be an absolute http or https URL"
+	}
+	if a.Policy != nil {
+		if err := a.Policy.CheckPageURL(raw); err != nil {
+			return err.Error()
+		}
 	}
 	return ""
 }
 
 // DecodeTask validates a task object (run-task's body) outside the HTTP
-// server, for `errand run`, with the same checks and messages.
-func DecodeTask(policy *netguard.Policy, body map[string]any) (task.Spec, error) {
+// server, for `errand run`, with the same checks and messages: eng says
+// what its agent can run.
+func DecodeTask(eng *engine.Engine, policy *netguard.Policy, body map[string]any) (task.Spec, error) {
 	data, err := json.Marshal(body)
 	if err != nil {
 		return task.Spec{}, err
@@ -346,7 +381,7 @@ func DecodeTask(policy *netguard.Policy, body map[string]any) (task.Spec, error)
 	if err := json.Unmarshal(data, &fields); err != nil {
 		return task.Spec{}, err
 	}
-	a := &api{Deps: Deps{Policy: policy}}
+	a := &api{Deps: Deps{Engine: eng, Policy: policy}}
 	probs := problems{}
 	spec := a.decodeTask(newObject("", fields, probs), modeRunTask)
 	if err := probs.err(); err != nil {

@@ -132,6 +132,16 @@ func errOr(a, b error) error {
 }
 
 func mapEngineError(err error) *Error {
+	// The API checks what the agent can run while decoding; this is the
+	// engine's own check, for a task that got past it.
+	var spec *engine.SpecError
+	if errors.As(err, &spec) {
+		details := map[string]string{}
+		for _, p := range spec.Problems {
+			details["/"+p.Field] = p.Reason
+		}
+		return invalid(details)
+	}
 	switch {
 	case errors.Is(err, engine.ErrSessionNotFound):
 		return errorf(http.StatusNotFound, "SESSION_NOT_FOUND", "session not found")

@@ -66,6 +66,9 @@ type FinishParams struct {
 	// TerminateSession ends the session too (terminateOnCompletion):
 	// the session becomes terminated and no further task of it runs.
 	TerminateSession bool
+	// Monitor settles the run when the task is a monitor's check (see
+	// MonitorSettlement): in the same transaction.
+	Monitor *MonitorSettlement
 }
 
 // Depths is what waits in the store.
@@ -126,6 +129,8 @@ type QueueConfig struct {
 
 // Store is errand's persistence and queue.
 type Store interface {
+	Monitors
+
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	// MigrationsCurrent reports whether every schema migration this build

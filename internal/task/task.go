@@ -112,12 +112,16 @@ func (w *Webhook) Subscribes(e Event) bool {
 // Spec is what the caller asked for: the task object of the API, validated and
 // with defaults applied.
 type Spec struct {
-	TaskDetails           string          `json:"taskDetails"`
-	StartingPoint         string          `json:"startingPoint,omitempty"`
-	MaxDuration           time.Duration   `json:"maxDuration"`
-	MaxInputTokens        int             `json:"maxInputTokens"`
-	MaxOutputTokens       int             `json:"maxOutputTokens"`
-	AvoidDomains          []string        `json:"avoidDomains,omitempty"`
+	TaskDetails     string        `json:"taskDetails"`
+	StartingPoint   string        `json:"startingPoint,omitempty"`
+	MaxDuration     time.Duration `json:"maxDuration"`
+	MaxInputTokens  int           `json:"maxInputTokens"`
+	MaxOutputTokens int           `json:"maxOutputTokens"`
+	AvoidDomains    []string      `json:"avoidDomains,omitempty"`
+	// SettleTimeout bounds the wait for a page to settle (network and DOM
+	// quiet) after each load and action. Default 0: the server's
+	// (--settle-timeout, 3s).
+	SettleTimeout         time.Duration   `json:"settleTimeout,omitempty"`
 	TerminateOnCompletion bool            `json:"terminateOnCompletion,omitempty"`
 	OutputType            OutputType      `json:"outputType"`
 	OutputSchema          json.RawMessage `json:"outputSchema,omitempty"`
@@ -127,6 +131,9 @@ type Spec struct {
 	// or sent in a webhook): the store keeps them only sealed (see
 	// Task.SealedSecrets) until the task ends.
 	Secrets []Secret `json:"-"`
+	// Monitor, when set, makes the task a check of that monitor (see
+	// MonitorRun).
+	Monitor *MonitorRun `json:"monitor,omitempty"`
 }
 
 // Secret is a set of named values (e.g. email, password) the agent may type

@@ -70,13 +70,7 @@ func Body(t task.Task, e task.Event, sd task.SubmittedData) ([]byte, error) {
 		default:
 			v = webhookkit.Completed{
 				Type: string(e), SessionID: t.SessionID, TaskID: t.ID,
-				Data: webhookkit.CompletedData{
-					Message:          t.Message,
-					PromptTokens:     t.Usage.InputTokens,
-					CompletionTokens: t.Usage.OutputTokens,
-					TotalTokens:      t.Usage.InputTokens + t.Usage.OutputTokens,
-					CompletionTime:   seconds(t.Usage.ComputeTime),
-				},
+				Data:        completedData(t),
 				Usage:       usage(t.Usage),
 				CompletedAt: at,
 			}

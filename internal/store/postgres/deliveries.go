@@ -68,16 +68,7 @@ func collectDeliveries(rows pgx.Rows, err error) ([]task.Delivery, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []task.Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, rowTo(scanDelivery))
 }
 
 // Delivery loads a delivery, secrets included.
@@ -221,27 +212,20 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []task.AttemptRecord) err
 
 // Attempts lists a task's delivery attempts in the order they happened.
 func (s *Store) Attempts(ctx context.Context, taskID string) ([]task.Attempt, error) {
+	// The columns are named as task.Attempt's fields; at is read in UTC
+	// (a timestamp without zone), as fromTS answers times.
 	rows, err := s.pool.Query(ctx, `
-		SELECT delivery_id, task_id, event, attempt, url, status_code, duration_ms, error, response_snippet, at
+		SELECT delivery_id, task_id, event, attempt, url, status_code, duration_ms, error, response_snippet,
+			at AT TIME ZONE 'UTC' AS at
 		FROM delivery_attempts WHERE task_id = $1 ORDER BY id`, taskID)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: attempts: %w", err)
 	}
-	defer rows.Close()
-	var out []task.Attempt
-	for rows.Next() {
-		var (
-			a  task.Attempt
-			at *time.Time
-		)
-		if err := rows.Scan(&a.DeliveryID, &a.TaskID, &a.Event, &a.Attempt, &a.URL, &a.StatusCode,
-			&a.DurationMs, &a.Error, &a.ResponseSnippet, &at); err != nil {
-			return nil, fmt.Errorf("postgres: attempts: %w", err)
-		}
-		a.At = fromTS(at)
-		out = append(out, a)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[task.Attempt])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: attempts: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Redeliver makes a delivery pending and due now with maxAttempts more

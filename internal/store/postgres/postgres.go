@@ -177,6 +177,11 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// rowTo makes a row scanner usable by pgx.CollectRows.
+func rowTo[T any](scan func(pgx.Row) (T, error)) pgx.RowToFunc[T] {
+	return func(row pgx.CollectableRow) (T, error) { return scan(row) }
+}
+
 // ts stores a time to the millisecond, the precision the SQLite store keeps,
 // so that both stores answer the same times; the zero time as NULL.
 func ts(t time.Time) any {

@@ -164,16 +164,7 @@ func activeTasks(ctx context.Context, q querier, sessionID string) ([]task.Task,
 	if err != nil {
 		return nil, fmt.Errorf("postgres: active tasks: %w", err)
 	}
-	defer rows.Close()
-	var out []task.Task
-	for rows.Next() {
-		t, err := scanTask(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, rowTo(scanTask))
 }
 
 // StartTask moves a queued task to running on runner; see store.Store. A
@@ -325,13 +316,7 @@ func (s *Store) RescueTasks(ctx context.Context, staleBefore, at time.Time) ([]s
 			return fmt.Errorf("postgres: rescue tasks: %w", err)
 		}
 		jobs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (queue.RunTaskArgs, error) {
-			var (
-				args        queue.RunTaskArgs
-				maxDuration int64
-			)
-			err := row.Scan(&args.TaskID, &maxDuration)
-			args.MaxDuration = time.Duration(maxDuration)
-			return args, err
+			return queue.ScanRunTaskArgs(row)
 		})
 		if err != nil {
 			return fmt.Errorf("postgres: rescue tasks: %w", err)
@@ -434,6 +419,9 @@ func (s *Store) FinishTask(ctx context.Context, p store.FinishParams) error {
 			if err := s.insertDelivery(ctx, tx, d); err != nil {
 				return err
 			}
+		}
+		if err := s.settleMonitor(ctx, tx, p, status.Final(), sessionID, tenantID); err != nil {
+			return err
 		}
 		if p.TerminateSession {
 			if _, err := tx.Exec(ctx, `UPDATE sessions SET state = $1 WHERE id = $2`,
@@ -549,28 +537,30 @@ func (s *Store) Steps(ctx context.Context, taskID string) ([]task.Step, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: steps: %w", err)
 	}
-	defer rows.Close()
-	var out []task.Step
-	for rows.Next() {
-		var (
-			st      task.Step
-			args    *string
-			at      *time.Time
-			hasShot bool
-			shot    task.Screenshot
-		)
-		if err := rows.Scan(&st.N, &st.Action, &args, &st.URL, &st.InputTokens, &st.OutputTokens,
-			&st.DurationMs, &st.Error, &at, &hasShot, &shot.Bytes, &shot.Width, &shot.Height, &shot.Omitted); err != nil {
-			return nil, fmt.Errorf("postgres: steps: %w", err)
-		}
-		if args != nil {
-			st.Args = json.RawMessage(*args)
-		}
-		st.At = fromTS(at)
-		if hasShot {
-			st.Screenshot = &shot
-		}
-		out = append(out, st)
+	out, err := pgx.CollectRows(rows, scanStep)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: steps: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+// scanStep reads a step with what is known of its screenshot.
+func scanStep(row pgx.CollectableRow) (task.Step, error) {
+	var (
+		st      task.Step
+		args    *string
+		at      *time.Time
+		hasShot bool
+		shot    task.Screenshot
+	)
+	err := row.Scan(&st.N, &st.Action, &args, &st.URL, &st.InputTokens, &st.OutputTokens,
+		&st.DurationMs, &st.Error, &at, &hasShot, &shot.Bytes, &shot.Width, &shot.Height, &shot.Omitted)
+	if args != nil {
+		st.Args = json.RawMessage(*args)
+	}
+	st.At = fromTS(at)
+	if hasShot {
+		st.Screenshot = &shot
+	}
+	return st, err
 }

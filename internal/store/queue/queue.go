@@ -127,6 +127,19 @@ type RunTaskArgs struct {
 	Prefer string `json:"-"`
 }
 
+// ScanRunTaskArgs reads a row of a task's id and its maxDuration (in
+// nanoseconds, as the spec stores it) as the arguments of its run job: what
+// both stores' rescues answer.
+func ScanRunTaskArgs(row interface{ Scan(dest ...any) error }) (RunTaskArgs, error) {
+	var (
+		args        RunTaskArgs
+		maxDuration int64
+	)
+	err := row.Scan(&args.TaskID, &maxDuration)
+	args.MaxDuration = time.Duration(maxDuration)
+	return args, err
+}
+
 // Kind is the job kind stored in the database.
 func (RunTaskArgs) Kind() string { return KindRunTask }
 

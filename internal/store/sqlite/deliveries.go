@@ -47,7 +47,7 @@ func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, d task.Delivery)
 const deliveryColumns = `id, task_id, session_id, tenant_id, event, url, auth, secret, body,
 	max_attempts, state, attempts, created_at, next_at`
 
-func scanDelivery(row interface{ Scan(...any) error }) (task.Delivery, error) {
+func scanDelivery(row scanner) (task.Delivery, error) {
 	var (
 		d             task.Delivery
 		created, next sql.NullInt64
@@ -69,21 +69,12 @@ func (s *Store) Delivery(ctx context.Context, id string) (task.Delivery, error) 
 
 // TaskDeliveries lists a task's deliveries, oldest first.
 func (s *Store) TaskDeliveries(ctx context.Context, taskID string) ([]task.Delivery, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+	out, err := queryAll(ctx, s.db, scanDelivery, `SELECT `+deliveryColumns+` FROM deliveries
 		WHERE task_id = ? ORDER BY created_at, rowid`, taskID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: task deliveries: %w", err)
 	}
-	defer rows.Close()
-	var out []task.Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // ClaimDeliveries leases due pending deliveries to p.Owner, oldest due
@@ -92,7 +83,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p task.DeliveryClaim) ([]ta
 	if p.Limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `
+	out, err := queryAll(ctx, s.db, scanDelivery, `
 		UPDATE deliveries SET lease_owner = ?, lease_until = ?
 		WHERE id IN (
 			SELECT id FROM deliveries
@@ -103,16 +94,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p task.DeliveryClaim) ([]ta
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claim deliveries: %w", err)
 	}
-	defer rows.Close()
-	var out []task.Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // ReleaseDeliveries hands leased deliveries back unsent, due at next. Only
@@ -195,27 +177,24 @@ func (s *Store) RecordAttempts(ctx context.Context, ps []task.AttemptRecord) err
 
 // Attempts lists a task's delivery attempts in the order they happened.
 func (s *Store) Attempts(ctx context.Context, taskID string) ([]task.Attempt, error) {
-	rows, err := s.db.QueryContext(ctx, `
+	out, err := queryAll(ctx, s.db, scanAttempt, `
 		SELECT delivery_id, task_id, event, attempt, url, status_code, duration_ms, error, response_snippet, at
 		FROM delivery_attempts WHERE task_id = ? ORDER BY id`, taskID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: attempts: %w", err)
 	}
-	defer rows.Close()
-	var out []task.Attempt
-	for rows.Next() {
-		var (
-			a  task.Attempt
-			at sql.NullInt64
-		)
-		if err := rows.Scan(&a.DeliveryID, &a.TaskID, &a.Event, &a.Attempt, &a.URL, &a.StatusCode,
-			&a.DurationMs, &a.Error, &a.ResponseSnippet, &at); err != nil {
-			return nil, fmt.Errorf("sqlite: attempts: %w", err)
-		}
-		a.At = fromMS(at)
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return out, nil
+}
+
+func scanAttempt(row scanner) (task.Attempt, error) {
+	var (
+		a  task.Attempt
+		at sql.NullInt64
+	)
+	err := row.Scan(&a.DeliveryID, &a.TaskID, &a.Event, &a.Attempt, &a.URL, &a.StatusCode,
+		&a.DurationMs, &a.Error, &a.ResponseSnippet, &at)
+	a.At = fromMS(at)
+	return a, err
 }
 
 // Redeliver makes a delivery pending and due now with maxAttempts more

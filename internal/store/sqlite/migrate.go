@@ -118,21 +118,7 @@ func (s *Store) MigrationsCurrent(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var applied []int
-	rows, err := s.db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
-	if err == nil {
-		for rows.Next() {
-			var v int
-			if err = rows.Scan(&v); err != nil {
-				break
-			}
-			applied = append(applied, v)
-		}
-		rows.Close()
-		if err == nil {
-			err = rows.Err()
-		}
-	}
+	applied, err := queryAll(ctx, s.db, scanValue[int], `SELECT version FROM schema_migrations`)
 	// No bookkeeping table: nothing is applied.
 	if err != nil && !strings.Contains(err.Error(), "no such table") {
 		return fmt.Errorf("sqlite: read the applied migrations: %w", err)

@@ -25,7 +25,7 @@ const taskColumns = `id, session_id, tenant_id, seq, spec, status, message, netw
 	question, answer, cancel_requested, attempts, created_at, started_at, ended_at, sealed_secrets`
 
 // scanTask reads one row of taskColumns.
-func scanTask(row interface{ Scan(...any) error }) (task.Task, error) {
+func scanTask(row scanner) (task.Task, error) {
 	var (
 		t                       task.Task
 		spec, network           string
@@ -151,22 +151,13 @@ func (s *Store) ActiveTasks(ctx context.Context, sessionID string) ([]task.Task,
 }
 
 func activeTasks(ctx context.Context, q querier, sessionID string) ([]task.Task, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+taskColumns+` FROM tasks
+	out, err := queryAll(ctx, q, scanTask, `SELECT `+taskColumns+` FROM tasks
 		WHERE session_id = ? AND status IN (?, ?, ?) ORDER BY seq`,
 		sessionID, task.StatusQueued, task.StatusRunning, task.StatusGuardrail)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: active tasks: %w", err)
 	}
-	defer rows.Close()
-	var out []task.Task
-	for rows.Next() {
-		t, err := scanTask(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // StartTask moves a queued task to running on runner; see store.Store. A
@@ -230,24 +221,12 @@ func (s *Store) HeartbeatTasks(ctx context.Context, runner string, taskIDs []str
 	}
 	// The ids come as one JSON array, so that one statement serves any
 	// number of tasks.
-	rows, err := s.db.QueryContext(ctx, `
+	kept, err := queryAll(ctx, s.db, scanValue[string], `
 		UPDATE tasks SET heartbeat_at = ?
 		WHERE id IN (SELECT value FROM json_each(?)) AND runner = ? AND status = 'running'
 		RETURNING id`,
 		ms(at), string(ids), runner)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: heartbeat: %w", err)
-	}
-	var kept []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("sqlite: heartbeat: %w", err)
-		}
-		kept = append(kept, id)
-	}
-	if err := errors.Join(rows.Close(), rows.Err()); err != nil {
 		return nil, fmt.Errorf("sqlite: heartbeat: %w", err)
 	}
 	return store.Lost(taskIDs, kept), nil
@@ -304,30 +283,12 @@ func (s *Store) requeueRunning(ctx context.Context, tx *sql.Tx, staleBefore int6
 	// 'running' is a literal so that the planner can use the
 	// tasks_heartbeat partial index. A running task always has a heartbeat
 	// (StartTask sets it), so NULL never has to match.
-	rows, err := tx.QueryContext(ctx, `
+	jobs, err := queryAll(ctx, tx, queue.ScanRunTaskArgs, `
 		UPDATE tasks SET status = ?, runner = '', heartbeat_at = NULL
 		WHERE status = 'running' AND heartbeat_at < ?
 		RETURNING id, coalesce(json_extract(spec, '$.maxDuration'), 0)`,
 		task.StatusQueued, staleBefore)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: rescue tasks: %w", err)
-	}
-	var jobs []queue.RunTaskArgs
-	for rows.Next() {
-		var (
-			id          string
-			maxDuration int64
-		)
-		if err := rows.Scan(&id, &maxDuration); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("sqlite: rescue tasks: %w", err)
-		}
-		jobs = append(jobs, queue.RunTaskArgs{TaskID: id, MaxDuration: time.Duration(maxDuration)})
-	}
-	if err := rows.Close(); err != nil {
-		return nil, fmt.Errorf("sqlite: rescue tasks: %w", err)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: rescue tasks: %w", err)
 	}
 	ids := make([]string, 0, len(jobs))
@@ -452,6 +413,9 @@ func (s *Store) FinishTask(ctx context.Context, p store.FinishParams) error {
 				return err
 			}
 		}
+		if err := s.settleMonitor(ctx, tx, p, status.Final(), sessionID, tenantID); err != nil {
+			return err
+		}
 		if p.TerminateSession {
 			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET state = ? WHERE id = ?`,
 				task.SessionTerminated, sessionID); err != nil {
@@ -555,7 +519,7 @@ func (s *Store) AppendStep(ctx context.Context, taskID string, st task.Step) err
 // Steps lists a task's steps in the order they were recorded, with what is
 // known of their screenshots.
 func (s *Store) Steps(ctx context.Context, taskID string) ([]task.Step, error) {
-	rows, err := s.db.QueryContext(ctx, `
+	out, err := queryAll(ctx, s.db, scanStep, `
 		SELECT n, action, args, url, input_tokens, output_tokens, duration_ms, error, steps.at,
 		       sh.step_id IS NOT NULL, COALESCE(sh.bytes, 0), COALESCE(sh.width, 0), COALESCE(sh.height, 0), COALESCE(sh.omitted, '')
 		FROM steps LEFT JOIN trace_shots sh ON sh.step_id = steps.id
@@ -563,28 +527,26 @@ func (s *Store) Steps(ctx context.Context, taskID string) ([]task.Step, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: steps: %w", err)
 	}
-	defer rows.Close()
-	var out []task.Step
-	for rows.Next() {
-		var (
-			st      task.Step
-			args    sql.NullString
-			at      sql.NullInt64
-			hasShot bool
-			shot    task.Screenshot
-		)
-		if err := rows.Scan(&st.N, &st.Action, &args, &st.URL, &st.InputTokens, &st.OutputTokens,
-			&st.DurationMs, &st.Error, &at, &hasShot, &shot.Bytes, &shot.Width, &shot.Height, &shot.Omitted); err != nil {
-			return nil, fmt.Errorf("sqlite: steps: %w", err)
-		}
-		if args.Valid {
-			st.Args = json.RawMessage(args.String)
-		}
-		st.At = fromMS(at)
-		if hasShot {
-			st.Screenshot = &shot
-		}
-		out = append(out, st)
+	return out, nil
+}
+
+// scanStep reads a step with what is known of its screenshot.
+func scanStep(row scanner) (task.Step, error) {
+	var (
+		st      task.Step
+		args    sql.NullString
+		at      sql.NullInt64
+		hasShot bool
+		shot    task.Screenshot
+	)
+	err := row.Scan(&st.N, &st.Action, &args, &st.URL, &st.InputTokens, &st.OutputTokens,
+		&st.DurationMs, &st.Error, &at, &hasShot, &shot.Bytes, &shot.Width, &shot.Height, &shot.Omitted)
+	if args.Valid {
+		st.Args = json.RawMessage(args.String)
 	}
-	return out, rows.Err()
+	st.At = fromMS(at)
+	if hasShot {
+		st.Screenshot = &shot
+	}
+	return st, err
 }

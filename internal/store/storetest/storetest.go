@@ -64,6 +64,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"Health", testHealth},
 	}
 	tests = append(tests, traceTests...)
+	tests = append(tests, monitorTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
