@@ -138,6 +138,9 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 		ag.close()
 		return nil, err
 	}
+	if llm, ok := ag.agent.(*agent.LLM); ok {
+		llm.Recipes = st // learned tasks live in the store, per tenant
+	}
 	box, err := secretsBox(c, logger)
 	if err != nil {
 		st.Close()

@@ -13,6 +13,7 @@ import (
 	"github.com/errandhq/errand/internal/engine"
 	"github.com/errandhq/errand/internal/netguard"
 	"github.com/errandhq/errand/internal/output"
+	"github.com/errandhq/errand/internal/recipe"
 	"github.com/errandhq/errand/internal/task"
 	"github.com/errandhq/errand/internal/webhook"
 )
@@ -223,6 +224,20 @@ func (a *api) decodeTask(o object, mode taskMode) *task.Spec {
 	}
 	if b, ok := o.boolean("terminateOnCompletion"); ok {
 		spec.TerminateOnCompletion = b
+	}
+	if name, ok := o.str("recipe"); ok {
+		if !recipe.ValidName(name) {
+			o.probs.add(o.at("recipe"), recipeNameRule)
+		}
+		spec.Recipe = name
+	}
+	if m, ok := o.str("replay"); ok {
+		switch mode := task.ReplayMode(m); mode {
+		case task.ReplayAuto, task.ReplayOff, task.ReplayRequire:
+			spec.Replay = mode
+		default:
+			o.probs.add(o.at("replay"), "must be one of auto, off, require")
+		}
 	}
 	if ot, ok := o.str("outputType"); ok {
 		switch ot {

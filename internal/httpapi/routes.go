@@ -27,6 +27,8 @@ var routeTable = []route{
 	{"GET", "/task/{sessionId}/{taskId}/trace", false, (*api).getTrace},
 	{"GET", "/task/{sessionId}/{taskId}/trace.zip", false, (*api).getTraceZip},
 	{"GET", "/task/{sessionId}/{taskId}/trace/screenshots/{index}", false, (*api).getScreenshot},
+	{"GET", "/recipes", false, (*api).listRecipes},
+	{"DELETE", "/recipes/{name}", false, (*api).deleteRecipe},
 	{"GET", "/metrics", true, (*api).metrics},
 	{"GET", "/openapi.json", true, (*api).openAPI},
 }
