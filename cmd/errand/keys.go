@@ -37,7 +37,8 @@ func keysCreate(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintln(stderr, "errand keys create: --name is required")
 		return exitCode(2)
 	}
-	st, err := openStore(ctx, c, slog.New(slog.DiscardHandler))
+	// No key: credentials still in clear are sealed by the next serve.
+	st, err := openStore(ctx, c, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return err
 	}

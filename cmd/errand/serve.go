@@ -122,24 +122,23 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 		d, err := st.Depths(ctx)
 		return d.TasksQueued, d.TasksRunning, d.DeliveriesPending, err
 	})
+	box, creds, err := secretsBox(c, logger)
+	if err != nil {
+		return nil, err
+	}
 	ag, err := newAgent(ctx, c, policy, logger, m)
 	if err != nil {
 		return nil, err
 	}
-	st, err = openStore(ctx, c, logger)
+	st, err = openStore(ctx, c, logger, creds)
 	if err != nil {
-		ag.close()
-		return nil, err
-	}
-	box, err := secretsBox(c, logger)
-	if err != nil {
-		st.Close()
 		ag.close()
 		return nil, err
 	}
 	nodeID := task.NewID("node")
 	deliveries, err := webhook.NewDispatcher(webhook.DispatcherConfig{
-		Outbox: st,
+		Outbox:      st,
+		Credentials: creds,
 		Sender: &webhook.Sender{
 			Client:    &http.Client{Transport: policy.Transport(netguard.TransportOptions{})},
 			UserAgent: "errand/" + version,
@@ -171,6 +170,7 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 		// never taken for dead.
 		HeartbeatEvery: min(5*time.Second, c.RescueAfter/4),
 		Secrets:        box,
+		Credentials:    creds,
 		Metrics:        m,
 		Logger:         logger,
 	})
@@ -187,32 +187,45 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 // folder (made on first start, so secrets survive a restart); on
 // PostgreSQL, a random key and a warning, since then a task's secrets work
 // only on the node that accepted it.
-func secretsBox(c *config, logger *slog.Logger) (*seal.Box, error) {
+//
+// creds, the box for webhook credentials, is the same box when its key
+// outlives this process, and nil otherwise (PostgreSQL without a key): the
+// credentials of a delivery owed across a restart, or sent by another node,
+// must still open, so without a lasting key they are stored in clear, and
+// the warning says so.
+func secretsBox(c *config, logger *slog.Logger) (box, creds *seal.Box, err error) {
 	switch {
 	case c.SecretsKey != "":
 		k, err := seal.ParseKey(c.SecretsKey)
 		if err != nil {
-			return nil, fmt.Errorf("ERRAND_SECRETS_KEY: %w", err)
+			return nil, nil, fmt.Errorf("ERRAND_SECRETS_KEY: %w", err)
 		}
-		return seal.New(k)
+		box, err = seal.New(k)
+		return box, box, err
 	case c.DatabaseURL == "":
+		if err := os.MkdirAll(c.Data, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("--data: %w", err)
+		}
 		k, err := seal.KeyFile(filepath.Join(c.Data, "secrets.key"))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return seal.New(k)
+		box, err = seal.New(k)
+		return box, box, err
 	default:
-		logger.Warn("ERRAND_SECRETS_KEY is not set: a task's secrets can only be used by the node that accepted it; give every node the same key")
-		return seal.NewRandom(), nil
+		logger.Warn("ERRAND_SECRETS_KEY is not set: a task's secrets can only be used by the node that accepted it, and webhook credentials are stored in clear; give every node the same key")
+		return seal.NewRandom(), nil, nil
 	}
 }
 
-func openStore(ctx context.Context, c *config, logger *slog.Logger) (store.Store, error) {
+// openStore opens the store; creds, when not nil, seals the webhook
+// credentials it still holds in clear.
+func openStore(ctx context.Context, c *config, logger *slog.Logger, creds *seal.Box) (store.Store, error) {
 	if c.DatabaseURL != "" {
 		if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 			return nil, errors.New("--database-url: must be a postgres:// or postgresql:// URL")
 		}
-		st, err := postgres.Open(ctx, postgres.Config{URL: c.DatabaseURL, Logger: logger})
+		st, err := postgres.Open(ctx, postgres.Config{URL: c.DatabaseURL, Logger: logger, Credentials: creds})
 		if err != nil {
 			// pgx errors can quote the URL, password included: say only
 			// what kind of failure it was.
@@ -223,7 +236,7 @@ func openStore(ctx context.Context, c *config, logger *slog.Logger) (store.Store
 	if err := os.MkdirAll(c.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("--data: %w", err)
 	}
-	return sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(c.Data, "errand.db"), Logger: logger})
+	return sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(c.Data, "errand.db"), Logger: logger, Credentials: creds})
 }
 
 // agentSetup is the agent newAgent picked, with what goes with it.
