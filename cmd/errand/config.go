@@ -6,6 +6,8 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/errandhq/errand/internal/browser"
 )
 
 // config is errand serve's configuration: every flag has an environment
@@ -28,6 +30,7 @@ type config struct {
 	RetryMax      time.Duration
 	Grace         time.Duration
 	RescueAfter   time.Duration
+	SettleTimeout time.Duration
 	Vision        bool
 	Workers       int
 	RateLimit     float64
@@ -113,6 +116,7 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *conf
 	e.dur(&c.RetryMax, "webhook-retry-max", "ERRAND_WEBHOOK_RETRY_MAX", time.Hour, "longest wait between webhook attempts")
 	e.dur(&c.Grace, "shutdown-grace", "ERRAND_SHUTDOWN_GRACE", 30*time.Second, "on SIGTERM, how long running work may finish before its tasks are queued again, to run from the start")
 	e.dur(&c.RescueAfter, "task-rescue-after", "ERRAND_TASK_RESCUE_AFTER", 30*time.Second, "a running task whose node stops heartbeating this long is run again by another node")
+	e.dur(&c.SettleTimeout, "settle-timeout", "ERRAND_SETTLE_TIMEOUT", browser.DefaultSettleTimeout, "how long a page may take to settle (no request in flight, nothing it scheduled pending, its DOM no longer changing) after each load and action before it is read as it is; a task may ask for another (settleTimeout)")
 	e.integer(&c.Workers, "workers", "ERRAND_WORKERS", 8, "tasks run at once on this node")
 	e.float(&c.RateLimit, "rate-limit", "ERRAND_RATE_LIMIT", 0, "requests per second per API key (0: no limit)")
 	c.ModelKey = getenv("ERRAND_MODEL_KEY")

@@ -135,6 +135,9 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 		ag.close()
 		return nil, err
 	}
+	if llm, ok := ag.agent.(*agent.LLM); ok {
+		llm.Recipes = st // learned tasks live in the store, per tenant
+	}
 	nodeID := task.NewID("node")
 	deliveries, err := webhook.NewDispatcher(webhook.DispatcherConfig{
 		Outbox:      st,
@@ -272,7 +275,7 @@ func newAgent(ctx context.Context, c *config, policy *netguard.Policy, logger *s
 		Client:    &http.Client{Transport: policy.Transport(netguard.TransportOptions{}), Timeout: 60 * time.Second},
 		UserAgent: "errand/" + version,
 	}
-	bc := browser.ChromiumConfig{Policy: policy, Logger: logger}
+	bc := browser.ChromiumConfig{Policy: policy, Logger: logger, SettleTimeout: c.SettleTimeout}
 	switch b := c.Browser; {
 	case b == "http":
 		return agentSetup{agent: &agent.Builtin{Loader: fetcher}, close: func() {}}, nil
@@ -322,7 +325,7 @@ func browserStarts(chrome *browser.Chromium) func(ctx context.Context) error {
 		defer mu.Unlock()
 		probe := task.NewID("readyz")
 		defer chrome.CloseSession(probe)
-		_, err := chrome.Tab(ctx, probe, nil)
+		_, err := chrome.Tab(ctx, probe, browser.PageOptions{})
 		return err
 	}
 }

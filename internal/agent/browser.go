@@ -12,10 +12,11 @@ import (
 // over the DevTools protocol.
 type Browser interface {
 	// Tab returns the page of a session's browser context, creating the
-	// context on first use. avoid is the running task's avoidDomains: every
-	// request of the page (navigations, sub-resources, redirects) to one of
-	// them, or to an address the network policy refuses, is blocked.
-	Tab(ctx context.Context, sessionID string, avoid []string) (Tab, error)
+	// context on first use. opts are the running task's: every request of
+	// the page (navigations, sub-resources, redirects) to one of its
+	// AvoidDomains, or to an address the network policy refuses, is
+	// blocked.
+	Tab(ctx context.Context, sessionID string, opts PageOptions) (Tab, error)
 	// CloseSession drops a session's browser context.
 	CloseSession(sessionID string)
 }
@@ -25,6 +26,8 @@ type Browser interface {
 type (
 	// Tab is one session's page; see browser.Tab.
 	Tab = browser.Tab
+	// PageOptions are what a task asks of its pages; see browser.PageOptions.
+	PageOptions = browser.PageOptions
 	// ObserveOptions tune an observation; see browser.ObserveOptions.
 	ObserveOptions = browser.ObserveOptions
 	// Observation is the compact view of a page the model sees.

@@ -15,7 +15,7 @@ import (
 // Loader loads a page: the plain-HTTP fetcher, or Chromium when a browser is
 // configured (so pages that need JavaScript work without a model too).
 type Loader interface {
-	Fetch(ctx context.Context, rawURL string, avoid []string) (browser.Page, error)
+	Fetch(ctx context.Context, rawURL string, opts browser.PageOptions) (browser.Page, error)
 }
 
 // Builtin answers tasks without a language model: it loads startingPoint
@@ -39,7 +39,7 @@ func (b *Builtin) Run(ctx context.Context, req Request) task.Outcome {
 	}
 
 	began := now()
-	page, err := b.Loader.Fetch(ctx, spec.StartingPoint, spec.AvoidDomains)
+	page, err := b.Loader.Fetch(ctx, spec.StartingPoint, pageOptions(spec))
 	args, _ := json.Marshal(map[string]string{"url": spec.StartingPoint})
 	st := task.Step{N: 1, Action: "navigate", Args: args, URL: page.URL, DurationMs: now().Sub(began).Milliseconds()}
 	out := task.Outcome{Network: page.Visited}
@@ -73,6 +73,11 @@ func (b *Builtin) Run(ctx context.Context, req Request) task.Outcome {
 	req.Step(st)
 	out.Message = msg
 	return out
+}
+
+// pageOptions are what a task asks of the pages it loads.
+func pageOptions(spec task.Spec) browser.PageOptions {
+	return browser.PageOptions{AvoidDomains: spec.AvoidDomains, SettleTimeout: spec.SettleTimeout}
 }
 
 func extractAnswer(page browser.Page, spec task.Spec) (string, error) {

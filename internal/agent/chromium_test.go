@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/errandhq/errand/internal/agent"
 	"github.com/errandhq/errand/internal/browser"
@@ -436,5 +437,39 @@ func TestChromiumScreenshotForVisionModels(t *testing.T) {
 		if hasImage == withSecrets {
 			t.Errorf("secrets %v: the request carries a screenshot: %v", withSecrets, hasImage)
 		}
+	}
+}
+
+// TestChromiumTaskSettleTimeout runs the same task on a page that draws its
+// answer 800 ms after the load, once with a settle timeout shorter than
+// that and once longer: the task's own settleTimeout decides whether the
+// model's first view has it.
+func TestChromiumTaskSettleTimeout(t *testing.T) {
+	c := needChromium(t)
+	base := serve(t, "slow.test", page("Order status", `<h1>Order 4711</h1><p id=state>Checking…</p>
+<script>setTimeout(() => { document.getElementById('state').textContent = 'Shipped on 3 March' }, 800)</script>`))
+	for _, tc := range []struct {
+		settle time.Duration
+		sees   bool
+	}{
+		{300 * time.Millisecond, false},
+		{5 * time.Second, true},
+	} {
+		t.Run(tc.settle.String(), func(t *testing.T) {
+			var first string
+			srv := modeltest.New(t, func(r modeltest.Request) modeltest.Reply {
+				first = lastObs(r)
+				return modeltest.Reply{Calls: []modeltest.Call{{Name: "done", Args: map[string]string{"answer": "seen"}}}}
+			})
+			s := spec("What is the order's status?", base+"/")
+			s.SettleTimeout = tc.settle
+			res := runAgent(t, c, srv, e2eTask(t, s), nil)
+			if res.out.Code != "" {
+				t.Fatalf("outcome = %+v", res.out)
+			}
+			if got := strings.Contains(first, "Shipped on 3 March"); got != tc.sees {
+				t.Errorf("with settleTimeout %s the first view has the late status: %v, want %v:\n%s", tc.settle, got, tc.sees, first)
+			}
+		})
 	}
 }

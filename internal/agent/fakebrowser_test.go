@@ -49,7 +49,7 @@ func newFakeSite() *fakeSite {
 
 func (s *fakeSite) add(u string, p *fakePage) { s.pages[u] = p }
 
-func (s *fakeSite) Tab(ctx context.Context, sessionID string, avoid []string) (agent.Tab, error) {
+func (s *fakeSite) Tab(ctx context.Context, sessionID string, opts agent.PageOptions) (agent.Tab, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.tabs[sessionID]
@@ -57,7 +57,7 @@ func (s *fakeSite) Tab(ctx context.Context, sessionID string, avoid []string) (a
 		t = &fakeTab{site: s, url: "about:blank", values: map[string]string{}}
 		s.tabs[sessionID] = t
 	}
-	t.avoid = avoid
+	t.avoid = opts.AvoidDomains
 	return t, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -18,7 +19,9 @@ import (
 
 	htmltomarkdown "github.com/JohannesKaufmann/html-to-markdown/v2"
 
+	"github.com/errandhq/errand/internal/agent"
 	"github.com/errandhq/errand/internal/browser"
+	"github.com/errandhq/errand/internal/task"
 )
 
 // The figures of these benchmarks are written down in BENCHMARKS.md:
@@ -63,7 +66,7 @@ func BenchmarkObservationTokens(b *testing.B) {
 	for _, dir := range []string{corpusDir, lightCorpusDir} {
 		b.Run("corpus="+filepath.Base(dir), func(b *testing.B) {
 			srv := httptestServer(b, http.FileServer(http.Dir(dir)))
-			tb, err := c.Tab(b.Context(), "bench-tokens", nil)
+			tb, err := c.Tab(b.Context(), "bench-tokens", browser.PageOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -124,7 +127,7 @@ func BenchmarkStep(b *testing.B) {
 	ctx := b.Context()
 
 	run := func(b *testing.B, start string, act func(obs browser.Observation, tb browser.Tab) error) {
-		tb, err := c.Tab(ctx, "bench-step", nil)
+		tb, err := c.Tab(ctx, "bench-step", browser.PageOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -170,6 +173,87 @@ func BenchmarkStep(b *testing.B) {
 			return tb.Click(ctx, number(obs, `<a href=/[ab]>`))
 		})
 	})
+	b.Run("observe+scroll", func(b *testing.B) {
+		down := true
+		run(b, "/news-front.html", func(obs browser.Observation, tb browser.Tab) error {
+			down = !down
+			if down {
+				return tb.Scroll(ctx, "down", 1)
+			}
+			return tb.Scroll(ctx, "up", 1)
+		})
+	})
+}
+
+// BenchmarkLateContent loads product pages that draw their name and price
+// 150, 400 and 1,000 ms after the load (from a timer, a fetch, a hydrating
+// application: see lateSite) and reports, for each, the time from the
+// navigation's start until the tab is ready (navigate-ms), whether the
+// first observation has the content (in-observation, 1 or 0), and whether
+// the built-in extractor, loading the page through ChromiumLoader, answers
+// with it (in-extractor). The static page is the baseline.
+func BenchmarkLateContent(b *testing.B) {
+	c := needChromium(b)
+	base := lateSite(b)
+	ctx := b.Context()
+	schema := json.RawMessage(`{"type":"object","properties":{"name":{"type":"string"},"price":{"type":"string"}},"required":["name","price"]}`)
+	want := fmt.Sprintf(`{"name":%q,"price":%q}`, lateName, latePrice)
+	cases := []string{"static"}
+	for _, kind := range lateKinds {
+		for _, d := range []int{150, 400, 1000} {
+			cases = append(cases, fmt.Sprintf("%s/delay=%d", kind, d))
+		}
+	}
+	for _, name := range cases {
+		b.Run(name, func(b *testing.B) {
+			u := base + "/static"
+			if kind, delay, ok := strings.Cut(name, "/delay="); ok {
+				u = base + "/late/" + kind + "?delay=" + delay
+			}
+			var ms, inObs, inExt []float64
+			for b.Loop() {
+				tb, err := c.Tab(ctx, "bench-late", browser.PageOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				began := time.Now()
+				if err := tb.Navigate(ctx, u); err != nil {
+					b.Fatal(err)
+				}
+				ms = append(ms, float64(time.Since(began).Microseconds())/1000)
+				obs, err := tb.Observe(ctx, browser.ObserveOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				c.CloseSession("bench-late")
+				inObs = append(inObs, boolMetric(strings.Contains(obs.Text, lateName) && strings.Contains(obs.Text, latePrice)))
+				out := (&agent.Builtin{Loader: browser.ChromiumLoader{Browser: c}}).Run(ctx, agent.Request{
+					Task: task.Task{Spec: task.Spec{StartingPoint: u, TaskDetails: "the product's name and price",
+						OutputType: task.OutputJSON, OutputSchema: schema}},
+					Step: func(task.Step) {},
+				})
+				inExt = append(inExt, boolMetric(out.Code == "" && out.Message == want))
+			}
+			b.ReportMetric(median(ms), "navigate-ms")
+			b.ReportMetric(mean(inObs), "in-observation")
+			b.ReportMetric(mean(inExt), "in-extractor")
+		})
+	}
+}
+
+func boolMetric(ok bool) float64 {
+	if ok {
+		return 1
+	}
+	return 0
+}
+
+func mean(v []float64) float64 {
+	sum := 0.0
+	for _, x := range v {
+		sum += x
+	}
+	return sum / float64(max(1, len(v)))
 }
 
 // BenchmarkMemory measures the proportional set size (PSS) of all the
@@ -187,7 +271,7 @@ func BenchmarkMemory(b *testing.B) {
 			}
 			defer c.Close()
 			for i := range n {
-				tb, err := c.Tab(b.Context(), fmt.Sprint("mem-", i), nil)
+				tb, err := c.Tab(b.Context(), fmt.Sprint("mem-", i), browser.PageOptions{})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -2,6 +2,7 @@ package browser
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"net/url"
@@ -30,17 +31,31 @@ const (
 	// starting a navigation. Chromium reports a requested navigation while
 	// it dispatches the input event, so this is short.
 	navStartWindow = 30 * time.Millisecond
-	// idleQuiet is how long the network must stay quiet after a load for
-	// the page to count as rendered (scripts fetching their content). A
-	// request a script makes later than this after the last one is missed
-	// by this wait; the model can still wait() for it. 50 ms keeps a
-	// navigating step near the 150 ms overhead target (BENCHMARKS.md).
-	idleQuiet = 50 * time.Millisecond
-	// idleMax bounds that wait, for pages that poll forever.
-	idleMax = 2 * time.Second
+	// netQuiet is how long no request may have started or ended for the
+	// network to count as quiet: a script that arrives starts drawing
+	// within it. Requests scripts make (fetch, XHR) are tracked in the page
+	// until their body is read, so this need not cover them.
+	netQuiet = 50 * time.Millisecond
+	// domQuiet is how long the DOM must not have changed (layout-affecting
+	// changes only, see settle.js) for the page to count as drawn, once no
+	// tracked work (timers, frames, requests) is pending.
+	domQuiet = 50 * time.Millisecond
+	// DefaultSettleTimeout bounds the settle wait (network and DOM quiet)
+	// after a load or an action: a page that never settles (polling,
+	// animating) is read when it passes.
+	DefaultSettleTimeout = 3 * time.Second
+	// longRequest is the age past which a request in flight is a long poll
+	// or a stream, not loading.
+	longRequest = 10 * time.Second
 	// maxNetwork caps the URLs kept between two Network calls.
 	maxNetwork = 2000
 )
+
+// settleJS is the settle tracker installed in every document before its
+// scripts run; see the comment at its top.
+//
+//go:embed settle.js
+var settleJS string
 
 // chromiumTab is one session's page.
 type chromiumTab struct {
@@ -53,6 +68,7 @@ type chromiumTab struct {
 
 	crashed atomic.Bool // renderer crashed, or a call to it hung
 	avoid   atomic.Pointer[netguard.DomainMatcher]
+	settleD atomic.Int64 // the running task's settle timeout (time.Duration)
 
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced on every state change
@@ -77,6 +93,7 @@ type docState struct {
 func (c *Chromium) newTab(ctx context.Context, inst *instance, s *session) (*chromiumTab, error) {
 	t := &chromiumTab{c: c, inst: inst, sess: s, changed: make(chan struct{}), url: "about:blank", inflight: map[network.RequestID]time.Time{}}
 	t.avoid.Store(&netguard.DomainMatcher{})
+	t.settleD.Store(int64(c.cfg.SettleTimeout))
 	t.ctx, t.cancel = chromedp.NewContext(inst.ctx,
 		chromedp.WithExistingBrowserContext(s.context),
 		chromedp.WithListener(t.onEvent))
@@ -95,7 +112,10 @@ func (c *Chromium) newTab(ctx context.Context, inst *instance, s *session) (*chr
 			return err
 		}
 		// Pages must not wait on a dialog nobody will answer.
-		_, err := chromedp.Call(ctx, page.SetInterceptFileChooserDialog, page.SetInterceptFileChooserDialogParams{Enabled: true})
+		if _, err := chromedp.Call(ctx, page.SetInterceptFileChooserDialog, page.SetInterceptFileChooserDialogParams{Enabled: true}); err != nil {
+			return err
+		}
+		_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: settleJS})
 		return err
 	})
 	if err != nil {
@@ -109,9 +129,14 @@ func (t *chromiumTab) close() { t.cancel() }
 
 func (t *chromiumTab) isBroken() bool { return t.crashed.Load() || !t.inst.alive() }
 
-func (t *chromiumTab) setAvoid(avoid []string) {
-	m := netguard.NewDomainMatcher(avoid)
+func (t *chromiumTab) setOptions(opts PageOptions) {
+	m := netguard.NewDomainMatcher(opts.AvoidDomains)
 	t.avoid.Store(&m)
+	d := opts.SettleTimeout
+	if d <= 0 {
+		d = t.c.cfg.SettleTimeout
+	}
+	t.settleD.Store(int64(d))
 }
 
 // onEvent runs on the page's event goroutine: it only records, never
@@ -236,44 +261,99 @@ func (t *chromiumTab) waitFor(ctx context.Context, d time.Duration, cond func() 
 	}
 }
 
-// waitIdle waits until no request has been in flight for idleQuiet, at
-// most idleMax, so that content scripts fetch after the load is there.
-func (t *chromiumTab) waitIdle(ctx context.Context) {
-	deadline := time.Now().Add(idleMax)
+// waitSettled waits, for at most the settle timeout, until the page looks
+// drawn: the main frame not loading, no request in flight and none started
+// or ended for netQuiet, and in every frame the settle tracker (settle.js)
+// seeing no pending work and no layout-affecting DOM change for domQuiet.
+// A page that does not settle in time is read as it is.
+func (t *chromiumTab) waitSettled(ctx context.Context) {
+	deadline := time.Now().Add(time.Duration(t.settleD.Load()))
 	for {
-		t.mu.Lock()
 		now := time.Now()
-		busy := false
-		for id, since := range t.inflight {
-			if now.Sub(since) > 10*time.Second {
-				delete(t.inflight, id) // a long poll or a stream: not loading
-				continue
+		if ctx.Err() != nil || !now.Before(deadline) {
+			return
+		}
+		wait, netBusy := t.netWait(now)
+		if !netBusy && wait == 0 {
+			st, ok := t.checkFrames(ctx, deadline)
+			if !ok || st.Ready {
+				return
 			}
-			busy = true
+			wait = time.Duration(st.Wait) * time.Millisecond
 		}
-		quietFor := now.Sub(t.lastNet)
-		ch := t.changed
-		t.mu.Unlock()
-		if !busy && quietFor >= idleQuiet {
-			return
-		}
-		wait := time.Until(deadline)
-		if wait <= 0 {
-			return
-		}
-		if !busy {
-			wait = min(wait, idleQuiet-quietFor)
+		wait = min(max(wait, time.Millisecond), time.Until(deadline))
+		var changed <-chan struct{}
+		if netBusy {
+			t.mu.Lock()
+			changed = t.changed
+			t.mu.Unlock()
 		}
 		timer := time.NewTimer(wait)
 		select {
-		case <-ch:
+		case <-changed:
 		case <-timer.C:
 		case <-ctx.Done():
-			timer.Stop()
-			return
 		}
 		timer.Stop()
 	}
+}
+
+// netWait says whether the network (or the main frame's loading) keeps
+// the page busy, and else how long until it has been quiet for netQuiet.
+func (t *chromiumTab) netWait(now time.Time) (wait time.Duration, busy bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.loading {
+		return 0, true
+	}
+	for id, since := range t.inflight {
+		if now.Sub(since) > longRequest {
+			delete(t.inflight, id) // a long poll or a stream: not loading
+			continue
+		}
+		busy = true
+	}
+	if busy {
+		return 0, true
+	}
+	if q := now.Sub(t.lastNet); q < netQuiet {
+		return netQuiet - q, false
+	}
+	return 0, false
+}
+
+// settleState is the settle tracker's answer.
+type settleState struct {
+	Ready bool   `json:"ready"`
+	Wait  int    `json:"wait"` // ms before asking again
+	Why   string `json:"why"`  // what was pending: dom, timer, frame, idle, request
+}
+
+// checkFrames asks the page's settle trackers whether it is drawn. ok is
+// false when the deadline passed while asking (a page too busy to answer
+// is read as it is; a hung one is found by the next call).
+func (t *chromiumTab) checkFrames(ctx context.Context, deadline time.Time) (settleState, bool) {
+	within := time.Until(deadline)
+	if within <= 0 {
+		return settleState{}, false
+	}
+	expr := fmt.Sprintf(`window.__errandSettle ? window.__errandSettle.check(%d, %d) : {ready: true}`,
+		domQuiet.Milliseconds(), within.Milliseconds())
+	var st settleState
+	err := t.run(ctx, min(within, t.c.cfg.CallTimeout), "waiting for the page to settle", func(ctx context.Context) error {
+		var err error
+		st, err = chromedp.Run(ctx, chromedp.Evaluate[settleState](expr))
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, errNoAnswer) || ctx.Err() != nil || t.usable(ctx) != nil {
+			return st, false
+		}
+		// The document went away under the call (a script navigated):
+		// ask the next one.
+		return settleState{Wait: 10}, true
+	}
+	return st, true
 }
 
 // run calls f with a context bounded by d, by the caller's ctx and by the
@@ -457,7 +537,7 @@ func (t *chromiumTab) finishLoad(ctx context.Context, what string, starts uint64
 	if err := t.outcome(what); err != nil {
 		return err
 	}
-	t.waitIdle(ctx)
+	t.waitSettled(ctx)
 	return ctx.Err()
 }
 
@@ -491,13 +571,22 @@ func (t *chromiumTab) stopLoading() {
 }
 
 // settle follows up an action: when it started a navigation, wait for the
-// new page like Navigate does.
+// new page like Navigate does; else for the page to settle (what the
+// action set off: a fetch, a timer, a redraw).
 func (t *chromiumTab) settle(ctx context.Context, starts uint64, what string) error {
-	if !t.waitFor(ctx, navStartWindow, func() bool { return t.starts > starts }) {
+	if t.waitFor(ctx, navStartWindow, func() bool { return t.starts > starts }) {
+		return t.finishLoad(ctx, what, starts)
+	}
+	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return t.finishLoad(ctx, what, starts)
+	t.waitSettled(ctx)
+	return ctx.Err()
 }
+
+// mark tells the page's settle trackers that an action begins: timers set
+// before it are not waited for after it.
+const markJS = `window.__errandSettle && window.__errandSettle.mark()`
 
 // beginNav is called before anything that may navigate: it forgets the
 // last document and returns the count of navigations started so far.
@@ -586,7 +675,9 @@ func (t *chromiumTab) Type(ctx context.Context, id int, text string, submit bool
 		}
 	}
 	if !submit {
-		return nil
+		// Typing may set off suggestions (a debounced fetch).
+		t.waitSettled(ctx)
+		return ctx.Err()
 	}
 	return t.press(ctx, kb.Enter, what+" and pressing Enter")
 }
@@ -631,7 +722,7 @@ func (t *chromiumTab) Press(ctx context.Context, key string) error {
 func (t *chromiumTab) press(ctx context.Context, keys, what string) error {
 	starts := t.beginNav()
 	err := t.run(ctx, t.c.cfg.CallTimeout, what, func(ctx context.Context) error {
-		return chromedp.Do(ctx, chromedp.KeyEvent(keys))
+		return chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](markJS), chromedp.KeyEvent(keys))
 	})
 	if err = t.hung(err); err != nil {
 		return err
@@ -652,8 +743,13 @@ func (t *chromiumTab) Scroll(ctx context.Context, direction string, pages float6
 	default:
 		return fmt.Errorf("scroll direction %q: use up or down", direction)
 	}
-	_, err := evalJS[bool](t, ctx, "scrolling", fmt.Sprintf(`window.__errandScroll ? window.__errandScroll(%g) : (window.scrollBy(0, %g * innerHeight), true)`, pages, pages))
-	return err
+	_, err := evalJS[bool](t, ctx, "scrolling", fmt.Sprintf(`%s, window.__errandScroll ? window.__errandScroll(%g) : (window.scrollBy(0, %g * innerHeight), true)`, markJS, pages, pages))
+	if err != nil {
+		return err
+	}
+	// Scrolling may load more (lazy images, an endless list).
+	t.waitSettled(ctx)
+	return ctx.Err()
 }
 
 // Back goes one page back in the history.

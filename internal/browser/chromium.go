@@ -47,6 +47,10 @@ type ChromiumConfig struct {
 	CallTimeout time.Duration
 	// NavigationTimeout bounds a page load. Default: 30s.
 	NavigationTimeout time.Duration
+	// SettleTimeout bounds the wait, after a load or an action, for the
+	// page to settle: the network quiet and the DOM no longer changing
+	// (see Tab). A task may ask for another (PageOptions). Default: 3s.
+	SettleTimeout time.Duration
 	// LaunchTimeout bounds starting (or connecting to) the browser.
 	// Default: 30s.
 	LaunchTimeout time.Duration
@@ -122,6 +126,9 @@ func NewChromium(ctx context.Context, cfg ChromiumConfig) (*Chromium, error) {
 	if cfg.NavigationTimeout <= 0 {
 		cfg.NavigationTimeout = 30 * time.Second
 	}
+	if cfg.SettleTimeout <= 0 {
+		cfg.SettleTimeout = DefaultSettleTimeout
+	}
 	if cfg.LaunchTimeout <= 0 {
 		cfg.LaunchTimeout = 30 * time.Second
 	}
@@ -159,9 +166,9 @@ func isExecutable(p string) bool {
 }
 
 // Tab returns the page of a session's browser context, creating the context
-// (and launching the browser) on first use. avoid is the running task's
-// avoidDomains; the URLs Network reports start afresh.
-func (c *Chromium) Tab(ctx context.Context, sessionID string, avoid []string) (Tab, error) {
+// (and launching the browser) on first use. opts are the running task's;
+// the URLs Network reports start afresh.
+func (c *Chromium) Tab(ctx context.Context, sessionID string, opts PageOptions) (Tab, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -179,7 +186,7 @@ func (c *Chromium) Tab(ctx context.Context, sessionID string, avoid []string) (T
 		}
 		inst.sessions[sessionID] = s
 	}
-	s.proxy.setAvoid(avoid)
+	s.proxy.setAvoid(opts.AvoidDomains)
 	if s.tab == nil || s.tab.isBroken() {
 		if s.tab != nil {
 			go s.tab.close()
@@ -189,7 +196,7 @@ func (c *Chromium) Tab(ctx context.Context, sessionID string, avoid []string) (T
 			return nil, c.launchFailure(ctx, inst, "opening the session's page", err)
 		}
 	}
-	s.tab.setAvoid(avoid)
+	s.tab.setOptions(opts)
 	s.tab.Network()
 	return s.tab, nil
 }

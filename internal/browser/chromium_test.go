@@ -113,7 +113,7 @@ func port(srv *httptest.Server) string {
 
 func tab(t *testing.T, c *browser.Chromium, session string, avoid ...string) browser.Tab {
 	t.Helper()
-	tb, err := c.Tab(t.Context(), session, avoid)
+	tb, err := c.Tab(t.Context(), session, browser.PageOptions{AvoidDomains: avoid})
 	if err != nil {
 		t.Fatalf("Tab(%s): %v", session, err)
 	}
@@ -158,7 +158,7 @@ fetch('/items.json').then(r => r.json()).then(items => {
 	})
 	srv := site(t, mux)
 
-	page, err := browser.ChromiumLoader{Browser: c}.Fetch(t.Context(), srv.URL+"/", nil)
+	page, err := browser.ChromiumLoader{Browser: c}.Fetch(t.Context(), srv.URL+"/", browser.PageOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +343,7 @@ func TestSessionsKeepTheirCookies(t *testing.T) {
 	}
 
 	// The session's next task sees the cookie.
-	next, err := c.Tab(ctx, "alice", nil)
+	next, err := c.Tab(ctx, "alice", browser.PageOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ func TestCorpusWeightIsInvisible(t *testing.T) {
 	c := needChromium(t)
 	light := httptestServer(t, http.FileServer(http.Dir(lightCorpusDir)))
 	heavy := httptestServer(t, http.FileServer(http.Dir(corpusDir)))
-	tb, err := c.Tab(t.Context(), "weight", nil)
+	tb, err := c.Tab(t.Context(), "weight", browser.PageOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,9 +41,11 @@ type Fetcher struct {
 }
 
 // Fetch loads rawURL, following up to 10 redirects, each judged by the
-// network policy (at dial time) and by avoid (the task's avoidDomains). A
-// page that is refused or does not load is a *NavigationError.
-func (f *Fetcher) Fetch(ctx context.Context, rawURL string, avoid []string) (Page, error) {
+// network policy (at dial time) and by opts.AvoidDomains. A page that is
+// refused or does not load is a *NavigationError. Without JavaScript there
+// is nothing to settle: opts.SettleTimeout is unused.
+func (f *Fetcher) Fetch(ctx context.Context, rawURL string, opts PageOptions) (Page, error) {
+	avoid := opts.AvoidDomains
 	now := f.Now
 	if now == nil {
 		now = time.Now

@@ -48,7 +48,7 @@ func TestFetcherNavigationErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := tc.f.Fetch(context.Background(), tc.url, tc.avoid)
+			_, err := tc.f.Fetch(context.Background(), tc.url, browser.PageOptions{AvoidDomains: tc.avoid})
 			var nav *browser.NavigationError
 			if !errors.As(err, &nav) {
 				t.Fatalf("Fetch = %v (%T), want a *browser.NavigationError", err, err)

@@ -15,10 +15,10 @@ type ChromiumLoader struct {
 // Fetch loads rawURL in Chromium and returns the rendered DOM. A page that
 // is refused or does not load is a *NavigationError, as with Fetcher; a
 // crashed browser is a *BrowserError.
-func (l ChromiumLoader) Fetch(ctx context.Context, rawURL string, avoid []string) (Page, error) {
+func (l ChromiumLoader) Fetch(ctx context.Context, rawURL string, opts PageOptions) (Page, error) {
 	id := "fetch-" + rand.Text()
 	defer l.Browser.CloseSession(id)
-	tab, err := l.Browser.Tab(ctx, id, avoid)
+	tab, err := l.Browser.Tab(ctx, id, opts)
 	if err != nil {
 		return Page{}, err
 	}

@@ -246,6 +246,8 @@
   window.__errandLocate = (id) => {
     const el = state.els.get(id);
     if (!el || !el.isConnected) return { found: false };
+    // An action follows: what the page scheduled before it is not waited for.
+    if (window.__errandSettle) window.__errandSettle.mark();
     el.scrollIntoView({ block: 'center', inline: 'center', behavior: 'instant' });
     const r = el.getBoundingClientRect();
     const x = r.left + r.width / 2;

@@ -201,7 +201,7 @@ func navigate(t *testing.T, c *browser.Chromium, session string, tc navCase) err
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	tb, err := c.Tab(ctx, session, nil)
+	tb, err := c.Tab(ctx, session, browser.PageOptions{})
 	if err != nil {
 		t.Fatalf("Tab: %v", err)
 	}

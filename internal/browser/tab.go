@@ -10,13 +10,21 @@ import (
 // Tab is one session's page, driven by the model-driven agent. Element ids
 // are the numbers of the latest Observe ([12]<a href=…>Next</a>).
 //
+// Navigate and the actions (Click, Type, Select, Press, Scroll, Back)
+// return once the page has settled: loaded, no request in flight, nothing
+// the page scheduled (timers, animation frames, fetches) pending, and the
+// DOM no longer changing in a way that moves the layout — within the
+// settle timeout (PageOptions), past which the page is read as it is. So
+// the next Observe or Page sees what a script drew after the load.
+//
 // The types of this file are declared here, not in package agent, because
 // agent already imports this package (Page, NavigationError) and Chromium must
 // return them; agent re-exports them under the same names.
 type Tab interface {
-	// Navigate loads url and waits for it (bounded). A refused or avoided
-	// address gives a *NavigationError with Blocked set, a page that does
-	// not load in time one without.
+	// Navigate loads url and waits for it to load (bounded by the
+	// navigation timeout) and settle. A refused or avoided address gives a
+	// *NavigationError with Blocked set, a page that does not load in time
+	// one without.
 	Navigate(ctx context.Context, url string) error
 	Observe(ctx context.Context, opts ObserveOptions) (Observation, error)
 	Click(ctx context.Context, id int) error
@@ -39,6 +47,17 @@ type Tab interface {
 	// Network lists the URLs this tab loaded since the last call, and
 	// resets the list.
 	Network() []task.NetworkURL
+}
+
+// PageOptions are what a task asks of the pages it loads.
+type PageOptions struct {
+	// AvoidDomains are hosts (and their subdomains) no request may reach,
+	// refused like addresses the network policy refuses. Default: none.
+	AvoidDomains []string
+	// SettleTimeout bounds how long a load or an action waits for the page
+	// to settle (network and DOM quiet, see Tab). Chromium only. Default:
+	// the browser's (ChromiumConfig.SettleTimeout, 3s).
+	SettleTimeout time.Duration
 }
 
 // ObserveOptions tune an observation.

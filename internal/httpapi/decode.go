@@ -13,6 +13,7 @@ import (
 	"github.com/errandhq/errand/internal/engine"
 	"github.com/errandhq/errand/internal/netguard"
 	"github.com/errandhq/errand/internal/output"
+	"github.com/errandhq/errand/internal/recipe"
 	"github.com/errandhq/errand/internal/task"
 	"github.com/errandhq/errand/internal/webhook"
 )
@@ -156,6 +157,7 @@ const (
 	maxDurationLimit = 24 * time.Hour
 	maxTokensLimit   = 100_000_000
 	maxDetailsLen    = 100_000
+	maxSettleTimeout = time.Minute
 )
 
 // taskMode says where a task object comes from.
@@ -207,6 +209,9 @@ func (a *api) decodeTask(o object, mode taskMode) *task.Spec {
 	if n, ok := o.integer("maxOutputTokens", 1, maxTokensLimit); ok {
 		spec.MaxOutputTokens = int(n)
 	}
+	if ms, ok := o.integer("settleTimeout", 1, maxSettleTimeout.Milliseconds()); ok {
+		spec.SettleTimeout = time.Duration(ms) * time.Millisecond
+	}
 	if ds, ok := o.strings("avoidDomains"); ok {
 		for i, d := range ds {
 			d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
@@ -219,6 +224,20 @@ func (a *api) decodeTask(o object, mode taskMode) *task.Spec {
 	}
 	if b, ok := o.boolean("terminateOnCompletion"); ok {
 		spec.TerminateOnCompletion = b
+	}
+	if name, ok := o.str("recipe"); ok {
+		if !recipe.ValidName(name) {
+			o.probs.add(o.at("recipe"), recipeNameRule)
+		}
+		spec.Recipe = name
+	}
+	if m, ok := o.str("replay"); ok {
+		switch mode := task.ReplayMode(m); mode {
+		case task.ReplayAuto, task.ReplayOff, task.ReplayRequire:
+			spec.Replay = mode
+		default:
+			o.probs.add(o.at("replay"), "must be one of auto, off, require")
+		}
 	}
 	if ot, ok := o.str("outputType"); ok {
 		switch ot {

@@ -24,6 +24,8 @@ var routeTable = []route{
 	{"GET", "/task/{sessionId}/{taskId}/deliveries", false, (*api).getDeliveries},
 	{"POST", "/task/{sessionId}/{taskId}/deliveries/redeliver", false, (*api).redeliver},
 	{"GET", "/task/{sessionId}/{taskId}/events", false, (*api).taskEvents},
+	{"GET", "/recipes", false, (*api).listRecipes},
+	{"DELETE", "/recipes/{name}", false, (*api).deleteRecipe},
 	{"GET", "/metrics", true, (*api).metrics},
 	{"GET", "/openapi.json", true, (*api).openAPI},
 }

@@ -208,6 +208,10 @@ type Monitor struct {
 	State     State
 	// SealedSecrets are Task.Secrets sealed for the monitor's id.
 	SealedSecrets []byte
+	// SealedWebhook holds the webhook's credentials (auth, signing
+	// secret), sealed for the monitor's id: the store keeps Webhook
+	// without them.
+	SealedWebhook []byte
 	// SealedStorage is the browser storage state (cookies, local storage)
 	// the last run left, sealed for the monitor's id.
 	SealedStorage []byte

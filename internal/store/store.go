@@ -21,6 +21,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/errandhq/errand/internal/recipe"
 	"github.com/errandhq/errand/internal/task"
 )
 
@@ -66,6 +67,9 @@ type FinishParams struct {
 	// TerminateSession ends the session too (terminateOnCompletion):
 	// the session becomes terminated and no further task of it runs.
 	TerminateSession bool
+	// Monitor settles the run when the task is a monitor's check (see
+	// MonitorSettlement): in the same transaction.
+	Monitor *MonitorSettlement
 }
 
 // RedeliverParams makes a delivery due again (Store.Redeliver).
@@ -140,6 +144,8 @@ type QueueConfig struct {
 
 // Store is errand's persistence and queue.
 type Store interface {
+	Monitors
+
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	// MigrationsCurrent reports whether every schema migration this build
@@ -236,6 +242,23 @@ type Store interface {
 	TaskDeliveries(ctx context.Context, taskID string) ([]task.Delivery, error)
 	// Redeliver makes a delivery due again now, see RedeliverParams.
 	Redeliver(ctx context.Context, p RedeliverParams) error
+
+	// SaveRecipe stores a new version of a tenant's recipe: Version is the
+	// tenant's latest of that name plus one (1 for a new name), and
+	// versions older than the newest recipe.KeepVersions are deleted. It
+	// returns the version.
+	SaveRecipe(ctx context.Context, r recipe.Recipe) (int, error)
+	// LatestRecipe loads the newest version of a tenant's recipe;
+	// ErrRecipeNotFound when the tenant has none of that name.
+	LatestRecipe(ctx context.Context, tenantID, name string) (recipe.Recipe, error)
+	// RecordRecipeUse records one task's use of a recipe.
+	RecordRecipeUse(ctx context.Context, u recipe.Use) error
+	// Recipes lists a tenant's recipes by name, each with its stored
+	// versions (newest first) and its uses.
+	Recipes(ctx context.Context, tenantID string) ([]recipe.Summary, error)
+	// DeleteRecipe deletes every version of a tenant's recipe and its
+	// uses; ErrRecipeNotFound when the tenant has none of that name.
+	DeleteRecipe(ctx context.Context, tenantID, name string) error
 
 	// Depths counts what waits, across all nodes: for metrics.
 	Depths(ctx context.Context) (Depths, error)

@@ -420,6 +420,9 @@ func (s *Store) FinishTask(ctx context.Context, p store.FinishParams) error {
 				return err
 			}
 		}
+		if err := s.settleMonitor(ctx, tx, p, status.Final(), sessionID, tenantID); err != nil {
+			return err
+		}
 		if p.TerminateSession {
 			if _, err := tx.Exec(ctx, `UPDATE sessions SET state = $1 WHERE id = $2`,
 				task.SessionTerminated, sessionID); err != nil {

@@ -413,6 +413,9 @@ func (s *Store) FinishTask(ctx context.Context, p store.FinishParams) error {
 				return err
 			}
 		}
+		if err := s.settleMonitor(ctx, tx, p, status.Final(), sessionID, tenantID); err != nil {
+			return err
+		}
 		if p.TerminateSession {
 			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET state = ? WHERE id = ?`,
 				task.SessionTerminated, sessionID); err != nil {

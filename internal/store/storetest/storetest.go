@@ -73,7 +73,11 @@ func Run(t *testing.T, open OpenFunc) {
 		{"Health", testHealth},
 		{"CredentialsSealedOnOpen", testCredentialsSealedOnOpen},
 		{"RedeliverCarriesCredentials", testRedeliverCredentials},
+		{"Recipes", testRecipes},
+		{"RecipesPerTenant", testRecipeTenants},
+		{"RecipeVersionsConcurrent", testRecipeVersionsConcurrent},
 	}
+	tests = append(tests, monitorTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

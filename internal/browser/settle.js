@@ -1,0 +1,299 @@
+// The settle tracker: installed before any script of a document runs, in
+// every frame (Page.addScriptToEvaluateOnNewDocument), it keeps what errand
+// needs to tell when a page has drawn itself after a load or an action:
+//
+//   - when the DOM last changed in a way that moves the layout (elements or
+//     text added or removed, text edited, class, style and a few other
+//     attributes), leaving out targets that change continuously (a ticking
+//     clock redrawn several times a second, a script-driven carousel or
+//     marquee): a target changed three times within half a second is
+//     animating, and its changes no longer count while that lasts. CSS
+//     animations and transitions change no DOM at all;
+//   - the work the page has scheduled that may draw more: one-shot timers
+//     (setTimeout), animation frames and idle callbacks, fetch and
+//     XMLHttpRequest calls until their body is read, and message-channel
+//     hops (the React scheduler's way of yielding). Work scheduled by a
+//     timer or frame callback (a clock's next tick, an animation loop, a
+//     poll written as `while (true) { await sleep(1000); … }`) is a
+//     continuation: it is waited for only while its delay is short (a
+//     render split into 0 ms chunks), so a page that polls or ticks
+//     forever does not hold the wait;
+//   - a mark (mark()) that an action sets before it acts: timers set before
+//     it belong to the page's earlier life (an analytics flush in 2 s) and
+//     are not waited for.
+//
+// check() answers for this frame and the same-origin frames inside it;
+// errand's Go side adds the network and the frames it cannot reach from
+// here (cross-origin), and bounds the whole wait by the settle timeout.
+(() => {
+  if (window.__errandSettle) return;
+  const perf = performance;
+  const now = () => perf.now();
+  const W = window;
+  const origSetTimeout = W.setTimeout;
+  const origClearTimeout = W.clearTimeout;
+  const origClearInterval = W.clearInterval;
+  const origRAF = W.requestAnimationFrame;
+  const origCancelRAF = W.cancelAnimationFrame;
+  const origRIC = W.requestIdleCallback;
+  const origCancelRIC = W.cancelIdleCallback;
+  const origFetch = W.fetch;
+  const XHR = W.XMLHttpRequest;
+  const origSend = XHR && XHR.prototype.send;
+  const MP = W.MessagePort;
+  const origPost = MP && MP.prototype.postMessage;
+
+  // A continuation's delay up to which it is still waited for (render
+  // chunks), and how many links of such a chain are.
+  const SHORT = 20;
+  const MAX_CHAIN = 10;
+  // The animating rule: this many counted changes of one target within
+  // this window.
+  const ANIM_COUNT = 3;
+  const ANIM_WINDOW = 500;
+
+  const s = {
+    epoch: 0,
+    lastChange: now(),
+    lastActivity: -Infinity,
+    timers: new Map(), // id -> due time
+    frames: new Map(), // id -> requested at
+    idles: new Map(), // id -> requested at
+    requests: new Map(), // token -> started at
+    chain: -1, // chain depth of the task running now; -1: not a tracked callback
+  };
+
+  // chain is reset after the task of a tracked callback (and its
+  // microtasks, where `await sleep()` continues) has ended.
+  let resetPending = false;
+  const ch = new MessageChannel();
+  ch.port1.onmessage = () => { s.chain = -1; resetPending = false; };
+  const enter = (depth) => {
+    s.chain = depth;
+    if (!resetPending) {
+      resetPending = true;
+      origPost.call(ch.port2, 0);
+    }
+  };
+  // counted says whether work scheduled now with this delay is waited for,
+  // and returns its chain depth (or -1 when it is not).
+  const depthOf = (delay) => {
+    if (s.chain < 0) return 0;
+    const d = s.chain + 1;
+    return delay <= SHORT && d < MAX_CHAIN ? d : -1;
+  };
+
+  W.setTimeout = function setTimeout(fn, delay, ...args) {
+    if (typeof fn !== 'function') return origSetTimeout.call(W, fn, delay, ...args);
+    const d = Math.max(0, Number(delay) || 0);
+    const depth = depthOf(d);
+    let id = 0;
+    const run = function () {
+      s.timers.delete(id);
+      if (depth >= 0) enter(depth); else enter(MAX_CHAIN);
+      return fn.apply(this, args);
+    };
+    id = origSetTimeout.call(W, run, delay);
+    if (depth >= 0) s.timers.set(id, { due: now() + d, at: now() });
+    return id;
+  };
+  W.clearTimeout = function clearTimeout(id) { s.timers.delete(id); return origClearTimeout.call(W, id); };
+  W.clearInterval = function clearInterval(id) { s.timers.delete(id); return origClearInterval.call(W, id); };
+
+  if (origRAF) {
+    W.requestAnimationFrame = function requestAnimationFrame(fn) {
+      // A frame requested from a frame callback is an animation loop
+      // unless it is the second of the "after the next paint" pair.
+      const depth = s.chain < 0 ? 0 : (s.chain < 1 ? s.chain + 1 : -1);
+      let id = 0;
+      id = origRAF.call(W, function (t) {
+        s.frames.delete(id);
+        enter(depth >= 0 ? depth : MAX_CHAIN);
+        return fn.call(this, t);
+      });
+      if (depth >= 0) s.frames.set(id, now());
+      return id;
+    };
+    W.cancelAnimationFrame = function cancelAnimationFrame(id) { s.frames.delete(id); return origCancelRAF.call(W, id); };
+  }
+  if (origRIC) {
+    W.requestIdleCallback = function requestIdleCallback(fn, opts) {
+      const depth = depthOf(0);
+      let id = 0;
+      id = origRIC.call(W, function (deadline) {
+        s.idles.delete(id);
+        enter(depth >= 0 ? depth : MAX_CHAIN);
+        return fn.call(this, deadline);
+      }, opts);
+      if (depth >= 0) s.idles.set(id, now());
+      return id;
+    };
+    W.cancelIdleCallback = function cancelIdleCallback(id) { s.idles.delete(id); return origCancelRIC.call(W, id); };
+  }
+
+  // A request is waited for until its answer is read. When it is, the
+  // page's own then() runs next, in the same microtask checkpoint, as a
+  // continuation of whatever started the request: a poll loop written as
+  // `for (;;) { await sleep(300); await fetch(…) }` sets its next timer
+  // as a continuation, and is not waited for.
+  const begin = () => {
+    const tok = {};
+    const depth = s.chain < 0 ? 0 : s.chain + 1;
+    s.requests.set(tok, now());
+    return () => {
+      s.requests.delete(tok);
+      s.lastActivity = now();
+      enter(depth);
+    };
+  };
+  if (origFetch) {
+    W.fetch = function fetch(...args) {
+      const done = begin();
+      let p;
+      try {
+        p = origFetch.apply(this, args);
+      } catch (e) {
+        done();
+        throw e;
+      }
+      p.then(done, done);
+      return p;
+    };
+    const R = W.Response && W.Response.prototype;
+    if (R) {
+      for (const name of ['json', 'text', 'arrayBuffer', 'blob', 'formData']) {
+        const orig = R[name];
+        if (typeof orig !== 'function') continue;
+        R[name] = function (...args) {
+          const done = begin();
+          const p = orig.apply(this, args);
+          p.then(done, done);
+          return p;
+        };
+      }
+    }
+  }
+  if (origSend) {
+    XHR.prototype.send = function send(...args) {
+      const done = begin();
+      // loadend comes after load, so the page's onload has drawn.
+      this.addEventListener('loadend', done, { once: true });
+      try {
+        return origSend.apply(this, args);
+      } catch (e) {
+        done();
+        throw e;
+      }
+    };
+  }
+  if (origPost) {
+    MP.prototype.postMessage = function postMessage(...args) {
+      s.lastActivity = now();
+      return origPost.apply(this, args);
+    };
+  }
+
+  // What a mutation record changes, and whether it counts.
+  const IGNORED = new Set(['SCRIPT', 'NOSCRIPT', 'META', 'TEMPLATE', 'BASE', 'TITLE']);
+  const ATTRS = ['class', 'style', 'hidden', 'open', 'src', 'srcdoc', 'width', 'height', 'colspan', 'rowspan', 'aria-hidden', 'aria-expanded'];
+  const recent = new WeakMap(); // target -> times of its latest counted changes
+  const animating = (target, t) => {
+    let times = recent.get(target);
+    if (!times) {
+      times = [];
+      recent.set(target, times);
+    }
+    times.push(t);
+    if (times.length > ANIM_COUNT) times.shift();
+    return times.length === ANIM_COUNT && t - times[0] < ANIM_WINDOW;
+  };
+  const visible = (n) => (n.nodeType === 1 ? !IGNORED.has(n.nodeName) : n.nodeType === 3 && /\S/.test(n.data));
+  const matters = (r) => {
+    switch (r.type) {
+      case 'childList': {
+        for (const n of r.addedNodes) if (visible(n)) return true;
+        for (const n of r.removedNodes) if (visible(n)) return true;
+        return false;
+      }
+      case 'characterData':
+        return r.oldValue !== r.target.data;
+      default:
+        return r.oldValue !== r.target.getAttribute(r.attributeName);
+    }
+  };
+  const mo = new MutationObserver((records) => {
+    const t = now();
+    if (document.readyState === 'loading') {
+      // The parser is still writing the page: every change counts.
+      s.lastChange = t;
+      return;
+    }
+    const seen = new Set();
+    for (const r of records) {
+      const target = r.type === 'characterData' ? r.target.parentNode || r.target : r.target;
+      if (seen.has(target) || !matters(r)) continue;
+      seen.add(target);
+      if (!animating(target, t)) s.lastChange = t;
+    }
+  });
+  mo.observe(document, {
+    subtree: true, childList: true, characterData: true, characterDataOldValue: true,
+    attributes: true, attributeOldValue: true, attributeFilter: ATTRS,
+  });
+
+  // Same-origin frames answer for themselves through their own tracker;
+  // cross-origin ones throw on access and are checked by the Go side.
+  const childTrackers = () => {
+    const out = [];
+    for (let i = 0; i < W.frames.length; i++) {
+      try {
+        const t = W.frames[i].__errandSettle;
+        if (t) out.push(t);
+      } catch (e) { /* cross-origin */ }
+    }
+    return out;
+  };
+
+  // check reports, for this frame and its same-origin frames, whether the
+  // page looks drawn: nothing changed for quiet ms, and no tracked work is
+  // due within `within` ms (the rest of the settle timeout); requests older
+  // than `within` are long polls and do not count. wait is a hint of how
+  // long to wait before asking again.
+  const check = (quiet, within) => {
+    const t = now();
+    let wait = 0;
+    let why = '';
+    const since = Math.max(s.lastChange, s.lastActivity);
+    if (t - since < quiet) {
+      wait = quiet - (t - since);
+      why = 'dom';
+    }
+    for (const [, timer] of s.timers) {
+      if (timer.at < s.epoch || timer.due - t > within) continue;
+      wait = Math.max(wait, Math.min(50, Math.max(1, timer.due - t)));
+      why = 'timer';
+    }
+    for (const [, at] of s.frames) {
+      // A page that gets no frames (hidden) would never run them.
+      if (at >= s.epoch && t - at < 200) { wait = Math.max(wait, 16); why = 'frame'; }
+    }
+    for (const [, at] of s.idles) {
+      if (at >= s.epoch && t - at < within) { wait = Math.max(wait, 20); why = 'idle'; }
+    }
+    for (const [, at] of s.requests) {
+      if (t - at < within) { wait = Math.max(wait, 20); why = 'request'; }
+    }
+    let r = { ready: wait === 0, wait: Math.ceil(wait), why };
+    for (const c of childTrackers()) {
+      const cr = c.check(quiet, within);
+      if (!cr.ready) r = { ready: false, wait: Math.max(r.wait, cr.wait), why: r.why || cr.why };
+    }
+    return r;
+  };
+  const mark = () => {
+    s.epoch = now();
+    for (const c of childTrackers()) c.mark();
+    return true;
+  };
+  Object.defineProperty(W, '__errandSettle', { value: Object.freeze({ check, mark }) });
+})();

@@ -1,0 +1,2 @@
+DROP TABLE monitor_runs;
+DROP TABLE monitors;
