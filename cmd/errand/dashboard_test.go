@@ -219,8 +219,9 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("status=completed lists: %s", page)
 	}
 	b.do("search", chromedp.Navigate(srv.URL+"/ui/tasks"), chromedp.WaitVisible(chromedp.CSS("input[name=q]")),
-		chromedp.SendKeys(chromedp.CSS("input[name=q]"), tidC[:12]), chromedp.Submit(chromedp.CSS("input[name=q]")),
-		chromedp.WaitVisible(chromedp.CSS("table.list")))
+		chromedp.SendKeys(chromedp.CSS("input[name=q]"), tidC[:12]), chromedp.Submit(chromedp.CSS("input[name=q]")))
+	b.waitURL("q=" + tidC[:12])
+	b.do("results", chromedp.WaitVisible(chromedp.CSS("table.list")))
 	if page := b.text(); !strings.Contains(page, tidC) || strings.Contains(page, tidA) {
 		t.Errorf("search by id prefix lists: %s", page)
 	}
@@ -384,6 +385,19 @@ func (p *pilot) text() string {
 		p.t.Fatal(err)
 	}
 	return s
+}
+
+// waitURL waits until the page's address contains part (a form's
+// submission has navigated).
+func (p *pilot) waitURL(part string) {
+	p.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(p.location(), part) {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("the page stays at %s, want an address with %q", p.location(), part)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (p *pilot) location() string {
