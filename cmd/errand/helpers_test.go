@@ -177,6 +177,7 @@ func (s *server) waitTask(t *testing.T, sessionID, taskID string) map[string]any
 
 // delivery is one request a receiver got.
 type delivery struct {
+	Path   string
 	Header http.Header
 	Body   []byte
 	At     time.Time
@@ -207,7 +208,7 @@ func newReceiver(t *testing.T, respond func(w http.ResponseWriter, r *http.Reque
 	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		rc.mu.Lock()
-		rc.got = append(rc.got, delivery{Header: r.Header.Clone(), Body: body, At: time.Now()})
+		rc.got = append(rc.got, delivery{Path: r.URL.Path, Header: r.Header.Clone(), Body: body, At: time.Now()})
 		rc.mu.Unlock()
 		rc.notify <- struct{}{}
 		if rc.respond != nil {
