@@ -64,6 +64,7 @@ var (
 var (
 	formerWords  = set("strike", "strikethrough", "linethrough", "crossed", "striked", "was", "old", "before", "previous", "original", "compare", "rrp", "msrp", "uvp")
 	formerTokens = set("oldprice", "wasprice", "compareatprice", "priceold", "pricewas", "pricebefore", "pricecompare", "priceoriginal", "originalprice", "crossedprice", "strikeprice", "strikedprice")
+	formerLabel  = regexp.MustCompile(`(?i)\b(was|list price|typical price|rrp|msrp|uvp|regular price|original price|compare at|before|statt|avant)\s*:?\s*$`)
 	savingWords  = set("save", "saving", "savings", "discount", "badge", "percent", "percentage")
 	// Items of a list that are not items: a call to action among team cards,
 	// an ad among products.
@@ -237,6 +238,16 @@ func isFormer(n *html.Node, ws, tokens []string) bool {
 		return true
 	}
 	if st, ok := attr(n, "style"); ok && strings.Contains(strings.ToLower(st), "line-through") {
+		return true
+	}
+	for _, a := range n.Attr {
+		// data-strike="true", data-a-strike="true"
+		if strings.HasPrefix(a.Key, "data-") && strings.Contains(a.Key, "strike") && a.Val == "true" {
+			return true
+		}
+	}
+	// "List Price: <span>$34.95</span>": the label before it says so.
+	if p := n.PrevSibling; p != nil && p.Type == html.TextNode && formerLabel.MatchString(p.Data) {
 		return true
 	}
 	return anyIn(formerWords, ws) || anyIn(formerTokens, tokens)
