@@ -26,7 +26,7 @@ var routeTable = []route{
 	{"GET", "/task/{sessionId}/{taskId}/events", false, (*api).taskEvents},
 	{"GET", "/recipes", false, (*api).listRecipes},
 	{"DELETE", "/recipes/{name}", false, (*api).deleteRecipe},
-	{"GET", "/metrics", true, (*api).metrics},
+	{"GET", "/metrics", false, (*api).metrics},
 	{"GET", "/openapi.json", true, (*api).openAPI},
 }
 
