@@ -72,7 +72,7 @@ func e2ePolicy() *netguard.Policy {
 	})
 }
 
-func needChromium(t *testing.T) *browser.Chromium {
+func needChromium(t testing.TB) *browser.Chromium {
 	t.Helper()
 	if chromiumMissing != nil {
 		testenv.Chromium(t, chromiumMissing)
@@ -82,7 +82,7 @@ func needChromium(t *testing.T) *browser.Chromium {
 
 // serve starts a test site and returns its base URL under host (a *.test
 // name the policy resolves to loopback).
-func serve(t *testing.T, host string, h http.Handler) string {
+func serve(t testing.TB, host string, h http.Handler) string {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -98,7 +98,7 @@ func page(title, body string) http.HandlerFunc {
 }
 
 // e2eTask is a task in a fresh session of the shared browser.
-func e2eTask(t *testing.T, s task.Spec) task.Task {
+func e2eTask(t testing.TB, s task.Spec) task.Task {
 	sessionMu.Lock()
 	sessionN++
 	id := "sess_e2e_" + strconv.Itoa(sessionN)
@@ -109,7 +109,7 @@ func e2eTask(t *testing.T, s task.Spec) task.Task {
 
 // elementID finds the number of the element the observation shows right
 // after [N] and matching pattern (a regexp), e.g. `<input type=email`.
-func elementID(t *testing.T, obs, pattern string) int {
+func elementID(t testing.TB, obs, pattern string) int {
 	t.Helper()
 	m := regexp.MustCompile(`\[(\d+)\]` + pattern).FindStringSubmatch(obs)
 	if m == nil {

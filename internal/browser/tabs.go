@@ -338,6 +338,10 @@ func (s *sessionTab) Page(ctx context.Context) (string, []byte, error) {
 	return s.top().Page(ctx)
 }
 
+func (s *sessionTab) Screenshot(ctx context.Context, opts ScreenshotOptions) (Screenshot, error) {
+	return s.top().Screenshot(ctx, opts)
+}
+
 func (s *sessionTab) URL() string { return s.top().URL() }
 
 func (s *sessionTab) ElementURL(id int) string { return s.top().ElementURL(id) }

@@ -1,9 +1,9 @@
 // Package node wires one errand node from its configuration: the network
 // policy, the agent (the built-in extractor or the model-driven loop, in
 // Chromium or over plain HTTP), the store (SQLite or PostgreSQL), the box
-// that seals secrets, the webhook dispatcher, the engine and the HTTP API.
-// cmd/errand runs a node (serve, run); cmd/errand-bench measures several.
-// It holds wiring only: every decision lives in the packages it wires.
+// that seals secrets, the webhook dispatcher, the engine, the HTTP API and
+// the dashboard beside it, and the trace retention. cmd/errand runs a node
+// (serve, run); cmd/errand-bench measures several. It holds wiring only: every decision lives in the packages it wires.
 package node
 
 import (
@@ -29,6 +29,8 @@ import (
 	"github.com/errandhq/errand/internal/store/postgres"
 	"github.com/errandhq/errand/internal/store/sqlite"
 	"github.com/errandhq/errand/internal/task"
+	"github.com/errandhq/errand/internal/trace"
+	"github.com/errandhq/errand/internal/ui"
 	"github.com/errandhq/errand/internal/webhook"
 )
 
@@ -66,9 +68,10 @@ type Config struct {
 	// APIKey is a bootstrap API key accepted besides stored keys
 	// (ERRAND_API_KEY). Default none.
 	APIKey string
-	// SecretsKey seals task secrets in the store (ERRAND_SECRETS_KEY).
-	// Default: on SQLite, a key file in Data made on first start; on
-	// PostgreSQL, a random key per process (with a warning).
+	// SecretsKey seals task secrets and webhook credentials in the store
+	// (ERRAND_SECRETS_KEY). Default: on SQLite, a key file in Data made on
+	// first start; on PostgreSQL, a random key per process for task
+	// secrets, and webhook credentials in clear (with a warning).
 	SecretsKey string
 	// InlineWait is how long send-message and run-task wait for a result
 	// (--inline-wait). Default 0: never wait (errand serve's flag: 50s).
@@ -95,6 +98,17 @@ type Config struct {
 	// Prices turn usage into cost (ERRAND_PRICE_*). Default zero: no cost
 	// (errand serve's: engine.DefaultPrices).
 	Prices engine.Prices
+	// TraceScreenshotsOff keeps no screenshot with the steps of task traces
+	// (--trace-screenshots=false). Default false: a screenshot after each
+	// step that acted on a page.
+	TraceScreenshotsOff bool
+	// TraceMaxAge is how long trace screenshots are kept (--trace-max-age).
+	// Default 0: no age limit (errand serve's: 7 days).
+	TraceMaxAge time.Duration
+	// TraceMaxMiB caps the trace screenshots of all tasks together, the
+	// oldest removed first (--trace-max-size). Default 0: no size limit
+	// (errand serve's: 2048 MiB).
+	TraceMaxMiB int
 	// Version is errand's version, sent as User-Agent errand/<version>.
 	// Default "dev".
 	Version string
@@ -111,6 +125,7 @@ func Default() Config {
 		RetryBase: webhook.DefaultBackoffBase, RetryMax: webhook.DefaultBackoffMax,
 		RescueAfter: 30 * time.Second, Workers: 8, Prices: engine.DefaultPrices,
 		SettleTimeout: browser.DefaultSettleTimeout,
+		TraceMaxAge:   trace.DefaultMaxAge, TraceMaxMiB: int(trace.DefaultTotalBytes >> 20),
 	}
 }
 
@@ -152,7 +167,9 @@ type Node struct {
 	Handler http.Handler
 	Policy  *netguard.Policy
 	Metrics *metrics.Metrics
-	close   func()
+	// Retention enforces the trace retention while it runs (Run).
+	Retention *trace.Janitor
+	close     func()
 }
 
 // Close releases the store and the browser; stop the engine first.
@@ -175,30 +192,32 @@ func New(ctx context.Context, c Config) (*Node, error) {
 		d, err := st.Depths(ctx)
 		return d.TasksQueued, d.TasksRunning, d.DeliveriesPending, err
 	})
+	box, creds, err := secretsBox(c)
+	if err != nil {
+		return nil, err
+	}
 	ag, err := newAgent(ctx, c, policy, m)
 	if err != nil {
 		return nil, err
 	}
-	st, err = OpenStore(ctx, c)
+	st, err = openStore(ctx, c, creds)
 	if err != nil {
 		ag.close()
 		return nil, err
 	}
 	if llm, ok := ag.agent.(*agent.LLM); ok {
 		llm.Recipes = st // learned tasks live in the store, per tenant
+		llm.Trace = trace.Capture{Off: c.TraceScreenshotsOff}
 	}
 	fail := func(err error) (*Node, error) {
 		st.Close()
 		ag.close()
 		return nil, err
 	}
-	box, err := secretsBox(c)
-	if err != nil {
-		return fail(err)
-	}
 	nodeID := task.NewID("node")
 	deliveries, err := webhook.NewDispatcher(webhook.DispatcherConfig{
-		Outbox: st,
+		Outbox:      st,
+		Credentials: creds,
 		Sender: &webhook.Sender{
 			Client:    &http.Client{Transport: policy.Transport(netguard.TransportOptions{})},
 			UserAgent: "errand/" + c.Version,
@@ -228,15 +247,36 @@ func New(ctx context.Context, c Config) (*Node, error) {
 		// never taken for dead.
 		HeartbeatEvery: min(5*time.Second, c.RescueAfter/4),
 		Secrets:        box,
+		Credentials:    creds,
 		Metrics:        m,
 		Logger:         logger,
 	})
-	handler := httpapi.NewHandler(httpapi.Deps{
-		Engine: eng, Store: st, Policy: policy, BootstrapKey: c.APIKey,
+	keys := &httpapi.Keys{Store: st, Bootstrap: c.APIKey}
+	api := httpapi.NewHandler(httpapi.Deps{
+		Engine: eng, Store: st, Policy: policy, BootstrapKey: c.APIKey, Keys: keys,
 		InlineWait: c.InlineWait, RateLimit: c.RateLimit, Metrics: m, Logger: logger,
 		Ready: ag.ready,
 	})
-	return &Node{Config: c, Store: st, Engine: eng, Handler: handler, Policy: policy, Metrics: m, close: ag.close}, nil
+	// The dashboard at /ui/ sees what the API does, through the same keys
+	// and engine; its logins are sealed with the secrets key, which every
+	// node shares.
+	dashboard, err := ui.New(ui.Deps{Engine: eng, Keys: keys, API: api, Box: box, Logger: logger})
+	if err != nil {
+		return fail(err)
+	}
+	handler := http.NewServeMux()
+	handler.Handle("/ui/", dashboard)
+	handler.Handle("/", api)
+	maxAge := c.TraceMaxAge
+	if maxAge <= 0 {
+		maxAge = -1 // no age limit
+	}
+	maxBytes := int64(c.TraceMaxMiB) << 20
+	if maxBytes <= 0 {
+		maxBytes = -1 // no size limit
+	}
+	retention := &trace.Janitor{Store: st, Retention: trace.Retention{MaxAge: maxAge, MaxBytes: maxBytes}, Logger: logger}
+	return &Node{Config: c, Store: st, Engine: eng, Handler: handler, Policy: policy, Metrics: m, Retention: retention, close: ag.close}, nil
 }
 
 // secretsBox makes the box that seals task secrets in the store, with the
@@ -244,35 +284,54 @@ func New(ctx context.Context, c Config) (*Node, error) {
 // folder (made on first start, so secrets survive a restart); on
 // PostgreSQL, a random key and a warning, since then a task's secrets work
 // only on the node that accepted it.
-func secretsBox(c Config) (*seal.Box, error) {
+//
+// creds, the box for webhook credentials, is the same box when its key
+// outlives this process, and nil otherwise (PostgreSQL without a key): the
+// credentials of a delivery owed across a restart, or sent by another node,
+// must still open, so without a lasting key they are stored in clear, and
+// the warning says so.
+func secretsBox(c Config) (box, creds *seal.Box, err error) {
 	switch {
 	case c.SecretsKey != "":
 		k, err := seal.ParseKey(c.SecretsKey)
 		if err != nil {
-			return nil, fmt.Errorf("ERRAND_SECRETS_KEY: %w", err)
+			return nil, nil, fmt.Errorf("ERRAND_SECRETS_KEY: %w", err)
 		}
-		return seal.New(k)
+		box, err = seal.New(k)
+		return box, box, err
 	case c.DatabaseURL == "":
+		if err := os.MkdirAll(c.Data, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("--data: %w", err)
+		}
 		k, err := seal.KeyFile(filepath.Join(c.Data, "secrets.key"))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return seal.New(k)
+		box, err = seal.New(k)
+		return box, box, err
 	default:
-		c.Logger.Warn("ERRAND_SECRETS_KEY is not set: a task's secrets can only be used by the node that accepted it; give every node the same key")
-		return seal.NewRandom(), nil
+		c.Logger.Warn("ERRAND_SECRETS_KEY is not set: a task's secrets can only be used by the node that accepted it, and webhook credentials are stored in clear; give every node the same key")
+		return seal.NewRandom(), nil, nil
 	}
 }
 
 // OpenStore opens the store c names: PostgreSQL with DatabaseURL, else
-// SQLite in Data (made if missing). errand keys uses it alone.
+// SQLite in Data (made if missing). errand keys uses it alone, without
+// the key: webhook credentials still in clear are sealed by the next
+// node that opens the store with it.
 func OpenStore(ctx context.Context, c Config) (store.Store, error) {
+	return openStore(ctx, c, nil)
+}
+
+// openStore is OpenStore; creds, when not nil, seals the webhook
+// credentials the store still holds in clear.
+func openStore(ctx context.Context, c Config, creds *seal.Box) (store.Store, error) {
 	c.defaults()
 	if c.DatabaseURL != "" {
 		if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 			return nil, errors.New("--database-url: must be a postgres:// or postgresql:// URL")
 		}
-		st, err := postgres.Open(ctx, postgres.Config{URL: c.DatabaseURL, Logger: c.Logger})
+		st, err := postgres.Open(ctx, postgres.Config{URL: c.DatabaseURL, Logger: c.Logger, Credentials: creds})
 		if err != nil {
 			// pgx errors can quote the URL, password included: say only
 			// what kind of failure it was.
@@ -283,7 +342,7 @@ func OpenStore(ctx context.Context, c Config) (store.Store, error) {
 	if err := os.MkdirAll(c.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("--data: %w", err)
 	}
-	return sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(c.Data, "errand.db"), Logger: c.Logger})
+	return sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(c.Data, "errand.db"), Logger: c.Logger, Credentials: creds})
 }
 
 // redactDSN removes the database URL's password from a message.
