@@ -61,7 +61,7 @@ func (pg *page) rows() *record {
 			return
 		}
 		// A pair of elements, the first naming the second.
-		if first, second := twoChildren(n); first != nil && (pg.labelLike(first) || pairRun(n)) {
+		if first, second := twoChildren(n); first != nil && (pg.labelLike(first) || pg.pairRun(n)) {
 			if l := pg.listItems(second); l != nil {
 				put(textOf(first), l)
 			} else {
@@ -249,24 +249,37 @@ func (pg *page) definitionLists() []list {
 
 // pairRun reports whether n is one of a run of like siblings (three or
 // more) that each hold two short texts, a label and a value: a grid of
-// rows written with plain <div>s.
-func pairRun(n *html.Node) bool {
+// rows written with plain <div>s. Worked out once per parent.
+func (pg *page) pairRun(n *html.Node) bool {
 	if n.Parent == nil {
 		return false
 	}
-	sig := signature(n)
-	count := 0
-	for c := n.Parent.FirstChild; c != nil; c = c.NextSibling {
-		if c.Type != html.ElementNode || signature(c) != sig {
-			continue
+	runs, ok := pg.pairRuns[n.Parent]
+	if !ok {
+		counts := map[string]int{}
+		broken := map[string]bool{}
+		for c := n.Parent.FirstChild; c != nil; c = c.NextSibling {
+			if c.Type != html.ElementNode {
+				continue
+			}
+			sig := signature(c)
+			first, second := twoChildren(c)
+			if first == nil || hasBlockChild(first) || hasBlockChild(second) || len(textOf(first)) > 40 || strings.ContainsAny(textOf(first), "0123456789") {
+				broken[sig] = true
+				continue
+			}
+			counts[sig]++
 		}
-		first, second := twoChildren(c)
-		if first == nil || hasBlockChild(first) || hasBlockChild(second) || len(textOf(first)) > 40 || strings.ContainsAny(textOf(first), "0123456789") {
-			return false
+		runs = map[string]bool{}
+		for sig, c := range counts {
+			runs[sig] = c >= 3 && !broken[sig]
 		}
-		count++
+		if pg.pairRuns == nil {
+			pg.pairRuns = map[*html.Node]map[string]bool{}
+		}
+		pg.pairRuns[n.Parent] = runs
 	}
-	return count >= 3
+	return runs[signature(n)]
 }
 
 // twoChildren returns n's two element children when it has exactly two
