@@ -355,8 +355,8 @@ func (pg *page) blockLines(n *html.Node) []string {
 }
 
 // cues reads what the main text says in a recognisable form without naming
-// it: the date of a <time>, a rating "4.6 out of 5 stars" and a count of
-// ratings, the town in a company line "Acme · Berlin · Hybrid". The items
+// it: the date of a <time>, a stock line "In stock", a rating "4.6 out of 5
+// stars" and a count of ratings, the town in a company line "Acme · Berlin · Hybrid". The items
 // of lists (reviews with their own ratings) are left out.
 func (pg *page) cues() *record {
 	r := newRecord("cues")
@@ -391,6 +391,9 @@ func (pg *page) cues() *record {
 			if c.Type != html.TextNode {
 				continue
 			}
+			if stockText.MatchString(c.Data) {
+				r.add("availability", clean(c.Data))
+			}
 			if m := ratingText.FindStringSubmatch(c.Data); m != nil {
 				r.add("ratingvalue", m[1])
 			}
@@ -403,6 +406,9 @@ func (pg *page) cues() *record {
 }
 
 var (
+	// stockText is a stock line on its own: "In stock", "Only 3 left in
+	// stock", "Sold out".
+	stockText  = regexp.MustCompile(`(?i)^\s*(only \d+ left )?(in stock|out of stock|sold out|auf lager|ausverkauft|en stock|rupture de stock|épuisé|op voorraad|uitverkocht|disponibile|esaurito|agotado)\b[^.]{0,40}$`)
 	ratingText = regexp.MustCompile(`(?i)^\s*(\d(?:[.,]\d{1,2})?)\s*(?:out of|of|/|von|sur|su)\s*5(?:\s*stars?|\s*sterne|\s*étoiles)?\s*$`)
 	countText  = regexp.MustCompile(`(?i)^\s*\(?(\d[\d.,]*)\s+(?:ratings?|reviews?|customer reviews|global ratings|bewertungen|rezensionen|avis|recensioni|valoraciones|reseñas)\)?\s*$`)
 	workMode   = regexp.MustCompile(`(?i)^(remote|hybrid|on-?site|in-?office|full-?time|part-?time|contract|temporary|internship|freelance|cdi|cdd|temps (plein|partiel)|vollzeit|teilzeit|homeoffice|home office)$`)
