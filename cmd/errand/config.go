@@ -234,8 +234,13 @@ func agentFlags(c *command, cfg *node.Config) {
 // process serves it.
 type serveConfig struct {
 	node.Config
-	Addr  string
-	Grace time.Duration
+	Addr string
+	// MetricsAddr, when set, serves /metrics without a key there.
+	MetricsAddr string
+	Grace       time.Duration
+	// traceShots is --trace-screenshots, the inverse of
+	// Config.TraceScreenshotsOff.
+	traceShots bool
 }
 
 func serveCommand(getenv func(string) string) (*command, *serveConfig) {
@@ -243,6 +248,7 @@ func serveCommand(getenv func(string) string) (*command, *serveConfig) {
 	cfg := &sc.Config
 	c := newCommand("serve", "", "Serve errand's HTTP API (docs/API.md): run tasks and deliver their webhooks.", getenv)
 	c.str(&sc.Addr, "addr", "ERRAND_ADDR", "address to listen on")
+	c.str(&sc.MetricsAddr, "metrics-addr", "ERRAND_METRICS_ADDR", "also serve /metrics here without an API key, for a scraper on a private interface (e.g. 10.0.0.5:9090); on --addr it needs a key")
 	storeFlags(c, cfg)
 	agentFlags(c, cfg)
 	c.dur(&cfg.InlineWait, "inline-wait", "ERRAND_INLINE_WAIT", "how long send-message and run-task wait for the result before answering pending (0s: never)")
@@ -253,6 +259,11 @@ func serveCommand(getenv func(string) string) (*command, *serveConfig) {
 	c.rate(&cfg.RateLimit, "rate-limit", "ERRAND_RATE_LIMIT", "requests per second per API key; over it: 429 with Retry-After (0: no limit)")
 	c.dur(&sc.Grace, "shutdown-grace", "ERRAND_SHUTDOWN_GRACE", "on SIGINT/SIGTERM, how long running work may finish; tasks still running then are queued again, to run from the start")
 	c.dur(&cfg.RescueAfter, "task-rescue-after", "ERRAND_TASK_RESCUE_AFTER", "a running task whose node stops heartbeating this long is run again by another node")
+	sc.traceShots = true
+	c.boolean(&sc.traceShots, "trace-screenshots", "ERRAND_TRACE_SCREENSHOTS", "keep a screenshot of the page after each step in the task's trace")
+	c.dur(&cfg.TraceMaxAge, "trace-max-age", "ERRAND_TRACE_MAX_AGE", "how long trace screenshots are kept (0s: no age limit)")
+	c.positive(&cfg.TraceMaxMiB, "trace-max-size", "ERRAND_TRACE_MAX_SIZE", "MiB of trace screenshots kept in all, the oldest removed first")
+	c.checks = append(c.checks, func() error { cfg.TraceScreenshotsOff = !sc.traceShots; return nil })
 	c.secret(&cfg.APIKey, "ERRAND_API_KEY", "a bootstrap API key accepted besides stored keys (errand keys create)")
 	c.secret(&cfg.SecretsKey, "ERRAND_SECRETS_KEY", "32 bytes, base64 or hex, that seal task secrets in the store; give every PostgreSQL node the same (SQLite default: <data>/secrets.key)")
 	return c, sc

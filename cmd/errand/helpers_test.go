@@ -27,6 +27,7 @@ type server struct {
 	cancel context.CancelFunc
 	done   chan error
 	logs   *syncBuffer
+	stdout *syncBuffer // what serve printed
 }
 
 type syncBuffer struct {
@@ -68,7 +69,7 @@ func startServerEnv(t *testing.T, data string, moreEnv map[string]string, extra 
 		"--browser", "http"}, extra...)
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	s := &server{Data: data, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
+	s := &server{Data: data, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}, stdout: &syncBuffer{}}
 	go func() {
 		s.done <- run(ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), pw, s.logs)
 		pw.Close()
@@ -77,6 +78,7 @@ func startServerEnv(t *testing.T, data string, moreEnv map[string]string, extra 
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
+			fmt.Fprintln(s.stdout, sc.Text())
 			if m := listenLine.FindStringSubmatch(sc.Text()); m != nil {
 				found <- m[1]
 			}
@@ -305,3 +307,23 @@ func newSite(t *testing.T) *httptest.Server {
 }
 
 func keys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
+
+// metricsText reads /metrics with the test key (Prometheus' bearer token).
+func (s *server) metricsText(t *testing.T) []byte {
+	t.Helper()
+	req, err := http.NewRequest("GET", s.URL+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, body)
+	}
+	return body
+}

@@ -24,9 +24,12 @@ var routeTable = []route{
 	{"GET", "/task/{sessionId}/{taskId}/deliveries", false, (*api).getDeliveries},
 	{"POST", "/task/{sessionId}/{taskId}/deliveries/redeliver", false, (*api).redeliver},
 	{"GET", "/task/{sessionId}/{taskId}/events", false, (*api).taskEvents},
+	{"GET", "/task/{sessionId}/{taskId}/trace", false, (*api).getTrace},
+	{"GET", "/task/{sessionId}/{taskId}/trace.zip", false, (*api).getTraceZip},
+	{"GET", "/task/{sessionId}/{taskId}/trace/screenshots/{index}", false, (*api).getScreenshot},
 	{"GET", "/recipes", false, (*api).listRecipes},
 	{"DELETE", "/recipes/{name}", false, (*api).deleteRecipe},
-	{"GET", "/metrics", true, (*api).metrics},
+	{"GET", "/metrics", false, (*api).metrics},
 	{"GET", "/openapi.json", true, (*api).openAPI},
 }
 
