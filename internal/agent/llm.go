@@ -129,7 +129,7 @@ type turn struct {
 // Run implements Agent: prepare, open the starting point, then one turn
 // after another (observe, ask, act) until a turn ends the task.
 func (a *LLM) Run(ctx context.Context, req Request) task.Outcome {
-	r := &taskRun{a: a, req: req, spec: req.Task.Spec, now: a.Now, sec: newSecrets(req.Task.Spec.Secrets)}
+	r := &taskRun{a: a, req: req, spec: req.Task.Spec, now: a.Now, sec: newSecrets(req.Task.Spec.Secrets, a.Now)}
 	if r.now == nil {
 		r.now = time.Now
 	}
