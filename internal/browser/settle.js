@@ -55,8 +55,10 @@
   // has not seen what the page scheduled before: the DOM must have been
   // quiet this long instead.
   const LATE_QUIET = 400;
-  // How long a window.close() is given to take effect.
+  // How long a window.close() is given to take effect, and a navigation
+  // the page began to show in the browser's events.
   const CLOSING = 500;
+  const NAVIGATING = 1000;
 
   const s = {
     // late: installed after the document began (a page attached to once
@@ -65,6 +67,7 @@
     lastChange: now(),
     lastActivity: -Infinity,
     closing: -Infinity, // when the page called window.close()
+    navigating: -Infinity, // when the page began leaving for another document
     timers: new Map(), // id -> { due, wall }: due time, Date.now() when set
     frames: new Map(), // id -> { at, wall }: requested at
     idles: new Map(), // id -> { at, wall }
@@ -195,6 +198,33 @@
       }
     };
   }
+  // A page leaving for another document (a link, a form, a script setting
+  // location) says so at once, in the navigate event: the Go side then
+  // waits for the new document instead of reading this one.
+  if (W.navigation) {
+    W.navigation.addEventListener('navigate', (e) => {
+      if (e.downloadRequest !== null || (e.destination && e.destination.sameDocument)) return;
+      s.navigating = now();
+    });
+  }
+  // A form's submission navigates a task later than its submit event:
+  // said at the submit event, once the page's own handlers have let it go
+  // on (this listener, on the window and not capturing, runs after them).
+  const selfTarget = (t) => !t || t === '_self' || t === W.name;
+  W.addEventListener('submit', (e) => {
+    const f = e.target;
+    const target = (e.submitter && e.submitter.getAttribute('formtarget')) || (f && f.getAttribute('target'));
+    if (!e.defaultPrevented && selfTarget(target)) s.navigating = now();
+  });
+  const FormP = W.HTMLFormElement && W.HTMLFormElement.prototype;
+  const origSubmit = FormP && FormP.submit;
+  if (origSubmit) {
+    FormP.submit = function submit() {
+      if (selfTarget(this.getAttribute('target'))) s.navigating = now();
+      return origSubmit.apply(this, arguments);
+    };
+  }
+
   // A page that closes itself is not read in between.
   const origClose = W.close;
   W.close = function close() {
@@ -289,6 +319,10 @@
     if (t - s.closing < CLOSING) {
       wait = Math.max(wait, 20);
       why = 'closing';
+    }
+    if (t - s.navigating < NAVIGATING) {
+      wait = Math.max(wait, 5);
+      why = 'navigating';
     }
     for (const [, timer] of s.timers) {
       if (timer.wall < epoch || timer.due - t > within) continue;
