@@ -86,6 +86,11 @@ type taskRun struct {
 	turns      []turn
 	repairs    int  // repair turns used
 	repair     bool // the last answer was invalid: the next turn is a repair
+	// firstView fingerprints the first page view; acted: a tool other
+	// than an answer or a note ran, so the answer may not come from that
+	// view alone (see memo.go).
+	firstView string
+	acted     bool
 }
 
 // turn is one model answer and what its tool calls did, kept in compact
@@ -133,6 +138,9 @@ func (r *taskRun) finish(out task.Outcome) task.Outcome {
 	out.Message = r.sec.mask(out.Message)
 	out.Error = r.sec.mask(out.Error)
 	out.Question = r.sec.mask(out.Question)
+	if out.PageHash == "" && !r.acted && out.Status() == task.StatusCompleted {
+		out.PageHash = r.firstView
+	}
 	return out
 }
 
@@ -238,6 +246,9 @@ func (r *taskRun) next(ctx context.Context) *task.Outcome {
 	if obs.end != nil {
 		return obs.end
 	}
+	if out := r.unchanged(obs); out != nil {
+		return out
+	}
 	resp, began, out := r.ask(ctx, obs, final)
 	if out != nil {
 		return out
@@ -312,6 +323,7 @@ func (r *taskRun) actOn(ctx context.Context, resp model.Response, began time.Tim
 			res = actResult{text: "not run: the previous action failed or changed the page; look at the current page first", err: "not run"}
 		default:
 			res = r.act(ctx, call)
+			r.acted = r.acted || !readsOnly(call.Name)
 			if res.answer != nil {
 				res = r.checkAnswer(*res.answer)
 			}
@@ -464,6 +476,7 @@ type observation struct {
 	text  string
 	image []byte // a JPEG of the viewport, when Screenshot is on
 	end   *task.Outcome
+	hash  string // pageHash of the view before clipping (see memo.go)
 }
 
 func (r *taskRun) observe(ctx context.Context) observation {
@@ -488,7 +501,7 @@ func (r *taskRun) observe(ctx context.Context) observation {
 	b.WriteString(clip(o.Text, limit))
 	// The screenshot may show a typed secret; the browser masks password
 	// fields, and secrets are only typed into fields the model asked for.
-	return observation{text: r.sec.mask(b.String()), image: o.Screenshot}
+	return observation{text: r.sec.mask(b.String()), image: o.Screenshot, hash: pageHash(r.spec, o.URL, o.Title, r.sec.mask(o.Text))}
 }
 
 func (r *taskRun) step(s task.Step) {

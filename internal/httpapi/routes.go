@@ -24,6 +24,13 @@ var routeTable = []route{
 	{"GET", "/task/{sessionId}/{taskId}/deliveries", false, (*api).getDeliveries},
 	{"POST", "/task/{sessionId}/{taskId}/deliveries/redeliver", false, (*api).redeliver},
 	{"GET", "/task/{sessionId}/{taskId}/events", false, (*api).taskEvents},
+	{"POST", "/monitors", false, (*api).createMonitor},
+	{"GET", "/monitors", false, (*api).listMonitors},
+	{"GET", "/monitors/{monitorId}", false, (*api).getMonitor},
+	{"PATCH", "/monitors/{monitorId}", false, (*api).patchMonitor},
+	{"DELETE", "/monitors/{monitorId}", false, (*api).deleteMonitor},
+	{"POST", "/monitors/{monitorId}/run", false, (*api).runMonitor},
+	{"GET", "/monitors/{monitorId}/runs", false, (*api).monitorRuns},
 	{"GET", "/metrics", true, (*api).metrics},
 	{"GET", "/openapi.json", true, (*api).openAPI},
 }

@@ -15,10 +15,13 @@ const (
 // header: the same on every attempt and on redelivery. The store keeps
 // deliveries as the outbox; internal/webhook's Dispatcher sends them.
 type Delivery struct {
-	ID          string
-	TaskID      string
-	SessionID   string
-	TenantID    string
+	ID        string
+	TaskID    string
+	SessionID string
+	TenantID  string
+	// MonitorID names the monitor whose run raised it (header
+	// Errand-Monitor-Id); empty for a task's own events.
+	MonitorID   string
 	Event       Event
 	URL         string
 	Auth        string // sent verbatim as Authorization; never shown

@@ -60,3 +60,6 @@ CREATE TABLE monitor_runs (
 );
 
 CREATE INDEX monitor_runs_monitor ON monitor_runs (monitor_id, run_at, id);
+
+-- A monitor's notifications name it (header Errand-Monitor-Id).
+ALTER TABLE deliveries ADD COLUMN monitor_id text NOT NULL DEFAULT '';
