@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/errandhq/errand/internal/browser"
+	"github.com/errandhq/errand/internal/monitor"
 )
 
 // config is errand serve's configuration: every flag has an environment
@@ -31,6 +32,7 @@ type config struct {
 	Grace         time.Duration
 	RescueAfter   time.Duration
 	SettleTimeout time.Duration
+	MonitorMin    time.Duration
 	Vision        bool
 	Workers       int
 	RateLimit     float64
@@ -117,6 +119,7 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *conf
 	e.dur(&c.Grace, "shutdown-grace", "ERRAND_SHUTDOWN_GRACE", 30*time.Second, "on SIGTERM, how long running work may finish before its tasks are queued again, to run from the start")
 	e.dur(&c.RescueAfter, "task-rescue-after", "ERRAND_TASK_RESCUE_AFTER", 30*time.Second, "a running task whose node stops heartbeating this long is run again by another node")
 	e.dur(&c.SettleTimeout, "settle-timeout", "ERRAND_SETTLE_TIMEOUT", browser.DefaultSettleTimeout, "how long a page may take to settle (no request in flight, nothing it scheduled pending, its DOM no longer changing) after each load and action before it is read as it is; a task may ask for another (settleTimeout)")
+	e.dur(&c.MonitorMin, "monitor-min-interval", "ERRAND_MONITOR_MIN_INTERVAL", monitor.DefaultMinInterval, "the shortest interval a monitor's schedule may have")
 	e.integer(&c.Workers, "workers", "ERRAND_WORKERS", 8, "tasks run at once on this node")
 	e.float(&c.RateLimit, "rate-limit", "ERRAND_RATE_LIMIT", 0, "requests per second per API key (0: no limit)")
 	c.ModelKey = getenv("ERRAND_MODEL_KEY")

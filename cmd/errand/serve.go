@@ -21,6 +21,7 @@ import (
 	"github.com/errandhq/errand/internal/httpapi"
 	"github.com/errandhq/errand/internal/metrics"
 	"github.com/errandhq/errand/internal/model"
+	"github.com/errandhq/errand/internal/monitor/runner"
 	"github.com/errandhq/errand/internal/netguard"
 	"github.com/errandhq/errand/internal/seal"
 	"github.com/errandhq/errand/internal/store"
@@ -59,6 +60,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ln.Close()
 		return fmt.Errorf("start the queue: %w", err)
 	}
+	a.monitors.Start()
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -77,6 +79,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case err := <-served:
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.Grace)
 		defer cancel()
+		_ = a.monitors.Stop(stopCtx)
 		_ = eng.Stop(stopCtx)
 		return err
 	case <-ctx.Done():
@@ -88,6 +91,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// the grace period; tasks still running then are queued again (the
 	// engine hands them back) and deliveries in flight stay owed.
 	_ = srv.Shutdown(stopCtx)
+	// No new monitor runs start; those started are the engine's to finish
+	// or hand back, like any task.
+	_ = a.monitors.Stop(stopCtx)
 	if err := eng.Stop(stopCtx); err != nil {
 		logger.Warn("work interrupted by the shutdown is owed again", "err", err)
 	}
@@ -99,6 +105,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 type app struct {
 	store      store.Store
 	engine     *engine.Engine
+	monitors   *runner.Runner
 	handler    http.Handler
 	policy     *netguard.Policy
 	closeAgent func()
@@ -158,9 +165,13 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 		ag.close()
 		return nil, err
 	}
+	monitors := runner.New(runner.Config{
+		Store: st, Secrets: box, MinInterval: c.MonitorMin, Logger: logger,
+	})
 	eng := engine.New(engine.Config{
 		Store:       st,
 		Agent:       ag.agent,
+		Monitors:    monitors,
 		Deliveries:  deliveries,
 		NodeID:      nodeID,
 		Prices:      engine.Prices{InputPerMTok: c.PriceIn, OutputPerMTok: c.PriceOut, ComputePerMin: c.PriceCompute},
@@ -175,11 +186,11 @@ func buildApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error)
 		Logger:         logger,
 	})
 	handler := httpapi.NewHandler(httpapi.Deps{
-		Engine: eng, Store: st, Policy: policy, BootstrapKey: c.APIKey,
+		Engine: eng, Store: st, Monitors: monitors, Policy: policy, BootstrapKey: c.APIKey,
 		InlineWait: c.InlineWait, RateLimit: c.RateLimit, Metrics: m, Logger: logger,
 		Ready: ag.ready,
 	})
-	return &app{store: st, engine: eng, handler: handler, policy: policy, closeAgent: ag.close, cfg: c}, nil
+	return &app{store: st, engine: eng, monitors: monitors, handler: handler, policy: policy, closeAgent: ag.close, cfg: c}, nil
 }
 
 // secretsBox makes the box that seals task secrets in the store, with the
