@@ -62,6 +62,31 @@ type Usage struct {
 	OutputTokens int64   `json:"outputTokens"`
 	ComputeTime  float64 `json:"computeTime"` // seconds
 	Cost         float64 `json:"cost"`        // USD
+	// ReplayUsage is there (its keys follow cost) when the task replayed
+	// or recorded a learned task (a recipe); nil otherwise.
+	*ReplayUsage
+}
+
+// ReplayUsage is what a run that replayed a recipe did without the model,
+// and what that saved against the run that recorded it.
+type ReplayUsage struct {
+	ReplayedSteps     int     `json:"replayedSteps"`
+	ModelSteps        int     `json:"modelSteps"`
+	SavedInputTokens  int64   `json:"savedInputTokens"`
+	SavedOutputTokens int64   `json:"savedOutputTokens"`
+	SavedCost         float64 `json:"savedCost"` // USD
+}
+
+// Replay says how a learned task (recipe) served the run: its name and
+// the version replayed, the mode (recorded, replayed, healed, failed),
+// where the model took over and why, and the version this run recorded.
+type Replay struct {
+	Recipe     string `json:"recipe"`
+	Version    int    `json:"version,omitempty"`
+	Mode       string `json:"mode"`
+	TookOverAt int    `json:"tookOverAt,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	Recorded   int    `json:"recorded,omitempty"`
 }
 
 // CompletedData is data of a full_response task_completed, in the seed's
@@ -81,12 +106,16 @@ type CompletedData struct {
 //	{"type":"task_completed","sessionId","taskId",
 //	 "data":{"message","prompt_tokens","completion_tokens","total_tokens","completion_time"},
 //	 "usage":{"inputTokens","outputTokens","computeTime","cost"},"completedAt"}
+//
+// A task that replayed or recorded a recipe also has the ReplayUsage keys
+// in usage, and "replay" before completedAt.
 type Completed struct {
 	Type        string        `json:"type"`
 	SessionID   string        `json:"sessionId"`
 	TaskID      string        `json:"taskId"`
 	Data        CompletedData `json:"data"`
 	Usage       Usage         `json:"usage"`
+	Replay      *Replay       `json:"replay,omitempty"`
 	CompletedAt Timestamp     `json:"completedAt"`
 }
 
@@ -106,6 +135,9 @@ type CompletedPing struct {
 //
 //	{"type":"task_failed","sessionId","taskId","error","code",
 //	 "usage":{"inputTokens","outputTokens","computeTime","cost"},"failedAt"}
+//
+// A task that failed while replaying a recipe also has "replay" (see
+// Completed).
 type Failed struct {
 	Type      string    `json:"type"`
 	SessionID string    `json:"sessionId"`
@@ -113,6 +145,7 @@ type Failed struct {
 	Error     string    `json:"error"`
 	Code      string    `json:"code"`
 	Usage     Usage     `json:"usage"`
+	Replay    *Replay   `json:"replay,omitempty"`
 	FailedAt  Timestamp `json:"failedAt"`
 }
 

@@ -4,15 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/errandhq/errand/internal/httpapi"
+	"github.com/errandhq/errand/internal/node"
 	"github.com/errandhq/errand/internal/store"
 	"github.com/errandhq/errand/internal/task"
 )
@@ -20,24 +18,18 @@ import (
 // keysCreate makes a new API key for a new tenant, prints it once and
 // stores only its hash.
 func keysCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("errand keys create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	name := fs.String("name", "", "a name for the key (required)")
-	e := &envFlags{fs: fs, getenv: getenv}
-	c := &config{}
-	e.str(&c.Data, "data", "ERRAND_DATA", "./errand-data", "data folder of the embedded SQLite store")
-	e.str(&c.DatabaseURL, "database-url", "ERRAND_DATABASE_URL", "", "postgres:// URL")
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, errHelp) {
-			return nil
-		}
-		return err
+	cfg := node.Default()
+	c := newCommand("keys create", "", "Create an API key for a new tenant. The key is printed once; only its hash is stored.", getenv)
+	name := c.fs.String("name", "", "a name for the key (required)")
+	storeFlags(c, &cfg)
+	if err := c.parse(args, stdout, stderr); err != nil {
+		return helpOrErr(err)
 	}
 	if strings.TrimSpace(*name) == "" {
 		fmt.Fprintln(stderr, "errand keys create: --name is required")
 		return exitCode(2)
 	}
-	st, err := openStore(ctx, c, slog.New(slog.DiscardHandler))
+	st, err := node.OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}

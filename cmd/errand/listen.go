@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -22,16 +21,12 @@ import (
 // each delivery as it arrives (headers, pretty JSON, whether the signature
 // verified), optionally forwards it, and answers 200.
 func listen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("errand listen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:9000", "address to listen on")
-	secret := fs.String("secret", "", "whsec_… secret(s), space-separated, to verify webhook-signature")
-	forward := fs.String("forward", "", "also POST each delivery (body and headers) to this URL")
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, errHelp) {
-			return nil
-		}
-		return err
+	c := newCommand("listen", "", "A local webhook receiver for developing a handler: print each delivery (headers, JSON, whether the signature verified), optionally forward it, and answer 200.", func(string) string { return "" })
+	addr := c.fs.String("addr", "127.0.0.1:9000", "address to listen on")
+	secret := c.fs.String("secret", "", "whsec_… secret(s), space-separated, to verify webhook-signature")
+	forward := c.fs.String("forward", "", "also POST each delivery (body and headers) to this URL")
+	if err := c.parse(args, stdout, stderr); err != nil {
+		return helpOrErr(err)
 	}
 	var verifier *webhookkit.Verifier
 	if *secret != "" {

@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // version is set at build time (-ldflags "-X main.version=…").
@@ -21,15 +18,14 @@ const usage = `errand runs AI web tasks and reports back by webhook.
 
 Usage:
   errand serve [flags]              run the server
+  errand run [flags] "instruction"  run one task in-process and print its steps and result
   errand keys create --name NAME    create an API key (printed once)
-  errand run --url URL [flags] "instruction"
-                                    run one task in-process and print its steps and result
-  errand listen [--addr A] [--secret whsec_…] [--forward URL]
-                                    a local webhook receiver that prints deliveries
-  errand bench [flags]              measure deliveries/s and latencies on this machine
+  errand listen [flags]             a local webhook receiver that prints deliveries
   errand version                    print the version
 
-Run "errand serve -h" for the server's flags.
+Run "errand <command> --help" for a command's flags and the environment
+variables it reads. errand-bench (go run ./cmd/errand-bench) measures this
+machine; docs/API.md describes the API.
 `
 
 // run is the whole program: main only calls it with the OS, so tests run
@@ -43,21 +39,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "serve":
 		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "keys":
-		if len(args) < 2 || args[1] != "create" {
-			fmt.Fprint(stderr, "usage: errand keys create --name NAME [--data DIR]\n")
-			return exitCode(2)
-		}
-		return keysCreate(ctx, args[2:], getenv, stdout, stderr)
+		return keysCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "run":
 		return runOnce(ctx, args[1:], getenv, stdout, stderr)
 	case "listen":
 		return listen(ctx, args[1:], stdout, stderr)
-	case "bench":
-		return bench(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
+		c := newCommand("version", "", "Print errand's version.", getenv)
+		if err := c.parse(args[1:], stdout, stderr); err != nil {
+			return helpOrErr(err)
+		}
 		fmt.Fprintln(stdout, "errand", version)
 		return nil
 	case "help", "-h", "--help":
+		if len(args) > 1 && args[1] != "help" && args[1][0] != '-' {
+			// errand help serve: the command's own help.
+			return run(ctx, []string{args[1], "--help"}, getenv, stdin, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
@@ -65,20 +63,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return exitCode(2)
 }
 
-// parseFlags parses fs, treating -h as success after printing help.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		return errHelp
-	}
-	if err != nil {
-		return exitCode(2)
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		return exitCode(2)
-	}
-	return nil
-}
+const keysUsage = `Usage: errand keys create --name NAME [flags]
 
-var errHelp = errors.New("help shown")
+Manage API keys. Run "errand keys create --help" for its flags.
+`
+
+// keysCommand is errand keys: its one subcommand is create.
+func keysCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	switch {
+	case len(args) > 0 && args[0] == "create":
+		return keysCreate(ctx, args[1:], getenv, stdout, stderr)
+	case len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help"):
+		fmt.Fprint(stdout, keysUsage)
+		return nil
+	}
+	fmt.Fprint(stderr, keysUsage)
+	return exitCode(2)
+}

@@ -4,15 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/errandhq/errand/internal/httpapi"
+	"github.com/errandhq/errand/internal/node"
 	"github.com/errandhq/errand/internal/task"
 )
 
@@ -21,23 +20,18 @@ import (
 // then the result as the API would give it; the exit status is non-zero
 // when the task did not complete.
 func runOnce(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, c, envs := serveFlags(getenv, stderr)
-	fs.Init("errand run", flag.ContinueOnError)
-	pageURL := fs.String("url", "", "the page to start from (startingPoint)")
-	outputType := fs.String("output-type", "text", "text, structured_json or structured_csv")
-	schemaFile := fs.String("schema", "", "file with the outputSchema (JSON Schema, or a JSON array of CSV columns)")
-	hookURL := fs.String("webhook", "", "also POST the result to this URL (submittedData full_response)")
-	maxDur := fs.Duration("max-duration", task.DefaultMaxDuration, "the task's maxDuration")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return exitCode(2)
+	cfg := node.Default()
+	c := newCommand("run", `"instruction"`, "Run one task in-process, without a server: print its steps as they happen, then its result as the API gives it. The exit status is 1 when the task does not complete.", getenv)
+	pageURL := c.fs.String("url", "", "the page to start from (startingPoint; required without a model)")
+	outputType := c.fs.String("output-type", "text", "text, structured_json or structured_csv")
+	schemaFile := c.fs.String("schema", "", "file with the outputSchema (JSON Schema, or a JSON array of CSV columns)")
+	hookURL := c.fs.String("webhook", "", "also POST the result to this URL (submittedData full_response)")
+	maxDur := c.fs.Duration("max-duration", task.DefaultMaxDuration, "the task's maxDuration")
+	agentFlags(c, &cfg)
+	if err := c.parse(args, stdout, stderr); err != nil {
+		return helpOrErr(err)
 	}
-	if len(envs.errs) > 0 {
-		return errors.Join(envs.errs...)
-	}
-	instruction := strings.TrimSpace(strings.Join(fs.Args(), " "))
+	instruction := strings.TrimSpace(strings.Join(c.fs.Args(), " "))
 	if instruction == "" {
 		fmt.Fprintln(stderr, `usage: errand run --url URL [--output-type T] [--schema file.json] [--webhook URL] "instruction"`)
 		return exitCode(2)
@@ -64,13 +58,13 @@ func runOnce(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer os.RemoveAll(data)
-	c.Data, c.DatabaseURL, c.APIKey = data, "", "run"
-	a, err := buildApp(ctx, c, slog.New(slog.DiscardHandler))
+	cfg.Data, cfg.APIKey, cfg.Version = data, "run", version
+	a, err := node.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer a.close()
-	spec, err := httpapi.DecodeTask(a.engine, a.policy, body)
+	defer a.Close()
+	spec, err := httpapi.DecodeTask(a.Engine, a.Policy, body)
 	if err != nil {
 		var ae *httpapi.Error
 		if errors.As(err, &ae) {
@@ -81,23 +75,23 @@ func runOnce(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return err
 	}
-	if err := a.engine.Start(ctx); err != nil {
+	if err := a.Engine.Start(ctx); err != nil {
 		return err
 	}
 	defer func() {
 		stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		a.engine.Stop(stop)
+		a.Engine.Stop(stop)
 	}()
-	t, err := a.engine.RunTask(ctx, "run", spec)
+	t, err := a.Engine.RunTask(ctx, "run", spec)
 	if err != nil {
 		return err
 	}
 	live := isTerminal(stdout)
 	shown := 0
 	for {
-		changed, stop := a.engine.Changes(t.ID)
-		steps, _ := a.engine.Steps(ctx, t.ID)
+		changed, stop := a.Engine.Changes(t.ID)
+		steps, _ := a.Engine.Steps(ctx, t.ID)
 		for _, s := range steps[shown:] {
 			line := fmt.Sprintf("step %d  %-9s %s", s.N, s.Action, stepDetail(s))
 			if live {
@@ -107,7 +101,7 @@ func runOnce(ctx context.Context, args []string, getenv func(string) string, std
 			}
 		}
 		shown = len(steps)
-		cur, err := a.engine.Task(ctx, t.TenantID, t.SessionID, t.ID)
+		cur, err := a.Engine.Task(ctx, t.TenantID, t.SessionID, t.ID)
 		if err != nil {
 			stop()
 			return err
@@ -149,10 +143,10 @@ func stepDetail(s task.Step) string {
 
 // waitForAttempt waits (briefly) for the task's webhook to be attempted and
 // reports how it went.
-func waitForAttempt(ctx context.Context, a *app, t task.Task, stderr io.Writer) {
+func waitForAttempt(ctx context.Context, a *node.Node, t task.Task, stderr io.Writer) {
 	deadline := time.Now().Add(40 * time.Second)
 	for time.Now().Before(deadline) {
-		atts, err := a.engine.Attempts(ctx, t.TenantID, t.SessionID, t.ID)
+		atts, err := a.Engine.Attempts(ctx, t.TenantID, t.SessionID, t.ID)
 		if err == nil && len(atts) > 0 {
 			last := atts[len(atts)-1]
 			fmt.Fprintf(stderr, "webhook: attempt %d → status %d %s\n", last.Attempt, last.StatusCode, last.Error)

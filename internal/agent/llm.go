@@ -45,9 +45,28 @@ type LLM struct {
 	// Screenshot asks the browser for a viewport image with each view.
 	// Default false (the image is not sent to the model yet either way).
 	Screenshot bool
+	// Recipes keeps learned tasks: with it, tasks whose replay mode allows
+	// (see task.Spec.ReplayMode) replay their recipe without the model and
+	// record what the model did (package recipe). Default nil: no replay,
+	// nothing recorded, and replay "require" fails with REPLAY_UNAVAILABLE.
+	Recipes RecipeBook
+	// ReplaySettle bounds how long a replayed step waits for the page to
+	// reach the recorded state, an element to appear, or the answer to be
+	// readable, before the model takes over. Default 3s.
+	ReplaySettle time.Duration
 	// Now is the clock for step durations. Default time.Now.
 	Now func() time.Time
 }
+
+func (a *LLM) replaySettle() time.Duration {
+	if a.ReplaySettle > 0 {
+		return a.ReplaySettle
+	}
+	return 3 * time.Second
+}
+
+// startCallID is the id of the tool call that opens startingPoint.
+const startCallID = "call_start"
 
 func (a *LLM) repairTurns() int {
 	switch {
@@ -86,6 +105,9 @@ type taskRun struct {
 	turns      []turn
 	repairs    int  // repair turns used
 	repair     bool // the last answer was invalid: the next turn is a repair
+	// learn is the run's part in learned tasks (replay, recording); nil
+	// when it has none.
+	learn *learning
 	// firstView fingerprints the first page view; acted: a tool other
 	// than an answer or a note ran, so the answer may not come from that
 	// view alone (see memo.go).
@@ -109,14 +131,22 @@ func (a *LLM) Run(ctx context.Context, req Request) task.Outcome {
 	if r.now == nil {
 		r.now = time.Now
 	}
-	return r.finish(r.drive(ctx))
+	out := r.drive(ctx)
+	return r.finish(r.conclude(ctx, out))
 }
 
 func (r *taskRun) drive(ctx context.Context) task.Outcome {
 	if out := r.prepare(ctx); out != nil {
 		return *out
 	}
-	if out := r.openStart(ctx); out != nil {
+	if out := r.plan(ctx); out != nil {
+		return *out
+	}
+	if r.learn != nil && r.learn.prev != nil {
+		if out, done := r.replay(ctx); done {
+			return out
+		}
+	} else if out := r.openStart(ctx); out != nil {
 		return *out
 	}
 	for {
@@ -211,9 +241,9 @@ func (r *taskRun) openStart(ctx context.Context) *task.Outcome {
 		return nil
 	}
 	args, _ := json.Marshal(map[string]string{"url": r.spec.StartingPoint})
-	call := model.ToolCall{ID: "call_start", Name: toolNavigate, Arguments: string(args)}
+	call := model.ToolCall{ID: startCallID, Name: toolNavigate, Arguments: string(args)}
 	began := r.now()
-	res := r.act(ctx, call)
+	res := r.perform(ctx, call)
 	if out := r.record(ctx, call, res, began, model.Usage{}); out != nil {
 		return out
 	}
@@ -248,6 +278,12 @@ func (r *taskRun) next(ctx context.Context) *task.Outcome {
 	}
 	if out := r.unchanged(obs); out != nil {
 		return out
+	}
+	if out, done, rejoined := r.rejoin(ctx); rejoined {
+		if done {
+			return &out
+		}
+		return nil // taken over again: the next turn looks at the page anew
 	}
 	resp, began, out := r.ask(ctx, obs, final)
 	if out != nil {
@@ -322,7 +358,7 @@ func (r *taskRun) actOn(ctx context.Context, resp model.Response, began time.Tim
 			// the batch would act blind.
 			res = actResult{text: "not run: the previous action failed or changed the page; look at the current page first", err: "not run"}
 		default:
-			res = r.act(ctx, call)
+			res = r.perform(ctx, call)
 			r.acted = r.acted || !readsOnly(call.Name)
 			if res.answer != nil {
 				res = r.checkAnswer(*res.answer)
@@ -491,6 +527,13 @@ func (r *taskRun) observe(ctx context.Context) observation {
 			return observation{end: &task.Outcome{Code: task.CodeBrowserError, Error: "the browser failed: " + r.sec.mask(err.Error())}}
 		}
 		return observation{text: "(the page could not be read: " + r.sec.mask(err.Error()) + ")"}
+	}
+	if r.learn != nil {
+		// What the model sees is what a recipe reads its answer from; a
+		// page that cannot be described is only not recorded.
+		if _, err := r.look(ctx); err != nil && r.learn.rec.broken == "" {
+			r.learn.rec.broken = "the page could not be described: " + r.sec.mask(err.Error())
+		}
 	}
 	limit := r.a.MaxObservationChars
 	if limit <= 0 {

@@ -100,6 +100,9 @@ func (e *Engine) runJob(ctx context.Context, taskID string) error {
 		return err
 	}
 	e.cfg.Metrics.TaskEnded(string(out.Status()), out.Code, e.now().Sub(began), out.Usage.InputTokens, out.Usage.OutputTokens)
+	if out.Replay != nil {
+		e.cfg.Metrics.RecipeRun(out.Replay.Mode)
+	}
 	log.InfoContext(ctx, "task ended", "status", out.Status(), "code", out.Code)
 	return nil
 }
@@ -187,6 +190,11 @@ func (e *Engine) runAgent(ctx context.Context, t task.Task) (task.Outcome, error
 	out.Usage.OutputTokens += t.Usage.OutputTokens
 	out.Usage.ComputeTime += t.Usage.ComputeTime
 	out.Usage.Cost = e.cfg.Prices.Cost(out.Usage)
+	if r := out.Replay; r != nil && r.Version > 0 {
+		// What a run that replayed saved: the recipe's baseline (the run
+		// that did it all with the model) against this run, at our prices.
+		r.SavedCost = max(0, e.cfg.Prices.Cost(r.Baseline)-out.Usage.Cost)
+	}
 	return out, nil
 }
 
@@ -250,6 +258,7 @@ func (e *Engine) finish(ctx context.Context, t task.Task, out task.Outcome) erro
 	ended.Message = out.Message
 	ended.Network = out.Network
 	ended.Usage = out.Usage
+	ended.Replay = out.Replay
 	ended.ErrorCode = out.Code
 	ended.ErrorMessage = out.Error
 	ended.Question = out.Question

@@ -13,34 +13,58 @@ func TestToNumber(t *testing.T) {
 		in      any
 		integer bool
 		want    string // "" means refused
+		lang    string // the page's language, "" unknown
 	}{
-		{"$1,299.99", false, "1299.99"},
-		{"29,99 €", false, "29.99"},
-		{"29.99 USD", false, "29.99"},
-		{"EUR 1.299,00", false, "1299.00"},
-		{"1 299,50 kr", false, "1299.50"},
-		{"CHF 1'250.–", false, "1250"},
-		{"1.299.000", false, "1299000"},
-		{"4.5 out of 5", false, "4.5"},
-		{"-3.25", false, "-3.25"},
-		{"007", false, "7"},
-		{json.Number("1299.99"), false, "1299.99"},
-		{json.Number("1e3"), false, "1e3"},
-		{"1,284 reviews", true, "1284"},
-		{"4.0", true, "4"},
-		{"4.5", true, ""},
-		{json.Number("1e3"), true, ""},
-		{"Call for price", false, ""},
-		{"", false, ""},
-		{true, false, ""},
+		{"$1,299.99", false, "1299.99", ""},
+		{"29,99 €", false, "29.99", ""},
+		{"29.99 USD", false, "29.99", ""},
+		{"EUR 1.299,00", false, "1299.00", ""},
+		{"1 299,50 kr", false, "1299.50", ""},
+		{"CHF 1'250.–", false, "1250", ""},
+		{"1.299.000", false, "1299000", ""},
+		{"4.5 out of 5", false, "4.5", ""},
+		{"-3.25", false, "-3.25", ""},
+		{"007", false, "7", ""},
+		{json.Number("1299.99"), false, "1299.99", ""},
+		{json.Number("1e3"), false, "1e3", ""},
+		{"1,284 reviews", true, "1284", ""},
+		{"4.0", true, "4", ""},
+		{"4.5", true, "", ""},
+		{json.Number("1e3"), true, "", ""},
+		{"Call for price", false, "", ""},
+		{"", false, "", ""},
+		{true, false, "", ""},
+		// Two amounts are one value only when one of them is named as not
+		// the value: a former price, a saving, a threshold, a percentage.
+		{"$140.00 $98.00", false, "", ""},
+		{"Was $160.00 Now $112.00", false, "112.00", ""},
+		{"£39.99 You save £10.00 (20%)", false, "39.99", ""},
+		{"UVP 59,90 € 44,90 €*", false, "44.90", "de"},
+		{"From $29.00", false, "", ""},
+		{"−25 %", false, "", ""},
+		{"4.6 out of 5 stars 1,284 ratings", false, "4.6", ""},
+		{"2026-03-04", false, "", ""},
+		{"$1,250,000 Est. $6,512/mo", false, "1250000", ""},
+		{"$29/mo", false, "29", ""},
+		{"Pay in 3 payments of £349.67", false, "", ""},
+		{"€75,000 – €90,000 a year", false, "", ""},
+		// One mark before three digits reads by the page's language.
+		{"€ 625.000 k.k.", false, "625000", "nl"},
+		{"1.299", false, "1.299", "en-GB"},
+		{"1.299", false, "", ""},
+		{"1,299", false, "", "de"},
+		{"1,299", false, "1299", ""},
 	}
 	for _, tc := range cases {
 		name, _ := json.Marshal(tc.in)
 		if tc.integer {
 			name = append(name, " as integer"...)
 		}
+		if tc.lang != "" {
+			name = append(name, " in "+tc.lang...)
+		}
 		t.Run(string(name), func(t *testing.T) {
-			got, ok := toNumber(tc.in, tc.integer)
+			got, ok := toNumber(tc.in, tc.integer, numberStyle{lang: tc.lang})
 			if tc.want == "" {
 				if ok {
 					t.Fatalf("toNumber(%v) = %v; want refusal", tc.in, got)
@@ -96,10 +120,10 @@ func TestToBool(t *testing.T) {
 
 func TestConvertScalarEnum(t *testing.T) {
 	n := &output.Node{Types: []string{"string"}, Enum: []any{"InStock", "OutOfStock"}}
-	if got, ok := convertScalar("https://schema.org/InStock", n); !ok || got != "InStock" {
+	if got, ok := convertScalar("https://schema.org/InStock", n, numberStyle{}); !ok || got != "InStock" {
 		t.Errorf("got %v, %v; want the enum's spelling InStock", got, ok)
 	}
-	if got, ok := convertScalar("maybe", n); ok {
+	if got, ok := convertScalar("maybe", n, numberStyle{}); ok {
 		t.Errorf("got %v; a value outside the enum must be refused", got)
 	}
 }

@@ -9,6 +9,18 @@
 // and converting to the schema's types ("$1,299.99" is 1299.99). It never
 // invents: a value the page does not give is left out, and a required one
 // that is missing fails the task with a message naming it.
+//
+// A wrong value is worse than a missing one, since the caller stores it.
+// So every field is answered from candidates (candidates.go): each value a
+// source gives, ranked by how clearly it is the field — the main heading
+// for a name; declared data, exactly named elements and labelled rows;
+// then meta tags, words of class names and plain-text cues. The best rank
+// decides and all its candidates must agree, or the field is not answered.
+// Before that, what a reader would not take for the page's current value
+// is set aside (furniture.go): hidden elements, struck-through and "was"
+// prices, navigation, cookie banners, footers, and blocks about other
+// things such as related products; and so are implausible values, such as
+// a link standing for a person or the site's name standing for a headline.
 package extract
 
 import (

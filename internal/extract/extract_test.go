@@ -144,6 +144,12 @@ func TestRequiredMissing(t *testing.T) {
 			says:    []string{`required properties "title" and "price"`},
 		},
 		{
+			name:    "structured data and the shown price disagree",
+			html:    `<html><head><script type="application/ld+json">{"@type":"Product","name":"Lamp","offers":{"price":"129.00"}}</script></head><body><main><h1>Lamp</h1><span class="price">$99.00</span></main></body></html>`,
+			missing: []string{"price"},
+			says:    []string{`different values for the required property "price" ("129.00" and "99.00"), and neither is clearly the field`},
+		},
+		{
 			name:    "a price that is not a number",
 			html:    `<html><head><title>Vintage lamp</title></head><body><h1>Vintage lamp</h1><span class="price">Call for price</span></body></html>`,
 			missing: []string{"price"},

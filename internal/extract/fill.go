@@ -3,6 +3,7 @@ package extract
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/errandhq/errand/internal/output"
 )
@@ -12,47 +13,77 @@ type filler struct {
 	pg        *page
 	listCache []list
 	listsDone bool
+	names     map[string]nameInfo
+}
+
+// nameInfo is what a property's name means, worked out once per answer.
+type nameInfo struct {
+	keys   []string
+	group  string
+	urlish bool
+}
+
+func (f *filler) name(p *output.Property) nameInfo {
+	if ni, ok := f.names[p.Name]; ok && ni.urlish == urlish(p, ni.group) {
+		return ni
+	}
+	if f.names == nil {
+		f.names = map[string]nameInfo{}
+	}
+	ni := nameInfo{keys: keysFor(p.Name), group: group(p.Name)}
+	ni.urlish = urlish(p, ni.group)
+	f.names[p.Name] = ni
+	return ni
 }
 
 // missing is a required property that could not be filled; found holds a
-// value that was there but could not be converted, to say why.
+// value that was there but could not be converted, to say why, and
+// disagree the values that contradict each other when that is the reason.
 type missing struct {
-	path  string
-	found string
-	want  string // the schema's type, to word why found did not do
+	path     string
+	found    string
+	want     string // the schema's type, to word why found did not do
+	disagree []any
 }
 
-// fillObject fills n's properties from sources, trying them in order for
-// each property. Lists found elsewhere on the page may fill array
-// properties only when allowLists is set: an item of a list must be filled
-// from that item alone, never from the page around it.
+// fillObject fills n's properties from sources. Lists found elsewhere on
+// the page may fill array properties only when allowLists is set: an item
+// of a list must be filled from that item alone, never from the page
+// around it.
 func (f *filler) fillObject(n *output.Node, sources []*record, allowLists bool, path string) (map[string]any, []missing) {
 	obj := map[string]any{}
 	var miss []missing
 	for _, p := range n.Properties {
-		v, found, ok := f.fillProperty(p, sources, allowLists, path+"/"+p.Name)
-		if ok {
+		v, why := f.fillProperty(p, sources, allowLists, path+"/"+p.Name)
+		if why == nil {
 			obj[p.Name] = v
 			continue
 		}
 		if p.Required {
-			miss = append(miss, missing{path: path + "/" + p.Name, found: found, want: typeWord(p.Schema)})
+			why.path = path + "/" + p.Name
+			why.want = typeWord(p.Schema)
+			miss = append(miss, *why)
 		}
 	}
 	return obj, miss
 }
 
-func (f *filler) fillProperty(p *output.Property, sources []*record, allowLists bool, path string) (any, string, bool) {
-	keys := keysFor(p.Name)
+// fillProperty answers one property, or says why not.
+func (f *filler) fillProperty(p *output.Property, sources []*record, allowLists bool, path string) (any, *missing) {
+	keys := f.name(p).keys
 	ps := p.Schema
-	var firstFound string
+	all := expand(sources)
 	if ps.Is("array") {
-		if v, ok := f.fillArray(ps, keys, sources, allowLists, path); ok {
-			return v, "", true
+		v, disagree, ok := f.fillArray(p, all, allowLists, path)
+		if ok {
+			return v, nil
+		}
+		if len(disagree) > 0 {
+			return nil, &missing{disagree: disagree}
 		}
 	}
 	if ps.Is("object") {
-		for _, src := range sources {
+		for _, src := range byRank(all) {
 			for _, v := range src.lookup(keys) {
 				rec, ok := v.(*record)
 				if !ok {
@@ -60,31 +91,103 @@ func (f *filler) fillProperty(p *output.Property, sources []*record, allowLists 
 				}
 				obj, miss := f.fillObject(ps, []*record{rec}, false, path)
 				if len(miss) == 0 && len(obj) > 0 {
-					return obj, "", true
+					return obj, nil
 				}
 			}
 		}
 	}
-	for _, src := range sources {
-		vals := src.lookup(keys)
-		for _, v := range vals {
-			if out, ok := convertScalar(v, ps); ok {
-				return out, "", true
-			}
-			if firstFound == "" {
-				if s, ok := v.(string); ok {
-					firstFound = s
-				}
-			}
-		}
+	cands, found := f.candidates(p, all, ps)
+	v, disagree, ok := decide(f.name(p).group, cands)
+	if ok {
+		return v, nil
 	}
-	return nil, firstFound, false
+	return nil, &missing{found: found, disagree: disagree}
 }
 
-func (f *filler) fillArray(n *output.Node, keys []string, sources []*record, allowLists bool, path string) ([]any, bool) {
-	item := n.Items
+// candidates converts every value sources give for p into node n's type.
+// found is the first value that was there but did not convert.
+func (f *filler) candidates(p *output.Property, sources []*record, n *output.Node) ([]candidate, string) {
+	ni := f.name(p)
+	keys, g := ni.keys, ni.group
+	var out []candidate
+	var found string
+	for _, src := range sources {
+		for _, v := range src.lookup(keys) {
+			c, ok := f.convert(p, g, src, v, n)
+			if ok {
+				out = append(out, candidate{v: c, rank: src.rank})
+				if !src.independent {
+					break
+				}
+				continue
+			}
+			if s, isString := v.(string); isString && found == "" {
+				found = s
+			}
+		}
+	}
+	return out, found
+}
+
+// convert turns one value found under p's name into n's type, through
+// plausible for strings.
+func (f *filler) convert(p *output.Property, g string, src *record, v any, n *output.Node) (any, bool) {
+	switch x := v.(type) {
+	case items:
+		return nil, false // a list is not one value
+	case link:
+		if v = x.text; f.name(p).urlish {
+			v = x.href
+		}
+	case *record:
+		s, ok := recordText(x, g)
+		if !ok {
+			return nil, false
+		}
+		v = s
+	}
+	if s, ok := v.(string); ok {
+		s, ok = f.plausible(g, p, src, s)
+		if !ok {
+			return nil, false
+		}
+		v = s
+	}
+	return convertScalar(v, n, numberStyle{lang: f.pg.lang, declared: declared(src)})
+}
+
+// declared sources write numbers as schema.org says, with a decimal point.
+func declared(r *record) bool {
+	return r.source == "json-ld" || r.source == "meta"
+}
+
+// expand lists each source followed by its weaker findings.
+func expand(sources []*record) []*record {
+	var out []*record
+	for _, s := range sources {
+		for r := s; r != nil; r = r.weak {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// byRank orders sources by rank, best first, keeping their order on ties.
+func byRank(sources []*record) []*record {
+	out := append([]*record(nil), sources...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].rank > out[j].rank })
+	return out
+}
+
+// fillArray fills an array property: of objects from the records the
+// sources hold under its name (or, with allowLists, the page's best list);
+// of plain values from the best-ranked source that gives any, every
+// source of that rank agreeing.
+func (f *filler) fillArray(p *output.Property, sources []*record, allowLists bool, path string) ([]any, []any, bool) {
+	keys := f.name(p).keys
+	item := p.Schema.Items
 	if item != nil && item.Is("object") {
-		for _, src := range sources {
+		for _, src := range byRank(sources) {
 			var out []any
 			for _, v := range src.lookup(keys) {
 				if rec, ok := v.(*record); ok {
@@ -94,50 +197,122 @@ func (f *filler) fillArray(n *output.Node, keys []string, sources []*record, all
 				}
 			}
 			if len(out) > 0 {
-				return out, true
+				return out, nil, true
 			}
 		}
 		if allowLists {
 			if best := f.bestList(item, jsonRank); best != nil {
-				return best.objects, true
+				return best.objects, nil, true
 			}
 		}
-		return nil, false
+		return nil, nil, false
 	}
-	for _, src := range sources {
+	g := f.name(p).group
+	var best []any
+	bestRank := -1
+	for _, src := range byRank(sources) {
+		if best != nil && src.rank < bestRank {
+			break
+		}
 		var out []any
 		seen := map[any]bool{}
-		for _, v := range src.lookup(keys) {
-			if c, ok := convertScalar(v, item); ok && !seen[c] {
+		add := func(v any) {
+			if c, ok := f.convert(p, g, src, v, item); ok && !seen[c] {
 				seen[c] = true
 				out = append(out, c)
 			}
 		}
-		if len(out) > 0 {
-			return out, true
+		for _, v := range src.lookup(keys) {
+			if l, ok := v.(items); ok {
+				for _, it := range l {
+					add(it)
+				}
+				continue
+			}
+			add(v)
+		}
+		switch {
+		case len(out) == 0:
+		case best == nil:
+			best, bestRank = out, src.rank
+		case !sameList(g, best, out):
+			return nil, []any{best, out}, false
 		}
 	}
-	return nil, false
+	return best, nil, best != nil
 }
 
-// rootSources lists, best first, what the page says about its main
-// subject: the JSON-LD entity and the microdata item that best fit the
-// schema, the meta tags, the main heading and title, elements named by
-// class, and the readable text.
+func sameList(g string, a, b []any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !agree(g, a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// rootSources lists what the page says about its main subject: the
+// JSON-LD entity and the microdata item that best fit the schema (site
+// furniture such as an Organization only one rank above guesses), its main
+// heading, its meta tags and title, elements named by class, label–value
+// rows, contact details, cues in its text, and the readable text. Sources
+// inside page furniture or other things' blocks are left out.
 func (f *filler) rootSources(n *output.Node) []*record {
 	var out []*record
-	if r := f.bestEntity(n, f.pg.jsonLD()); r != nil {
-		out = append(out, r)
+	h := f.pg.headings()
+	for _, recs := range [][]*record{f.pg.jsonLD(), f.pg.microdata()} {
+		if r := f.bestEntity(n, f.mainOnly(recs), h); r != nil {
+			if r.rank = 2; furnitureEntity(r) {
+				r.rank = 1
+			}
+			out = append(out, r)
+		}
 	}
-	if r := f.bestEntity(n, f.pg.microdata()); r != nil {
-		out = append(out, r)
+	out = append(out, h, f.pg.meta(), f.pg.titles(), f.pg.classRecord(f.pg.bodyNode(), "dom"), f.pg.rows())
+	// The text readers run only for what they alone give; readability is
+	// the slowest step of all.
+	asked := map[string]bool{}
+	f.groupsAsked(n, asked, 0)
+	if anyIn(asked, contactGroups) {
+		out = append(out, f.pg.contact())
 	}
-	out = append(out, f.pg.meta(), f.pg.basics(), f.pg.classRecord(f.pg.bodyNode(), "dom"))
-	// Readability is the slowest step; run it only for what it alone gives.
+	if anyIn(asked, cueGroups) {
+		out = append(out, f.pg.cues())
+	}
+	if asked["articlebody"] || asked["author"] {
+		out = append(out, f.pg.readable())
+	}
+	return out
+}
+
+var (
+	contactGroups = []string{"telephone", "faxnumber", "email", "address", "streetaddress", "postalcode", "addresslocality", "addressregion", "addresscountry"}
+	cueGroups     = []string{"datepublished", "ratingvalue", "reviewcount", "location"}
+)
+
+// groupsAsked gathers the synonym groups of n's properties, nested ones
+// included.
+func (f *filler) groupsAsked(n *output.Node, into map[string]bool, depth int) {
+	if n == nil || depth > 3 {
+		return
+	}
 	for _, p := range n.Properties {
-		if g := group(p.Name); g == "articlebody" || g == "author" {
-			out = append(out, f.pg.readable())
-			break
+		into[group(p.Name)] = true
+		f.groupsAsked(p.Schema, into, depth+1)
+		f.groupsAsked(p.Schema.Items, into, depth+1)
+	}
+}
+
+// mainOnly drops the records declared inside furniture or other things'
+// blocks (a recommendation card's own Product).
+func (f *filler) mainOnly(recs []*record) []*record {
+	var out []*record
+	for _, r := range recs {
+		if !f.pg.inBlockAboutOthers(r.node) {
+			out = append(out, r)
 		}
 	}
 	return out
@@ -151,30 +326,39 @@ var furniture = map[string]bool{
 	"collectionpage": true, "itempage": true, "person": true, "corporation": true, "localbusiness": true,
 }
 
+func furnitureEntity(r *record) bool {
+	for _, t := range r.types {
+		if furniture[t] {
+			return true
+		}
+	}
+	return false
+}
+
 // bestEntity picks the record that fills the most of n (required
 // properties counting double), preferring a page's subject (a Product, an
-// Article) to site furniture, and the earliest on ties.
-func (f *filler) bestEntity(n *output.Node, recs []*record) *record {
+// Article) to site furniture, then the one named as the page's main
+// heading, then the earliest.
+func (f *filler) bestEntity(n *output.Node, recs []*record, heading *record) *record {
 	var best *record
 	bestScore := 0
 	for _, r := range recs {
 		score := 0
 		for _, p := range n.Properties {
-			if _, _, ok := f.fillProperty(p, []*record{r}, false, ""); ok {
-				score += 2
+			if _, why := f.fillProperty(p, []*record{r}, false, ""); why == nil {
+				score += 4
 				if p.Required {
-					score += 2
+					score += 4
 				}
 			}
 		}
 		if score == 0 {
 			continue
 		}
-		furn := false
-		for _, t := range r.types {
-			furn = furn || furniture[t]
+		if !furnitureEntity(r) {
+			score += 2
 		}
-		if !furn {
+		if namedAs(r, heading) {
 			score++
 		}
 		if score > bestScore {
@@ -184,10 +368,22 @@ func (f *filler) bestEntity(n *output.Node, recs []*record) *record {
 	return best
 }
 
+// namedAs reports whether r's name is one of the page's main headings.
+func namedAs(r *record, heading *record) bool {
+	for _, v := range r.fields["name"] {
+		for _, h := range heading.fields["name"] {
+			if s, ok := v.(string); ok && norm(s) == norm(h.(string)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // missingError words the required properties that were not found.
 func missingError(miss []missing) *Error {
 	e := &Error{}
-	var parts []string
+	var absent, unclear []string
 	for _, m := range miss {
 		name := m.path
 		if len(name) > 0 && name[0] == '/' {
@@ -195,18 +391,45 @@ func missingError(miss []missing) *Error {
 		}
 		e.Missing = append(e.Missing, name)
 		part := fmt.Sprintf("%q", name)
+		if len(m.disagree) > 1 {
+			var vs []string
+			for _, v := range m.disagree {
+				vs = append(vs, truncate(fmt.Sprint(v), 60))
+			}
+			unclear = append(unclear, part+" ("+joinOr(vs)+")")
+			continue
+		}
 		if m.found != "" {
 			part += fmt.Sprintf(" (found %q, which is not %s)", truncate(m.found, 60), m.want)
 		}
-		parts = append(parts, part)
+		absent = append(absent, part)
 	}
 	sort.Strings(e.Missing)
-	noun := "property"
-	if len(parts) > 1 {
-		noun = "properties"
+	var reasons []string
+	if len(absent) > 0 {
+		reasons = append(reasons, fmt.Sprintf("the page does not give the required %s %s", plural("property", len(absent)), joinAnd(absent)))
 	}
-	e.Reason = fmt.Sprintf("the page does not give the required %s %s", noun, joinAnd(parts))
+	if len(unclear) > 0 {
+		// Two values of which neither is clearly the field: a stale price
+		// in the structured data beside the one shown, say.
+		reasons = append(reasons, fmt.Sprintf("the page gives different values for the required %s %s, and neither is clearly the field", plural("property", len(unclear)), joinAnd(unclear)))
+	}
+	e.Reason = strings.Join(reasons, "; ")
 	return e
+}
+
+func plural(noun string, n int) string {
+	if n == 1 {
+		return noun
+	}
+	return strings.TrimSuffix(noun, "y") + "ies"
+}
+
+func joinOr(parts []string) string {
+	for i, p := range parts {
+		parts[i] = fmt.Sprintf("%q", p)
+	}
+	return joinAnd(parts)
 }
 
 func joinAnd(parts []string) string {

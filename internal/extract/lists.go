@@ -14,13 +14,17 @@ import (
 // ItemList, microdata items of one type, the rows of a table, the cards of
 // a product grid.
 type list struct {
-	source string // "json-ld", "microdata", "table", "dom"
+	source string // "json-ld", "microdata", "table", "definitions", "dom"
 	items  []*record
+	// soft lists are about other things than the page's subject (related
+	// products, recommendations): offered only after the main content's.
+	soft bool
 }
 
 // filledList is a list filled against an item schema.
 type filledList struct {
 	source  string
+	soft    bool
 	objects []any // the items that have every required property
 	matched int   // properties filled in at least half of the items
 	size    int
@@ -30,8 +34,8 @@ type filledList struct {
 // properties: declared data first for JSON answers; the table first for CSV,
 // since a CSV request usually points at one.
 var (
-	jsonRank = map[string]int{"json-ld": 4, "microdata": 3, "table": 2, "dom": 1}
-	csvRank  = map[string]int{"table": 4, "json-ld": 3, "microdata": 2, "dom": 1}
+	jsonRank = map[string]int{"json-ld": 4, "microdata": 3, "table": 2, "definitions": 2, "dom": 1}
+	csvRank  = map[string]int{"table": 4, "definitions": 4, "json-ld": 3, "microdata": 2, "dom": 1}
 )
 
 // bestList fills item from every list on the page and keeps the one that
@@ -40,7 +44,7 @@ var (
 func (f *filler) bestList(item *output.Node, rank map[string]int) *filledList {
 	var best *filledList
 	for _, l := range f.lists() {
-		fl := &filledList{source: l.source, size: len(l.items)}
+		fl := &filledList{source: l.source, soft: l.soft, size: len(l.items)}
 		counts := map[string]int{}
 		for _, rec := range l.items {
 			obj, miss := f.fillObject(item, []*record{rec}, false, "")
@@ -67,6 +71,9 @@ func (f *filler) bestList(item *output.Node, rank map[string]int) *filledList {
 }
 
 func better(a, b *filledList, rank map[string]int) bool {
+	if a.soft != b.soft {
+		return !a.soft
+	}
 	if a.matched != b.matched {
 		return a.matched > b.matched
 	}
@@ -80,9 +87,10 @@ func (f *filler) lists() []list {
 	if !f.listsDone {
 		f.listsDone = true
 		pg := f.pg
-		f.listCache = append(f.listCache, declaredLists("json-ld", pg.jsonLD())...)
-		f.listCache = append(f.listCache, declaredLists("microdata", pg.microdata())...)
+		f.listCache = append(f.listCache, pg.declaredLists("json-ld", pg.jsonLD())...)
+		f.listCache = append(f.listCache, pg.declaredLists("microdata", pg.microdata())...)
 		f.listCache = append(f.listCache, pg.tables()...)
+		f.listCache = append(f.listCache, pg.definitionLists()...)
 		f.listCache = append(f.listCache, pg.repeated()...)
 	}
 	return f.listCache
@@ -91,8 +99,9 @@ func (f *filler) lists() []list {
 // declaredLists finds lists in structured data: several top-level entities
 // of one type, and any property holding several records (an ItemList's
 // itemListElement, a product's reviews), ListItem wrappers unwrapped.
-func declaredLists(source string, tops []*record) []list {
+func (pg *page) declaredLists(source string, tops []*record) []list {
 	var out []list
+	soft := func(recs []*record) bool { return pg.inBlockAboutOthers(recs[0].node) }
 	byType := map[string][]*record{}
 	var order []string
 	for _, r := range tops {
@@ -107,7 +116,7 @@ func declaredLists(source string, tops []*record) []list {
 	}
 	for _, t := range order {
 		if len(byType[t]) >= 2 {
-			out = append(out, list{source: source, items: byType[t]})
+			out = append(out, list{source: source, items: byType[t], soft: soft(byType[t])})
 		}
 	}
 	seen := map[*record]bool{}
@@ -126,7 +135,7 @@ func declaredLists(source string, tops []*record) []list {
 				}
 			}
 			if len(recs) >= 2 {
-				out = append(out, list{source: source, items: recs})
+				out = append(out, list{source: source, items: recs, soft: soft([]*record{r})})
 			}
 		}
 	}
@@ -160,8 +169,12 @@ func unwrapListItem(r *record) *record {
 func (pg *page) tables() []list {
 	var out []list
 	pg.doc.Find("table").Each(func(_ int, t *goquery.Selection) {
-		if boilerplate(t.Get(0)) {
+		k := pg.furnitureOf(t.Get(0))
+		if k == furnHard || pg.unseen(t.Get(0)) {
 			return
+		}
+		if _, ok := pg.tablePairs(t.Get(0), true); ok {
+			return // rows of labels and values: read by definitionLists
 		}
 		rows := t.ChildrenFiltered("thead, tbody, tfoot").ChildrenFiltered("tr").AddSelection(t.ChildrenFiltered("tr"))
 		var header []string
@@ -180,7 +193,7 @@ func (pg *page) tables() []list {
 						}
 					}
 					for range span {
-						header = append(header, textOf(c.Get(0)))
+						header = append(header, pg.valueText(c.Get(0)))
 					}
 				})
 				return
@@ -192,7 +205,7 @@ func (pg *page) tables() []list {
 		if header == nil && len(body) >= 2 {
 			for c := body[0].FirstChild; c != nil; c = c.NextSibling {
 				if c.Type == html.ElementNode && (c.Data == "td" || c.Data == "th") {
-					header = append(header, textOf(c))
+					header = append(header, pg.valueText(c))
 				}
 			}
 			body = body[1:]
@@ -200,9 +213,13 @@ func (pg *page) tables() []list {
 		if len(header) == 0 || len(body) == 0 {
 			return
 		}
-		l := list{source: "table"}
+		l := list{source: "table", soft: k == furnSoft}
 		for _, tr := range body {
+			if pg.hidden(tr) {
+				continue
+			}
 			r := newRecord("table")
+			r.independent = true
 			var cells []*html.Node
 			for c := tr.FirstChild; c != nil; c = c.NextSibling {
 				if c.Type == html.ElementNode && (c.Data == "td" || c.Data == "th") {
@@ -211,15 +228,17 @@ func (pg *page) tables() []list {
 			}
 			for i, c := range cells {
 				if i < len(header) {
-					r.add(norm(header[i]), textOf(c))
+					r.add(norm(header[i]), pg.valueText(c))
 				}
 			}
-			// Words of a header ("Unit price (USD)") come second, so a
+			// Words of a header ("Unit price (USD)") are weaker, so a
 			// column named exactly wins over one that merely mentions it.
 			for i, c := range cells {
 				if i < len(header) {
 					for _, w := range words(header[i]) {
-						r.addIfAbsent(w, textOf(c))
+						if len(r.fields[w]) == 0 {
+							r.weaker().add(w, pg.valueText(c))
+						}
 					}
 				}
 			}
@@ -256,12 +275,7 @@ func (pg *page) repeated() []list {
 			case "tr", "td", "th", "thead", "tbody", "option", "br", "hr", "meta", "link", "input":
 				continue // tables are read as tables; the rest hold no items
 			}
-			sig := c.Data
-			if cl, ok := attr(c, "class"); ok {
-				if fs := strings.Fields(cl); len(fs) > 0 {
-					sig += "." + fs[0]
-				}
-			}
+			sig := signature(c)
 			if groups[sig] == nil {
 				order = append(order, sig)
 			}
@@ -269,27 +283,43 @@ func (pg *page) repeated() []list {
 		}
 		for _, sig := range order {
 			members := groups[sig]
-			if len(members) < 2 || boilerplate(members[0]) {
+			if len(members) < 2 {
 				continue
 			}
-			l := list{source: "dom"}
+			k := pg.furnitureOf(members[0])
+			if k == furnHard {
+				continue
+			}
+			l := list{source: "dom", soft: k == furnSoft}
+			cards := 0
 			for _, m := range members {
+				if pg.hidden(m) || pg.notAnItem(m) {
+					continue
+				}
 				r := pg.classRecord(m, "dom-item")
 				for _, a := range m.Attr {
 					if strings.HasPrefix(a.Key, "data-") && len(a.Key) > 5 {
-						r.addIfAbsent(norm(a.Key[5:]), a.Val)
+						r.add(norm(a.Key[5:]), a.Val)
 					}
 				}
 				pg.itemFallbacks(r, m)
-				if len(r.fields) > 0 {
+				if n := len(r.fields) + len(r.weaker().fields); n > 0 {
 					l.items = append(l.items, r)
+					if n >= 2 {
+						cards++
+					}
 				}
 			}
 			if len(l.items) >= 2 {
 				out = append(out, l)
-				for _, m := range members {
-					if hasElementChild(m) {
-						pg.inList[m] = true
+				// Only runs of things (cards with a name and a price, say)
+				// are other things than the page's subject; two layout
+				// columns or two paragraphs are not.
+				if cards >= 2 {
+					for _, m := range members {
+						if hasElementChild(m) {
+							pg.inList[m] = true
+						}
 					}
 				}
 			}
@@ -298,6 +328,29 @@ func (pg *page) repeated() []list {
 	walk(pg.bodyNode())
 	pg.lists = out
 	return out
+}
+
+// signature is what members of a run share: tag and first class, or for
+// elements without a class their id (two ids name two different things)
+// or the tags of their children, so that two unclassed layout <div>s are
+// not taken for two cards.
+func signature(n *html.Node) string {
+	if cl, ok := attr(n, "class"); ok {
+		if fs := strings.Fields(cl); len(fs) > 0 {
+			return n.Data + "." + fs[0]
+		}
+	}
+	if id, ok := attr(n, "id"); ok && strings.TrimSpace(id) != "" {
+		return n.Data + "#" + id
+	}
+	var b strings.Builder
+	b.WriteString(n.Data + ">")
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if c.Type == html.ElementNode {
+			b.WriteString(c.Data + ",")
+		}
+	}
+	return b.String()
 }
 
 // hasElementChild tells an item (a card with a name and a price) from a
@@ -313,31 +366,39 @@ func hasElementChild(n *html.Node) bool {
 
 var priceTextRe = regexp.MustCompile(`(?i)([$€£¥₹]\s?\d[\d.,\s]*\d|\d[\d.,\s]*\d?\s?(€|£|\b(usd|eur|gbp|chf|jpy|cad|aud)\b))`)
 
-// itemFallbacks adds what an item shows without naming it: its heading (or
-// first link text) as its name, its first link and image, and a price
-// written with a currency. Named fields always come first.
+// itemFallbacks adds, as weak findings, what an item shows without naming
+// it: its heading (or first link text) as its name, its first link and
+// image, its <time>, and a price written with a currency (not a struck or
+// "was" one). Named fields always come first.
 func (pg *page) itemFallbacks(r *record, n *html.Node) {
-	var heading, linkText, href, img, price string
+	var heading, linkText, href, img, price, date string
 	var walk func(c *html.Node)
 	walk = func(c *html.Node) {
 		for ; c != nil; c = c.NextSibling {
 			if c.Type == html.TextNode && price == "" {
-				if m := priceTextRe.FindString(c.Data); m != "" {
-					price = m
+				if strings.ContainsAny(c.Data, "0123456789") {
+					t := notTheValue.ReplaceAllString(c.Data, " ")
+					if m := priceTextRe.FindString(t); m != "" {
+						price = m
+					}
 				}
 			}
-			if c.Type != html.ElementNode || skipTags[c.Data] {
+			if c.Type != html.ElementNode || skipTags[c.Data] || pg.hidden(c) || pg.former(c) || pg.saving(c) {
 				continue
 			}
 			switch c.Data {
 			case "h1", "h2", "h3", "h4", "h5", "h6":
 				if heading == "" {
-					heading = textOf(c)
+					heading = pg.valueText(c)
+				}
+			case "time":
+				if date == "" {
+					date = pg.elementValue(c)
 				}
 			case "a":
 				if v, ok := attr(c, "href"); ok && href == "" && pg.abs(v) != "" {
 					href = pg.abs(v)
-					linkText = textOf(c)
+					linkText = pg.valueText(c)
 				}
 			case "img":
 				if v, ok := attr(c, "src"); ok && img == "" {
@@ -351,8 +412,10 @@ func (pg *page) itemFallbacks(r *record, n *html.Node) {
 	if heading == "" {
 		heading = linkText
 	}
-	r.addIfAbsent("name", heading)
-	r.addIfAbsent("url", href)
-	r.addIfAbsent("image", img)
-	r.addIfAbsent("price", price)
+	w := r.weaker()
+	for _, kv := range [][2]string{{"name", heading}, {"url", href}, {"image", img}, {"price", price}, {"date", date}} {
+		if len(r.fields[kv[0]]) == 0 && len(w.fields[kv[0]]) == 0 {
+			w.add(kv[0], kv[1])
+		}
+	}
 }

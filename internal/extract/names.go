@@ -53,27 +53,55 @@ func words(s string) []string {
 // candidates are tried after the exact name.
 var synonyms = [][]string{
 	{"name", "title", "headline", "productname", "heading", "itemname", "product", "item"},
-	{"price", "amount", "cost", "lowprice", "saleprice", "currentprice", "priceamount", "offerprice"},
+	{"price", "amount", "cost", "lowprice", "saleprice", "currentprice", "priceamount", "offerprice", "ourprice", "nowprice", "pricenow", "tickets", "ticket", "ticketprice", "admission", "entryfee"},
 	{"pricecurrency", "currency", "currencycode"},
 	{"availability", "instock", "available", "isavailable", "stock", "stockstatus", "inventorystatus"},
-	{"description", "summary", "abstract", "desc", "excerpt", "intro", "teaser", "blurb"},
-	{"sku", "productid", "mpn", "gtin", "gtin13", "gtin12", "gtin8", "gtin14", "partnumber", "itemnumber", "articlenumber"},
+	{"description", "summary", "abstract", "desc", "excerpt", "intro", "teaser", "blurb", "standfirst", "lede", "dek", "subheadline"},
+	{"sku", "productid", "mpn", "gtin", "gtin13", "gtin12", "gtin8", "gtin14", "partnumber", "itemnumber", "articlenumber", "productcode", "modelnumber", "artikelnummer", "reference"},
+	{"isbn", "isbn13", "isbn10"},
 	{"url", "link", "href", "permalink", "canonical", "uri"},
 	{"image", "photo", "picture", "thumbnail", "img", "imageurl", "thumbnailurl"},
-	{"author", "creator", "byline", "writer", "by"},
-	{"datepublished", "date", "published", "publishdate", "publisheddate", "publishedat", "pubdate", "publishedtime", "datecreated", "uploaddate", "releasedate"},
+	{"author", "creator", "byline", "writer", "by", "authorname", "autor", "auteur"},
+	{"datepublished", "date", "published", "publishdate", "publisheddate", "publishedat", "pubdate", "publishedtime", "datecreated", "uploaddate", "releasedate", "released", "postedon", "posted", "dateposted"},
 	{"datemodified", "updated", "modified", "lastmodified", "updatedat", "modifiedtime"},
-	{"brand", "manufacturer", "maker", "vendor"},
+	{"startdate", "start", "eventdate", "starttime"},
+	{"brand", "manufacturer", "maker", "vendor", "marke", "marque"},
 	{"ratingvalue", "rating", "stars", "score", "averagerating"},
-	{"reviewcount", "reviews", "ratingcount", "numreviews", "reviewscount"},
+	{"reviewcount", "reviews", "ratingcount", "numreviews", "reviewscount", "ratings", "numberofratings"},
 	{"articlebody", "body", "content", "text", "maintext", "maincontent", "articletext", "fulltext"},
 	{"articlesection", "category", "section", "department"},
 	{"keywords", "tags", "tag", "topics"},
 	{"publisher", "source", "sitename"},
-	{"color", "colour"},
-	{"telephone", "phone", "phonenumber", "tel"},
-	{"address", "streetaddress", "location"},
+	{"color", "colour", "farbe", "couleur"},
+	{"telephone", "phone", "phonenumber", "tel", "telefon", "telefono", "tél", "telephonenumber", "contactphone"},
+	{"faxnumber", "fax", "telefax"},
+	{"email", "mail", "emailaddress", "contactemail", "courriel"},
+	{"address", "fulladdress", "postaladdress", "adresse", "indirizzo", "direccion"},
+	{"streetaddress", "street", "addressline1", "address1", "strasse", "straße"},
+	{"postalcode", "zip", "zipcode", "postcode", "plz", "codepostal", "cap"},
+	{"addresslocality", "city", "town", "locality", "ort", "stadt", "ville", "citta", "ciudad", "plaats"},
+	{"addressregion", "region", "state", "province", "county"},
+	{"addresscountry", "country", "land", "pays", "paese", "pais"},
+	{"location", "joblocation", "place", "venue", "eventvenue", "worklocation"},
+	{"company", "hiringorganization", "employer", "companyname", "organization", "organisation", "firm"},
+	{"employmenttype", "jobtype", "contracttype"},
+	{"salary", "basesalary", "pay", "compensation"},
+	{"ingredients", "recipeingredient", "ingredient"},
+	{"steps", "recipeinstructions", "instructions", "method", "directions", "preparation"},
+	{"term", "question", "word", "dt"},
+	{"definition", "answer", "meaning", "explanation", "dd"},
+	{"version", "softwareversion"},
+	{"license", "licence"},
+	{"size", "filesize", "contentsize", "downloadsize"},
+	{"pages", "numberofpages", "pagecount"},
 }
+
+// qualifiers are words that make a property another value than its last
+// word: a wasPrice or an oldPrice is not the price, and must not be
+// answered with it.
+var qualifiers = set("was", "old", "before", "previous", "original", "regular", "list", "compare", "rrp", "msrp", "uvp",
+	"min", "max", "minimum", "maximum", "from", "to", "shipping", "delivery", "unit", "per", "tax", "vat", "discount", "saving",
+	"other", "alternative", "second", "secondary", "parent", "related", "street", "postal", "home", "work", "billing", "shipping", "mailing", "web", "ip")
 
 var synonymIndex = func() map[string][]string {
 	idx := map[string][]string{}
@@ -113,7 +141,7 @@ func keysFor(name string) []string {
 			break
 		}
 	}
-	if ws := words(name); len(ws) > 1 {
+	if ws := words(name); len(ws) > 1 && !anyIn(qualifiers, ws[:len(ws)-1]) {
 		last := ws[len(ws)-1]
 		add(last)
 		add(synonymIndex[last]...)

@@ -17,10 +17,36 @@ type record struct {
 	source string   // where it came from, for tie-breaks and debugging
 	types  []string // folded @type / itemtype names
 	fields map[string][]any
+	// rank is how clearly the record's values are the fields they are
+	// filed under: 3 the main heading (for a name), 2 declared data and
+	// elements or labels named exactly, 1 weaker evidence (meta tags, a word
+	// of a class name, plain text), 0 page furniture read as a last resort.
+	// Among the candidates of the highest rank that has any, all must agree
+	// or the field is not answered.
+	rank int
+	// independent records hold separate findings (elements of the page,
+	// each its own candidate); a declared record's values under one key are
+	// one statement, whose first usable value counts.
+	independent bool
+	// weak holds the same thing's weaker findings (words of class names,
+	// headings and links guessed as a name), one rank lower.
+	weak *record
+	// node is the element or script the record was read from, when known.
+	node *html.Node
 }
 
 func newRecord(source string) *record {
-	return &record{source: source, fields: map[string][]any{}}
+	return &record{source: source, fields: map[string][]any{}, rank: 2}
+}
+
+// weaker returns r's record of weaker findings, made on first use.
+func (r *record) weaker() *record {
+	if r.weak == nil {
+		r.weak = newRecord(r.source + "-weak")
+		r.weak.rank = r.rank - 1
+		r.weak.independent = r.independent
+	}
+	return r.weak
 }
 
 func (r *record) add(key string, v any) {
@@ -36,15 +62,6 @@ func (r *record) add(key string, v any) {
 	r.fields[key] = append(r.fields[key], v)
 }
 
-// addIfAbsent adds v only when key has nothing yet: weaker evidence (a word
-// of a class name, a guess at the card's heading) must not crowd out a field
-// that was named outright.
-func (r *record) addIfAbsent(key string, v any) {
-	if len(r.fields[key]) == 0 {
-		r.add(key, v)
-	}
-}
-
 func (r *record) isType(names ...string) bool {
 	for _, t := range r.types {
 		for _, n := range names {
@@ -58,7 +75,7 @@ func (r *record) isType(names ...string) bool {
 
 // containers are the nested records a value may sit one level down in:
 // a product's price is in its offers, a rating in aggregateRating.
-var containers = []string{"offers", "offer", "pricespecification", "aggregateoffer", "aggregaterating", "mainentity"}
+var containers = []string{"offers", "offer", "pricespecification", "aggregateoffer", "aggregaterating", "mainentity", "location", "joblocation", "address"}
 
 // lookup returns the values under the first of keys that r (or one of its
 // containers) has.
@@ -96,6 +113,15 @@ type page struct {
 	// inList marks the items of repeated lists, once repeated has run.
 	inList map[*html.Node]bool
 	lists  []list
+	// lang is the page's declared language ("de-DE"), lower case; it
+	// decides how "1.299" reads.
+	lang      string
+	furn      map[*html.Node]furnKind
+	factCache map[*html.Node]*facts
+	// memoised sources
+	siteNameSet map[string]bool
+	ld          []*record
+	ldDone      bool
 }
 
 func parsePage(p Page) (*page, error) {
@@ -112,7 +138,11 @@ func parsePage(p Page) (*page, error) {
 			u = b
 		}
 	}
-	return &page{url: u, doc: doc, html: p.HTML}, nil
+	lang, _ := doc.Find("html").First().Attr("lang")
+	if lang == "" {
+		lang, _ = doc.Find(`meta[http-equiv="content-language" i]`).First().Attr("content")
+	}
+	return &page{url: u, doc: doc, html: p.HTML, lang: strings.ToLower(strings.TrimSpace(lang))}, nil
 }
 
 // abs resolves a link found on the page against the page's address.
@@ -216,30 +246,14 @@ func (pg *page) elementValue(n *html.Node) string {
 			return v
 		}
 	}
-	return textOf(n)
+	return pg.valueText(n)
 }
 
-// boilerplate reports whether n sits in page furniture (navigation, site
-// header and footer, sidebars) whose titles and prices are not the page's.
-func boilerplate(n *html.Node) bool {
-	for p := n; p != nil; p = p.Parent {
-		if p.Type != html.ElementNode {
-			continue
-		}
-		switch p.Data {
-		case "nav", "footer", "aside", "head", "script", "style", "noscript", "template":
-			return true
-		case "header":
-			// An <article>'s own <header> holds its headline; only the site's is furniture.
-			if !hasAncestor(p, "article", "main") {
-				return true
-			}
-		}
-		if role, _ := attr(p, "role"); role == "navigation" || role == "banner" || role == "contentinfo" {
-			return true
-		}
-	}
-	return false
+// boilerplate reports whether n sits in page furniture or in a block
+// about other things (see furnitureOf): whose titles and prices are not the
+// page's.
+func (pg *page) boilerplate(n *html.Node) bool {
+	return pg.furnitureOf(n) != furnNone
 }
 
 func hasAncestor(n *html.Node, tags ...string) bool {

@@ -15,6 +15,15 @@ import (
 // Scripts that do not parse are skipped: one broken block must not hide
 // the others.
 func (pg *page) jsonLD() []*record {
+	if pg.ldDone {
+		return pg.ld
+	}
+	pg.ldDone = true
+	pg.ld = pg.readJSONLD()
+	return pg.ld
+}
+
+func (pg *page) readJSONLD() []*record {
 	var tops []*record
 	byID := map[string]*record{}
 	var refs []*record // records that are only an @id, to resolve afterwards
@@ -98,20 +107,26 @@ func (pg *page) jsonLD() []*record {
 			if g, ok := m["@graph"].([]any); ok {
 				for _, e := range g {
 					if gm, ok := e.(map[string]any); ok {
-						tops = append(tops, toRecord(gm))
+						r := toRecord(gm)
+						r.node = s.Get(0)
+						tops = append(tops, r)
 					}
 				}
 				if _, typed := m["@type"]; !typed {
 					continue
 				}
 			}
-			tops = append(tops, toRecord(m))
+			r := toRecord(m)
+			r.node = s.Get(0)
+			tops = append(tops, r)
 		}
 	})
 	for _, r := range refs {
 		id, _ := r.fields["@id"][0].(string)
 		if full := byID[id]; full != nil {
+			node := r.node
 			*r = *full
+			r.node = node
 		}
 	}
 	// A page's mainEntity (or an offer's itemOffered) is as much an entity
@@ -121,6 +136,7 @@ func (pg *page) jsonLD() []*record {
 		for _, k := range []string{"mainentity", "mainentityofpage", "itemoffered", "about"} {
 			for _, v := range t.fields[k] {
 				if sub, ok := v.(*record); ok && len(sub.types) > 0 {
+					sub.node = t.node
 					out = append(out, sub)
 				}
 			}
@@ -163,6 +179,7 @@ func hasItemscopeAncestor(n *html.Node) bool {
 
 func (pg *page) microdataItem(item *html.Node) *record {
 	r := newRecord("microdata")
+	r.node = item
 	if t, ok := attr(item, "itemtype"); ok {
 		for _, f := range strings.Fields(t) {
 			r.types = append(r.types, norm(term(f)))
@@ -255,7 +272,24 @@ func (pg *page) meta() *record {
 		}
 	})
 	r := newRecord("meta")
-	for _, e := range append(og, other...) {
+	r.rank = 1
+	for i, e := range append(og, other...) {
+		if e.k == "title" {
+			// og:title and twitter:title are often the site's name, or
+			// "Headline | Site".
+			t, ok := pg.cleanTitle(e.v)
+			if !ok {
+				continue
+			}
+			e.v = t
+		}
+		if e.k == "description" && i >= len(og) {
+			// A plain meta description is written for search results
+			// ("Shop the X at Y. Free delivery…"): below the page's own.
+			r.weaker().add(e.k, e.v)
+			r.weak.rank = -1 // after any visible description
+			continue
+		}
 		r.add(e.k, e.v)
 	}
 	return r
@@ -267,7 +301,7 @@ func (pg *page) basics() *record {
 	r := newRecord("page")
 	h1 := pg.doc.Find("main h1, article h1, [role=main] h1").First()
 	if h1.Length() == 0 {
-		h1 = pg.doc.Find("h1").FilterFunction(func(_ int, s *goquery.Selection) bool { return !boilerplate(s.Get(0)) }).First()
+		h1 = pg.doc.Find("h1").FilterFunction(func(_ int, s *goquery.Selection) bool { return !pg.boilerplate(s.Get(0)) }).First()
 	}
 	if h1.Length() > 0 {
 		r.add("name", textOf(h1.Get(0)))
@@ -282,59 +316,247 @@ func (pg *page) basics() *record {
 	return r
 }
 
-// classRecord reads the page's content (furniture excluded) for elements
-// that name what they hold through itemprop, class, id or data-* attributes
-// (<span class="price">, <div id="product-description">), first found first.
+// headings is the page's main heading as a candidate for its name, the
+// clearest there is: the <h1>s of the main content (or, without one, of the
+// page outside its furniture), each its own finding.
+func (pg *page) headings() *record {
+	r := newRecord("heading")
+	r.rank = 3
+	r.independent = true
+	var inMain, outside []string
+	pg.doc.Find("h1").Each(func(_ int, s *goquery.Selection) {
+		n := s.Get(0)
+		if pg.boilerplate(n) || pg.unseen(n) {
+			return
+		}
+		t := pg.valueText(n)
+		if hasAncestor(n, "main", "article") {
+			inMain = append(inMain, t)
+		} else {
+			outside = append(outside, t)
+		}
+	})
+	if len(inMain) == 0 {
+		inMain = outside
+	}
+	for _, t := range inMain {
+		r.add("name", t)
+	}
+	return r
+}
+
+// titles is what the document's head says about the page: its <title>
+// without the site's name, its canonical address, its address.
+func (pg *page) titles() *record {
+	r := newRecord("title")
+	r.rank = 1
+	if t, ok := pg.cleanTitle(pg.doc.Find("title").First().Text()); ok {
+		r.add("name", t)
+	}
+	if c, ok := pg.doc.Find(`link[rel="canonical"]`).Attr("href"); ok {
+		r.add("url", pg.abs(c))
+	}
+	if pg.url != nil {
+		r.add("url", pg.url.String())
+	}
+	return r
+}
+
+// classRecord reads the elements under root that name what they hold
+// through itemprop, class, id or data-* attributes (<span class="price">,
+// <div id="product-description">), each a finding of its own: names that
+// fold to a field's name whole in the record, their words (card__price ->
+// price) in its weak record. For the page's subject (source "dom"),
+// furniture, other things' blocks and the items of lists are left out; for
+// every source, hidden elements and struck-through values are.
 func (pg *page) classRecord(root *html.Node, source string) *record {
 	r := newRecord(source)
-	var wordsPass []struct {
-		k string
-		v string
+	r.independent = true
+	w := r.weaker()  // the last word of a class name, X of "X-name"
+	ww := w.weaker() // its other words, often a namespace ("plan" of plan-price)
+	if source == "dom" && pg.inList == nil {
+		pg.repeated() // marks list items, which the walk below leaves out
 	}
 	var walk func(n *html.Node)
 	walk = func(n *html.Node) {
 		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			if c.Type != html.ElementNode || skipTags[c.Data] {
+			if c.Type != html.ElementNode || skipTags[c.Data] || pg.hidden(c) || pg.former(c) {
 				continue
 			}
-			if source == "dom" && (boilerplate(c) || pg.inList[c]) {
-				// Furniture and the items of lists (related products, other
-				// cards) speak about something else than the page's subject.
+			if source == "dom" && (pg.boilerplate(c) || pg.inList[c]) {
 				continue
 			}
-			var v string
-			value := func() string {
-				if v == "" {
-					v = pg.elementValue(c)
+			var v any
+			value := func() any {
+				if v == nil {
+					v = pg.namedValue(c)
 				}
 				return v
 			}
 			for _, a := range c.Attr {
 				switch {
-				case a.Key == "itemprop" || a.Key == "class" || a.Key == "id":
+				case a.Key == "itemprop":
 					for _, name := range strings.Fields(a.Val) {
-						r.addIfAbsent(norm(name), value())
-						if ws := words(name); len(ws) > 1 {
-							for _, w := range ws {
-								wordsPass = append(wordsPass, struct{ k, v string }{w, value()})
-							}
+						r.add(norm(term(name)), value())
+					}
+				case a.Key == "class" || a.Key == "id":
+					for _, name := range strings.Fields(a.Val) {
+						if k := norm(name); layoutNames[k] {
+							w.add(k, value())
+						} else {
+							r.add(k, value())
+						}
+						ws := words(name)
+						if len(ws) < 2 {
+							continue
+						}
+						last := ws[len(ws)-1]
+						w.add(last, value())
+						if last == "name" || last == "title" {
+							w.add(norm(strings.Join(ws[:len(ws)-1], "")), value())
+						}
+						for _, wd := range ws[:len(ws)-1] {
+							ww.add(wd, value())
 						}
 					}
+				case a.Key == "rel" && a.Val == "author":
+					r.add("author", pg.valueText(c))
 				case strings.HasPrefix(a.Key, "data-") && len(a.Key) > 5:
-					r.addIfAbsent(norm(a.Key[5:]), a.Val)
+					r.add(norm(a.Key[5:]), a.Val)
 				}
 			}
 			walk(c)
 		}
 	}
-	if source == "dom" && pg.inList == nil {
-		pg.repeated() // marks list items, which the walk below leaves out
-	}
 	walk(root)
-	for _, e := range wordsPass {
-		r.addIfAbsent(e.k, e.v)
-	}
 	return r
+}
+
+// link is a link found as a value: its text answers a name, its address a
+// link.
+type link struct{ text, href string }
+
+// namedValue is what an element named by its class holds: a list's items,
+// a link's text and address, or its value by the microdata rules.
+func (pg *page) namedValue(n *html.Node) any {
+	if l := pg.listItems(n); l != nil {
+		return l
+	}
+	if n.Data == "a" {
+		if _, ok := attr(n, "content"); !ok {
+			href, _ := attr(n, "href")
+			return link{text: pg.valueText(n), href: pg.abs(href)}
+		}
+	}
+	if h := firstHeading(n); h != nil && nextElement(h) != nil {
+		// <div class="panel--description"><h2>Description</h2><p>…: the
+		// heading titles the value and is not part of it.
+		var b strings.Builder
+		for c := h.NextSibling; c != nil; c = c.NextSibling {
+			switch c.Type {
+			case html.TextNode:
+				b.WriteString(c.Data)
+			case html.ElementNode:
+				b.WriteString(" " + pg.valueText(c) + " ")
+			}
+		}
+		return clean(b.String())
+	}
+	return pg.elementValue(n)
+}
+
+// layoutNames are class names that frameworks give to containers: as a
+// whole class name they say little about what the element holds
+// (<div class="summary"> wraps a product's whole buy box), so they count
+// as weak findings only.
+var layoutNames = set("product", "item", "content", "text", "body", "summary", "section", "source", "link", "main", "style", "image", "photo", "picture")
+
+// listItems reads a list element as a value: the items of a <ul> or <ol>,
+// or of the one list a block holds under its title ("In the box" over a
+// <ul>). Items that only title the list ("Key features", "Tagged:") are
+// not among them. It is nil for anything else.
+func (pg *page) listItems(n *html.Node) items {
+	var list *html.Node
+	switch n.Data {
+	case "ul", "ol":
+		list = n
+	case "div", "section", "span", "p":
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			if c.Type == html.TextNode && strings.TrimSpace(c.Data) != "" {
+				return nil
+			}
+			if c.Type != html.ElementNode || pg.hidden(c) {
+				continue
+			}
+			switch {
+			case c.Data == "ul" || c.Data == "ol":
+				if list != nil {
+					return nil
+				}
+				list = c
+			case list == nil && pg.titleLike(c):
+			default:
+				return nil
+			}
+		}
+	}
+	if list == nil {
+		return nil
+	}
+	var out items
+	for c := list.FirstChild; c != nil; c = c.NextSibling {
+		if c.Type != html.ElementNode || c.Data != "li" || pg.hidden(c) || pg.former(c) {
+			continue
+		}
+		if len(out) == 0 && pg.titleLike(c) {
+			continue
+		}
+		if t := pg.valueText(c); t != "" {
+			out = append(out, t)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// titleLike reports whether n titles what follows rather than being one of
+// the things listed: a heading, an element that holds only a heading or
+// bold text, text ending in a colon, or a class naming it a title or label.
+func (pg *page) titleLike(n *html.Node) bool {
+	switch n.Data {
+	case "h1", "h2", "h3", "h4", "h5", "h6", "legend", "caption":
+		return true
+	}
+	if strings.HasSuffix(textOf(n), ":") {
+		return true
+	}
+	ws := pg.facts(n).words
+	if anyIn(set("title", "label", "heading", "header", "caption", "headline"), ws) {
+		return true
+	}
+	// <li><strong>Key features</strong></li>
+	var only *html.Node
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if c.Type == html.TextNode && strings.TrimSpace(c.Data) != "" {
+			return false
+		}
+		if c.Type == html.ElementNode {
+			if only != nil {
+				return false
+			}
+			only = c
+		}
+	}
+	if only == nil {
+		return false
+	}
+	switch only.Data {
+	case "h1", "h2", "h3", "h4", "h5", "h6", "strong", "b":
+		return true
+	}
+	return false
 }
 
 // bodyNode is the page's <body> (or the whole document when there is none).
@@ -349,6 +571,7 @@ func (pg *page) bodyNode() *html.Node {
 // the readability dependency in one file (markdown.go).
 func (pg *page) readable() *record {
 	r := newRecord("readable")
+	r.rank = 1
 	art, err := pg.article()
 	if err != nil || art.Node == nil {
 		return r

@@ -14,6 +14,7 @@ import (
 	"github.com/errandhq/errand/internal/engine"
 	"github.com/errandhq/errand/internal/netguard"
 	"github.com/errandhq/errand/internal/output"
+	"github.com/errandhq/errand/internal/recipe"
 	"github.com/errandhq/errand/internal/task"
 	"github.com/errandhq/errand/internal/webhook"
 )
@@ -156,7 +157,6 @@ func (o object) object(name string) (object, bool) {
 const (
 	maxDurationLimit = 24 * time.Hour
 	maxTokensLimit   = 100_000_000
-	maxDetailsLen    = 100_000
 	maxSettleTimeout = time.Minute
 )
 
@@ -179,9 +179,7 @@ func (a *api) decodeTask(o object, mode taskMode) *task.Spec {
 	if ok && strings.TrimSpace(details) == "" && mode != modeInitial {
 		o.probs.add(o.at("taskDetails"), "must not be empty")
 	}
-	if len(details) > maxDetailsLen {
-		o.probs.add(o.at("taskDetails"), fmt.Sprintf("must be at most %d characters", maxDetailsLen))
-	}
+	o.limit("taskDetails", details, maxDetailsLen)
 	spec := task.Spec{
 		TaskDetails:     details,
 		MaxDuration:     task.DefaultMaxDuration,
@@ -195,8 +193,10 @@ func (a *api) decodeTask(o object, mode taskMode) *task.Spec {
 		startField = "startingUrl"
 	}
 	if sp, ok := o.str(startField); ok {
-		if reason := a.checkPageURL(sp); reason != "" {
-			o.probs.add(o.at(startField), reason)
+		if o.limit(startField, sp, maxURLLen) {
+			if reason := a.checkPageURL(sp); reason != "" {
+				o.probs.add(o.at(startField), reason)
+			}
 		}
 		spec.StartingPoint = sp
 	}
@@ -213,8 +213,16 @@ func (a *api) decodeTask(o object, mode taskMode) *task.Spec {
 		spec.SettleTimeout = time.Duration(ms) * time.Millisecond
 	}
 	if ds, ok := o.strings("avoidDomains"); ok {
+		if len(ds) > maxDomains {
+			o.probs.add(o.at("avoidDomains"), fmt.Sprintf("must have at most %d entries", maxDomains))
+			ds = nil
+		}
 		for i, d := range ds {
 			d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
+			if len(d) > maxDomainLen {
+				o.probs.add(fmt.Sprintf("%s/%d", o.at("avoidDomains"), i), fmt.Sprintf("must be at most %d characters", maxDomainLen))
+				continue
+			}
 			if d == "" || strings.ContainsAny(d, "/:@ ") {
 				o.probs.add(fmt.Sprintf("%s/%d", o.at("avoidDomains"), i), "must be a domain name such as example.com")
 				continue
@@ -224,6 +232,20 @@ func (a *api) decodeTask(o object, mode taskMode) *task.Spec {
 	}
 	if b, ok := o.boolean("terminateOnCompletion"); ok {
 		spec.TerminateOnCompletion = b
+	}
+	if name, ok := o.str("recipe"); ok {
+		if !recipe.ValidName(name) {
+			o.probs.add(o.at("recipe"), recipeNameRule)
+		}
+		spec.Recipe = name
+	}
+	if m, ok := o.str("replay"); ok {
+		switch mode := task.ReplayMode(m); mode {
+		case task.ReplayAuto, task.ReplayOff, task.ReplayRequire:
+			spec.Replay = mode
+		default:
+			o.probs.add(o.at("replay"), "must be one of auto, off, require")
+		}
 	}
 	if ot, ok := o.str("outputType"); ok {
 		switch ot {
@@ -304,16 +326,25 @@ var taskEvents = []task.Event{task.EventCompleted, task.EventFailed, task.EventG
 // decodeWebhook reads a webhook object whose events may be among allowed.
 func (a *api) decodeWebhook(o object, allowed []task.Event) *task.Webhook {
 	wh := &task.Webhook{}
-	wh.Name, _ = o.requiredStr("name")
+	if name, ok := o.requiredStr("name"); ok && o.limit("name", name, maxNameLen) {
+		if reason := textProblem(name); reason != "" {
+			o.probs.add(o.at("name"), reason)
+		}
+		wh.Name = name
+	}
 	if u, ok := o.requiredStr("url"); ok {
-		if err := a.Policy.CheckWebhookURL(u); err != nil {
-			o.probs.add(o.at("url"), err.Error())
+		if o.limit("url", u, maxURLLen) {
+			if err := a.Policy.CheckWebhookURL(u); err != nil {
+				o.probs.add(o.at("url"), err.Error())
+			}
 		}
 		wh.URL = u
 	}
 	if auth, ok := o.str("auth"); ok {
-		if strings.ContainsAny(auth, "\r\n") {
-			o.probs.add(o.at("auth"), "must not contain line breaks")
+		if o.limit("auth", auth, maxAuthLen) {
+			if reason := headerValueProblem(auth); reason != "" {
+				o.probs.add(o.at("auth"), reason)
+			}
 		}
 		wh.Auth = auth
 	}
@@ -342,7 +373,7 @@ func (a *api) decodeWebhook(o object, allowed []task.Event) *task.Webhook {
 	if n, ok := o.integer("maxAttempts", 1, 20); ok {
 		wh.MaxAttempts = int(n)
 	}
-	if secret, ok := o.str("secret"); ok {
+	if secret, ok := o.str("secret"); ok && o.limit("secret", secret, maxSigningLen) {
 		// Several space-separated secrets sign with each (rotation).
 		secrets := strings.Fields(secret)
 		if len(secrets) == 0 {
@@ -412,6 +443,10 @@ func decodeSecrets(o object) []task.Secret {
 		o.probs.add(o.at("secrets"), "must be an array of {match, fields}")
 		return nil
 	}
+	if len(items) > maxSecrets {
+		o.probs.add(o.at("secrets"), fmt.Sprintf("must have at most %d entries", maxSecrets))
+		return nil
+	}
 	var out []task.Secret
 	for i, item := range items {
 		var fields map[string]json.RawMessage
@@ -421,7 +456,9 @@ func decodeSecrets(o object) []task.Secret {
 		}
 		so := newObject(fmt.Sprintf("%s/%d", o.at("secrets"), i), fields, o.probs)
 		sec := task.Secret{Fields: map[string]string{}}
-		sec.Match, _ = so.requiredStr("match")
+		if m, ok := so.requiredStr("match"); ok && so.limit("match", m, maxDomainLen) {
+			sec.Match = m
+		}
 		fo, ok := so.object("fields")
 		if !ok {
 			if !so.has("fields") {
@@ -442,6 +479,7 @@ func decodeSecrets(o object) []task.Secret {
 				o.probs.add(fo.at(name), "must be a string")
 				continue
 			}
+			fo.limit(name, v, maxSecretValueLen)
 			sec.Fields[name] = v
 		}
 		out = append(out, sec)

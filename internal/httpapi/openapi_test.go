@@ -858,6 +858,29 @@ func TestWebhookBodiesMatchDocument(t *testing.T) {
 			}
 		}
 	}
+	// A task that replayed a recipe has the replay keys in usage and the
+	// replay object; one that failed while replaying too.
+	rep := &task.Replay{Recipe: "daily-prices", Version: 2, Mode: "healed", ReplayedSteps: 3, ModelSteps: 2, TookOverAt: 4,
+		Reason: "no element on the page is button \"Sign in\"", Recorded: 3, SavedInputTokens: 9000, SavedOutputTokens: 300, SavedCost: 0.0061}
+	for _, e := range []task.Event{task.EventCompleted, task.EventFailed} {
+		tk := task.Task{ID: "task_xyz789", SessionID: "sess_abc123", EndedAt: at, Usage: usage, Replay: rep, Spec: task.Spec{OutputType: task.OutputJSON},
+			Status: task.StatusCompleted, Message: `{"a":1}`}
+		if e == task.EventFailed {
+			tk.Status, tk.ErrorCode, tk.ErrorMessage = task.StatusFailed, task.CodeReplayUnavailable, "replay is required"
+		}
+		body, err := webhook.Body(tk, e, task.SubmitFullResponse)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(body), `"replayedSteps":3`) || !strings.Contains(string(body), `"replay":{"recipe":"daily-prices"`) {
+			t.Errorf("%s with a replay: %s", e, body)
+		}
+		name := webhookFor(e, task.SubmitFullResponse)
+		ptr := "/webhooks/" + escPtr(name) + "/post/requestBody/content/application~1json/schema"
+		if err := schemas.validate(t, ptr, body); err != nil {
+			t.Errorf("%s with a replay: %s does not match webhook %q: %v", e, body, name, err)
+		}
+	}
 	// A monitor's events, in each submittedData (see monitors_test.go).
 	for name, body := range monitorBodies(t) {
 		used[name] = true

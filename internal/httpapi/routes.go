@@ -31,6 +31,8 @@ var routeTable = []route{
 	{"DELETE", "/monitors/{monitorId}", false, (*api).deleteMonitor},
 	{"POST", "/monitors/{monitorId}/run", false, (*api).runMonitor},
 	{"GET", "/monitors/{monitorId}/runs", false, (*api).monitorRuns},
+	{"GET", "/recipes", false, (*api).listRecipes},
+	{"DELETE", "/recipes/{name}", false, (*api).deleteRecipe},
 	{"GET", "/metrics", true, (*api).metrics},
 	{"GET", "/openapi.json", true, (*api).openAPI},
 }

@@ -73,6 +73,7 @@ func (a *api) sendMessage(w http.ResponseWriter, r *http.Request) error {
 	probs := problems{}
 	root := newObject("", body, probs)
 	sessionID, _ := root.requiredStr("sessionId")
+	root.limit("sessionId", sessionID, maxIDLen)
 	msg, ok := root.object("message")
 	if !ok {
 		if !root.has("message") {
@@ -110,6 +111,7 @@ func (a *api) sendMessage(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	case "guardrail":
 		answer, _ := msg.requiredStr("taskDetails")
+		msg.limit("taskDetails", answer, maxDetailsLen)
 		if st, ok := msg.str("newState"); ok && st != "resume" {
 			probs.add("/message/newState", `must be "resume"`)
 		}
@@ -283,7 +285,8 @@ func (a *api) redeliver(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		probs := problems{}
-		if u, ok := newObject("", body, probs).str("url"); ok {
+		root := newObject("", body, probs)
+		if u, ok := root.str("url"); ok && root.limit("url", u, maxURLLen) {
 			if err := a.Policy.CheckWebhookURL(u); err != nil {
 				probs.add("/url", err.Error())
 			}

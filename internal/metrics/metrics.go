@@ -28,6 +28,7 @@ type Metrics struct {
 	deliveries     *prometheus.CounterVec
 	deliveryLag    prometheus.Histogram
 	endpointFails  *prometheus.CounterVec
+	recipeRuns     *prometheus.CounterVec
 	browserCtxFunc func() int
 }
 
@@ -62,8 +63,15 @@ func New(depths Depths) *Metrics {
 	m.endpointFails = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "errand_webhook_endpoint_failures_total", Help: "Failed webhook attempts per receiver host.",
 	}, []string{"host"})
+	m.recipeRuns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "errand_recipe_runs_total",
+		Help: "Task runs that involved a learned task (recipe), by mode: recorded, replayed (no model call), healed (the model took over), failed.",
+	}, []string{"mode"})
+	for _, mode := range []string{"recorded", "replayed", "healed", "failed"} {
+		m.recipeRuns.WithLabelValues(mode) // listed from the start, at 0
+	}
 	m.reg.MustRegister(m.tasksStarted, m.tasksEnded, m.taskDuration, m.steps, m.tokens,
-		m.deliveries, m.deliveryLag, m.endpointFails,
+		m.deliveries, m.deliveryLag, m.endpointFails, m.recipeRuns,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "errand_browser_contexts", Help: "Browser contexts open (one per active session).",
@@ -107,6 +115,14 @@ func (m *Metrics) TaskEnded(status, code string, d time.Duration, inputTokens, o
 	m.taskDuration.Observe(d.Seconds())
 	m.tokens.WithLabelValues("input").Add(float64(inputTokens))
 	m.tokens.WithLabelValues("output").Add(float64(outputTokens))
+}
+
+// RecipeRun counts a run that recorded, replayed or healed a recipe, or
+// failed while replaying one.
+func (m *Metrics) RecipeRun(mode string) {
+	if m != nil {
+		m.recipeRuns.WithLabelValues(mode).Inc()
+	}
 }
 
 // Step counts an agent step.

@@ -21,6 +21,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/errandhq/errand/internal/recipe"
 	"github.com/errandhq/errand/internal/task"
 )
 
@@ -227,6 +228,23 @@ type Store interface {
 	// Redeliver makes delivery id due again now, to url if not empty, with
 	// maxAttempts more attempts.
 	Redeliver(ctx context.Context, id, url string, maxAttempts int) error
+
+	// SaveRecipe stores a new version of a tenant's recipe: Version is the
+	// tenant's latest of that name plus one (1 for a new name), and
+	// versions older than the newest recipe.KeepVersions are deleted. It
+	// returns the version.
+	SaveRecipe(ctx context.Context, r recipe.Recipe) (int, error)
+	// LatestRecipe loads the newest version of a tenant's recipe;
+	// ErrRecipeNotFound when the tenant has none of that name.
+	LatestRecipe(ctx context.Context, tenantID, name string) (recipe.Recipe, error)
+	// RecordRecipeUse records one task's use of a recipe.
+	RecordRecipeUse(ctx context.Context, u recipe.Use) error
+	// Recipes lists a tenant's recipes by name, each with its stored
+	// versions (newest first) and its uses.
+	Recipes(ctx context.Context, tenantID string) ([]recipe.Summary, error)
+	// DeleteRecipe deletes every version of a tenant's recipe and its
+	// uses; ErrRecipeNotFound when the tenant has none of that name.
+	DeleteRecipe(ctx context.Context, tenantID, name string) error
 
 	// Depths counts what waits, across all nodes: for metrics.
 	Depths(ctx context.Context) (Depths, error)

@@ -73,6 +73,10 @@ const (
 	CodeBrowserError = "BROWSER_ERROR"
 	// CodeNodeLost is a task whose node died and that could not be resumed.
 	CodeNodeLost = "NODE_LOST"
+	// CodeReplayUnavailable is a task with replay "require" that could not
+	// be done from its recipe alone (none recorded, or a step that did not
+	// replay): the model was not called.
+	CodeReplayUnavailable = "REPLAY_UNAVAILABLE"
 )
 
 // Defaults of the task object (docs/API.md).
@@ -126,6 +130,13 @@ type Spec struct {
 	OutputType            OutputType      `json:"outputType"`
 	OutputSchema          json.RawMessage `json:"outputSchema,omitempty"`
 	Webhook               *Webhook        `json:"webhook,omitempty"`
+	// Recipe names the learned task this task replays and records, shared
+	// by the tasks of one tenant (API key). Empty: with replay auto, the
+	// recipe is found by the task's intent (see package recipe).
+	Recipe string `json:"recipe,omitempty"`
+	// Replay is whether the task may replay a recipe; empty is the default
+	// (see Spec.ReplayMode).
+	Replay ReplayMode `json:"replay,omitempty"`
 	// Secrets are credentials the agent may type on matching sites. They
 	// are never serialized with the spec (so never stored in clear, logged
 	// or sent in a webhook): the store keeps them only sealed (see
@@ -134,6 +145,67 @@ type Spec struct {
 	// Monitor, when set, makes the task a check of that monitor (see
 	// MonitorRun).
 	Monitor *MonitorRun `json:"monitor,omitempty"`
+}
+
+// ReplayMode is whether a task may replay a learned task (a recipe)
+// instead of asking the model at every step.
+type ReplayMode string
+
+const (
+	// ReplayAuto replays the task's recipe when there is one, lets the
+	// model take over where it does not replay, and records what the
+	// model did.
+	ReplayAuto ReplayMode = "auto"
+	// ReplayOff never replays and records nothing.
+	ReplayOff ReplayMode = "off"
+	// ReplayRequire replays or fails with REPLAY_UNAVAILABLE: the model is
+	// never called.
+	ReplayRequire ReplayMode = "require"
+)
+
+// ReplayMode is the task's replay mode with the default applied: auto
+// when the task names a recipe, off otherwise. Replay is opt-in because a
+// replay repeats the recorded choices: a task whose steps depend on what
+// the page says ("open the cheapest offer") must not be replayed blindly.
+func (s Spec) ReplayMode() ReplayMode {
+	switch {
+	case s.Replay != "":
+		return s.Replay
+	case s.Recipe != "":
+		return ReplayAuto
+	}
+	return ReplayOff
+}
+
+// Replay reports how a learned task (recipe) served a run: full_response
+// webhooks carry it. Mode is "recorded" (the model did the task and it was
+// recorded), "replayed" (no model call), "healed" (replayed up to a step,
+// then the model took over and the recipe was recorded again) or "failed".
+type Replay struct {
+	Recipe string `json:"recipe"`
+	// Version is the version replayed, 0 when there was none yet.
+	Version int    `json:"version,omitempty"`
+	Mode    string `json:"mode"`
+	// ReplayedSteps are the recipe's steps replayed; ModelSteps the model
+	// calls made.
+	ReplayedSteps int `json:"replayedSteps"`
+	ModelSteps    int `json:"modelSteps"`
+	// TookOverAt is the recipe step (from 1; one past the last for the
+	// answer) where the model took over, and Reason why; 0 and "" when it
+	// did not.
+	TookOverAt int    `json:"tookOverAt,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	// Recorded is the version this run stored, 0 when none.
+	Recorded int `json:"recorded,omitempty"`
+	// Saved is what the run did not spend against the recipe's baseline
+	// (the run that did it all with the model): tokens, and their cost and
+	// compute time at the server's prices (SavedCost is filled in by the
+	// engine).
+	SavedInputTokens  int64   `json:"savedInputTokens"`
+	SavedOutputTokens int64   `json:"savedOutputTokens"`
+	SavedCost         float64 `json:"savedCost"`
+	// Baseline is the recipe's baseline usage, for SavedCost.
+	Baseline Usage `json:"-"`
 }
 
 // Secret is a set of named values (e.g. email, password) the agent may type
@@ -206,6 +278,9 @@ type Task struct {
 	Message string
 	Network []NetworkURL
 	Usage   Usage
+	// Replay is how a recipe served the run that just ended, for the
+	// webhook it raises; not stored.
+	Replay *Replay
 
 	// Failure, set when failed or cancelled.
 	ErrorCode    string
@@ -272,6 +347,8 @@ type Outcome struct {
 	Question string
 	Network  []NetworkURL
 	Usage    Usage
+	// Replay, when a recipe was replayed or recorded, says how.
+	Replay *Replay
 	// PageHash fingerprints what the agent read when the answer came from
 	// the starting page alone (see RunMemo); empty otherwise. Not stored
 	// with the task: a monitor keeps it.

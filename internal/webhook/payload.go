@@ -71,7 +71,8 @@ func Body(t task.Task, e task.Event, sd task.SubmittedData) ([]byte, error) {
 			v = webhookkit.Completed{
 				Type: string(e), SessionID: t.SessionID, TaskID: t.ID,
 				Data:        completedData(t),
-				Usage:       usage(t.Usage),
+				Usage:       usage(t),
+				Replay:      replay(t.Replay),
 				CompletedAt: at,
 			}
 		}
@@ -91,7 +92,7 @@ func Body(t task.Task, e task.Event, sd task.SubmittedData) ([]byte, error) {
 		} else {
 			v = webhookkit.Failed{
 				Type: string(e), SessionID: t.SessionID, TaskID: t.ID,
-				Error: msg, Code: code, Usage: usage(t.Usage), FailedAt: at,
+				Error: msg, Code: code, Usage: usage(t), Replay: replay(t.Replay), FailedAt: at,
 			}
 		}
 	case task.EventGuardrail:
@@ -101,7 +102,7 @@ func Body(t task.Task, e task.Event, sd task.SubmittedData) ([]byte, error) {
 			v = webhookkit.Guardrail{
 				Type: string(e), SessionID: t.SessionID, TaskID: t.ID,
 				Data:        webhookkit.GuardrailData{Type: webhookkit.GuardrailHumanInput, Value: t.Question},
-				Usage:       usage(t.Usage),
+				Usage:       usage(t),
 				TriggeredAt: at,
 			}
 		}
@@ -135,13 +136,31 @@ func aiResponse(t task.Task) ([]byte, error) {
 	}
 }
 
-func usage(u task.Usage) webhookkit.Usage {
-	return webhookkit.Usage{
+func usage(t task.Task) webhookkit.Usage {
+	u := t.Usage
+	out := webhookkit.Usage{
 		InputTokens:  u.InputTokens,
 		OutputTokens: u.OutputTokens,
 		ComputeTime:  seconds(u.ComputeTime),
 		Cost:         dollars(u.Cost),
 	}
+	if r := t.Replay; r != nil {
+		out.ReplayUsage = &webhookkit.ReplayUsage{
+			ReplayedSteps: r.ReplayedSteps, ModelSteps: r.ModelSteps,
+			SavedInputTokens: r.SavedInputTokens, SavedOutputTokens: r.SavedOutputTokens,
+			SavedCost: dollars(r.SavedCost),
+		}
+	}
+	return out
+}
+
+// replay is the "replay" object of a run that replayed or recorded a
+// recipe.
+func replay(r *task.Replay) *webhookkit.Replay {
+	if r == nil {
+		return nil
+	}
+	return &webhookkit.Replay{Recipe: r.Recipe, Version: r.Version, Mode: r.Mode, TookOverAt: r.TookOverAt, Reason: r.Reason, Recorded: r.Recorded}
 }
 
 // seconds rounds to the millisecond, and dollars to the millionth: the

@@ -361,7 +361,7 @@ func (c *Cluster) databaseURL(name string) (string, error) {
 }
 
 // CreateDatabase starts the cluster if needed and creates an empty
-// database outside a test (for `errand bench`); Stop removes it with the
+// database outside a test (for errand-bench); Stop removes it with the
 // cluster.
 func (c *Cluster) CreateDatabase(ctx context.Context, name string) (string, error) {
 	if err := c.start(); err != nil {

@@ -62,6 +62,9 @@ func Run(t *testing.T, open OpenFunc) {
 		{"QueuedJobSurvivesReopen", testQueuedJobSurvivesReopen},
 		{"FinishOnlyByRunner", testFinishOnlyByRunner},
 		{"Health", testHealth},
+		{"Recipes", testRecipes},
+		{"RecipesPerTenant", testRecipeTenants},
+		{"RecipeVersionsConcurrent", testRecipeVersionsConcurrent},
 	}
 	tests = append(tests, monitorTests...)
 	for _, tc := range tests {

@@ -1,3 +1,7 @@
+// Command errand-bench measures errand on this machine (BENCHMARKS.md). It
+// is a command of its own so that errand, the binary operators ship, links
+// no test harness: the benchmark starts a throwaway PostgreSQL cluster
+// (pgtest) and loopback test servers (httptest).
 package main
 
 import (
@@ -13,16 +17,19 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/errandhq/errand/internal/netguard"
+	"github.com/errandhq/errand/internal/node"
 	"github.com/errandhq/errand/internal/store/pgtest"
 	"github.com/errandhq/errand/internal/task"
 )
@@ -34,9 +41,29 @@ import (
 // Everything runs in this process on loopback: the nodes, a page to
 // extract, and the receivers. PostgreSQL is --database-url, or a throwaway
 // cluster started from Debian's binaries when they are installed.
+// version is set at build time, as errand's (-ldflags "-X main.version=…").
+var version = "0.1.0-dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := bench(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "errand-bench:", err)
+		os.Exit(2)
+	}
+}
+
 func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("errand bench", flag.ContinueOnError)
+	fs := flag.NewFlagSet("errand-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: errand-bench [flags]\n\nMeasure webhook deliveries, latencies and the API on this machine (BENCHMARKS.md).\nIt reads no environment variables.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	n := fs.Int("deliveries", 5000, "deliveries for the throughput phases")
 	rate := fs.Int("task-rate", 100, "tasks per second for the latency phases")
 	apiRates := fs.String("api-rates", "200,1000", "requests per second for the API latency phases")
@@ -45,11 +72,11 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	stores := fs.String("stores", "sqlite,postgres", "which stores to measure")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	only := fs.String("only", "", "run only this phase: throughput, latency, isolation or api")
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, errHelp) {
-			return nil
-		}
+	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -218,13 +245,10 @@ func (b *bencher) close() {
 
 // newApps starts errand's real wiring for tg, on a fresh database; the
 // queues are started by the caller.
-func (b *bencher) newApps(tg target) ([]*app, func(), error) {
-	c := &config{
-		AllowNetworks: "127.0.0.0/8", Browser: "http", APIKey: "bench",
-		InlineWait: 0, WebhookTO: 30 * time.Second, SessionIdle: 5 * time.Minute,
-		RetryBase: 5 * time.Second, RetryMax: time.Hour, Workers: 8, RescueAfter: 30 * time.Second,
-		PriceIn: 0.6, PriceOut: 2.7, PriceCompute: 0.02,
-	}
+func (b *bencher) newApps(tg target) ([]*node.Node, func(), error) {
+	// errand serve's defaults, as its flags give them, but no inline wait.
+	c := node.Default()
+	c.AllowNetworks, c.Browser, c.APIKey, c.InlineWait, c.Version = "127.0.0.0/8", "http", "bench", 0, version
 	if tg.pg {
 		c.DatabaseURL = b.pgURL
 		if b.cluster != nil {
@@ -247,18 +271,18 @@ func (b *bencher) newApps(tg target) ([]*app, func(), error) {
 }
 
 // nodes builds n nodes on c's store; done closes them.
-func (b *bencher) nodes(c *config, n int) ([]*app, func(), error) {
+func (b *bencher) nodes(c node.Config, n int) ([]*node.Node, func(), error) {
 	// Production logging (JSON, info level), written nowhere.
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	var apps []*app
+	c.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	var apps []*node.Node
 	done := func() {
 		for i := len(apps) - 1; i >= 0; i-- {
-			apps[i].close()
+			apps[i].Close()
 		}
 		apps = nil
 	}
 	for range n {
-		a, err := buildApp(b.ctx, c, logger)
+		a, err := node.New(b.ctx, c)
 		if err != nil {
 			done()
 			return nil, nil, err
@@ -268,20 +292,20 @@ func (b *bencher) nodes(c *config, n int) ([]*app, func(), error) {
 	return apps, done, nil
 }
 
-func startAll(ctx context.Context, apps []*app) error {
+func startAll(ctx context.Context, apps []*node.Node) error {
 	for _, a := range apps {
-		if err := a.engine.Start(ctx); err != nil {
+		if err := a.Engine.Start(ctx); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func stopAll(ctx context.Context, apps []*app) {
+func stopAll(ctx context.Context, apps []*node.Node) {
 	stop, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for _, a := range apps {
-		a.engine.Stop(stop)
+		a.Engine.Stop(stop)
 	}
 }
 
@@ -339,7 +363,7 @@ func (b *bencher) throughput(tg target, n int) (e2e, drain float64, err error) {
 	type ref struct{ sid, tid string }
 	refs := make([]ref, 0, n)
 	for range n {
-		t, err := apps[0].engine.RunTask(b.ctx, "bench", b.spec(b.rc.URL))
+		t, err := apps[0].Engine.RunTask(b.ctx, "bench", b.spec(b.rc.URL))
 		if err != nil {
 			return 0, 0, err
 		}
@@ -364,7 +388,7 @@ func (b *bencher) throughput(tg target, n int) (e2e, drain float64, err error) {
 	}
 	defer done()
 	for _, r := range refs {
-		if _, err := apps[0].engine.Redeliver(b.ctx, "bench", r.sid, r.tid, ""); err != nil {
+		if _, err := apps[0].Engine.Redeliver(b.ctx, "bench", r.sid, r.tid, ""); err != nil {
 			return 0, 0, fmt.Errorf("redeliver: %w", err)
 		}
 	}
@@ -382,9 +406,8 @@ func (b *bencher) throughput(tg target, n int) (e2e, drain float64, err error) {
 }
 
 // reopen builds new nodes on the database the closed apps used.
-func (b *bencher) reopen(tg target, closed []*app) ([]*app, func(), error) {
-	c := *closed[0].cfg
-	return b.nodes(&c, tg.nodes)
+func (b *bencher) reopen(tg target, closed []*node.Node) ([]*node.Node, func(), error) {
+	return b.nodes(closed[0].Config, tg.nodes)
 }
 
 // latency submits tasks through the HTTP API at a steady rate and
@@ -403,7 +426,7 @@ func (b *bencher) latency(tg target, rate int, d time.Duration, hang bool) (*dis
 	defer stopAll(b.ctx, apps)
 	var servers []*httptest.Server
 	for _, a := range apps {
-		srv := httptest.NewServer(a.handler)
+		srv := httptest.NewServer(a.Handler)
 		defer srv.Close()
 		servers = append(servers, srv)
 	}
@@ -466,7 +489,7 @@ func (b *bencher) apiLatency(tg target, rate int, d time.Duration) (*dist, *dist
 		return nil, nil, err
 	}
 	defer stopAll(b.ctx, apps)
-	srv := httptest.NewServer(a.handler)
+	srv := httptest.NewServer(a.Handler)
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}
 	do := func(method, path, body string) time.Duration {
@@ -483,11 +506,11 @@ func (b *bencher) apiLatency(tg target, rate int, d time.Duration) (*dist, *dist
 	ss := openLoop(rate, d, func() time.Duration { return do("POST", "/start/start-session", `{"mode":"default"}`) })
 
 	// A finished task to poll.
-	t, err := a.engine.RunTask(b.ctx, "bench", b.spec(b.rc.URL))
+	t, err := a.Engine.RunTask(b.ctx, "bench", b.spec(b.rc.URL))
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, _, err := a.engine.Wait(b.ctx, t, time.Minute); err != nil {
+	if _, _, err := a.Engine.Wait(b.ctx, t, time.Minute); err != nil {
 		return nil, nil, err
 	}
 	path := "/task/" + t.SessionID + "/" + t.ID

@@ -1,0 +1,2 @@
+DROP TABLE recipe_uses;
+DROP TABLE recipes;
