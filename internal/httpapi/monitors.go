@@ -207,16 +207,22 @@ func (a *api) listMonitors(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return monitorError(err)
 	}
-	out := make([]map[string]any, 0, len(page.Monitors))
-	for _, m := range page.Monitors {
-		out = append(out, monitorView(m))
+	writePage(w, "monitors", page.Monitors, monitorView, page.Next)
+	return nil
+}
+
+// writePage answers one page of items as {"success", key: [views],
+// "nextCursor"?}.
+func writePage[T any](w http.ResponseWriter, key string, items []T, view func(T) map[string]any, next string) {
+	out := make([]map[string]any, 0, len(items))
+	for _, it := range items {
+		out = append(out, view(it))
 	}
-	body := map[string]any{"success": true, "monitors": out}
-	if page.Next != "" {
-		body["nextCursor"] = page.Next
+	body := map[string]any{"success": true, key: out}
+	if next != "" {
+		body["nextCursor"] = next
 	}
 	writeJSON(w, http.StatusOK, body)
-	return nil
 }
 
 // pageLimitParam reads ?limit= (1 to runner.MaxPageLimit).
@@ -344,15 +350,7 @@ func (a *api) monitorRuns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return monitorError(err)
 	}
-	out := make([]map[string]any, 0, len(page.Runs))
-	for _, run := range page.Runs {
-		out = append(out, runView(run))
-	}
-	body := map[string]any{"success": true, "runs": out}
-	if page.Next != "" {
-		body["nextCursor"] = page.Next
-	}
-	writeJSON(w, http.StatusOK, body)
+	writePage(w, "runs", page.Runs, runView, page.Next)
 	return nil
 }
 

@@ -156,16 +156,16 @@ func (c *Config) defaults() {
 // Close it.
 type Node struct {
 	// Config is what the node was made with, defaults applied.
-	Config  Config
-	Store   store.Store
-	Engine  *engine.Engine
+	Config Config
+	Store  store.Store
+	Engine *engine.Engine
 	// Monitors keeps and schedules monitors; its runs are the engine's
 	// tasks.
 	Monitors *runner.Runner
-	Handler http.Handler
-	Policy  *netguard.Policy
-	Metrics *metrics.Metrics
-	close   func()
+	Handler  http.Handler
+	Policy   *netguard.Policy
+	Metrics  *metrics.Metrics
+	close    func()
 }
 
 // Close releases the store and the browser; stop the engine first.
