@@ -234,8 +234,10 @@ func agentFlags(c *command, cfg *node.Config) {
 // process serves it.
 type serveConfig struct {
 	node.Config
-	Addr  string
-	Grace time.Duration
+	Addr string
+	// MetricsAddr, when set, serves /metrics without a key there.
+	MetricsAddr string
+	Grace       time.Duration
 }
 
 func serveCommand(getenv func(string) string) (*command, *serveConfig) {
@@ -243,6 +245,7 @@ func serveCommand(getenv func(string) string) (*command, *serveConfig) {
 	cfg := &sc.Config
 	c := newCommand("serve", "", "Serve errand's HTTP API (docs/API.md): run tasks and deliver their webhooks.", getenv)
 	c.str(&sc.Addr, "addr", "ERRAND_ADDR", "address to listen on")
+	c.str(&sc.MetricsAddr, "metrics-addr", "ERRAND_METRICS_ADDR", "also serve /metrics here without an API key, for a scraper on a private interface (e.g. 10.0.0.5:9090); on --addr it needs a key")
 	storeFlags(c, cfg)
 	agentFlags(c, cfg)
 	c.dur(&cfg.InlineWait, "inline-wait", "ERRAND_INLINE_WAIT", "how long send-message and run-task wait for the result before answering pending (0s: never)")

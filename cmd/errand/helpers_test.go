@@ -27,6 +27,7 @@ type server struct {
 	cancel context.CancelFunc
 	done   chan error
 	logs   *syncBuffer
+	stdout *syncBuffer // what serve printed
 }
 
 type syncBuffer struct {
@@ -68,7 +69,7 @@ func startServerEnv(t *testing.T, data string, moreEnv map[string]string, extra 
 		"--browser", "http"}, extra...)
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	s := &server{Data: data, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
+	s := &server{Data: data, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}, stdout: &syncBuffer{}}
 	go func() {
 		s.done <- run(ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), pw, s.logs)
 		pw.Close()
@@ -77,6 +78,7 @@ func startServerEnv(t *testing.T, data string, moreEnv map[string]string, extra 
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
+			fmt.Fprintln(s.stdout, sc.Text())
 			if m := listenLine.FindStringSubmatch(sc.Text()); m != nil {
 				found <- m[1]
 			}
@@ -177,6 +179,7 @@ func (s *server) waitTask(t *testing.T, sessionID, taskID string) map[string]any
 
 // delivery is one request a receiver got.
 type delivery struct {
+	Path   string
 	Header http.Header
 	Body   []byte
 	At     time.Time
@@ -207,7 +210,7 @@ func newReceiver(t *testing.T, respond func(w http.ResponseWriter, r *http.Reque
 	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		rc.mu.Lock()
-		rc.got = append(rc.got, delivery{Header: r.Header.Clone(), Body: body, At: time.Now()})
+		rc.got = append(rc.got, delivery{Path: r.URL.Path, Header: r.Header.Clone(), Body: body, At: time.Now()})
 		rc.mu.Unlock()
 		rc.notify <- struct{}{}
 		if rc.respond != nil {
@@ -304,3 +307,23 @@ func newSite(t *testing.T) *httptest.Server {
 }
 
 func keys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
+
+// metricsText reads /metrics with the test key (Prometheus' bearer token).
+func (s *server) metricsText(t *testing.T) []byte {
+	t.Helper()
+	req, err := http.NewRequest("GET", s.URL+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, body)
+	}
+	return body
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -16,12 +15,7 @@ import (
 // the given label filter).
 func metric(t *testing.T, s *server, name, labels string) float64 {
 	t.Helper()
-	resp, err := http.Get(s.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body := s.metricsText(t)
 	total := 0.0
 	re := regexp.MustCompile(`(?m)^` + name + `(\{[^}]*\})? (\S+)$`)
 	for _, m := range re.FindAllStringSubmatch(string(body), -1) {

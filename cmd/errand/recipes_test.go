@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -165,12 +164,7 @@ func TestRecipesThroughAPI(t *testing.T) {
 		`errand_recipe_runs_total{mode="failed"} 1`, `errand_recipe_runs_total{mode="healed"} 0`}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := http.Get(srv.URL + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		text, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		text := srv.metricsText(t)
 		missing := ""
 		for _, want := range wantLines {
 			if !bytes.Contains(text, []byte(want)) {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"io"
-	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -91,17 +89,10 @@ var queuedLine = regexp.MustCompile(`(?m)^errand_tasks_queued (\S+)$`)
 // queuedGauge reads errand_tasks_queued from /metrics.
 func queuedGauge(t *testing.T, srv *server) string {
 	t.Helper()
-	req, _ := http.NewRequest("GET", srv.URL+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+testKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body := srv.metricsText(t)
 	m := queuedLine.FindSubmatch(body)
 	if m == nil {
-		t.Fatalf("no errand_tasks_queued in /metrics: %d\n%s", resp.StatusCode, body)
+		t.Fatalf("no errand_tasks_queued in /metrics:\n%s", body)
 	}
 	return string(m[1])
 }

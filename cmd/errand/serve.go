@@ -32,6 +32,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
+	served := make(chan error, 2)
+	var msrv *http.Server
+	if c.MetricsAddr != "" {
+		if msrv, err = serveMetrics(c.MetricsAddr, n, logger, served); err != nil {
+			ln.Close()
+			return err
+		}
+		defer msrv.Close()
+	}
 	// The queue outlives ctx: on a signal it is stopped gracefully below.
 	if err := eng.Start(context.WithoutCancel(ctx)); err != nil {
 		ln.Close()
@@ -47,10 +56,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "errand %s listening on http://%s\n", version, ln.Addr())
 	logger.Info("listening", "addr", ln.Addr().String(), "version", version)
+	if msrv != nil {
+		fmt.Fprintf(stdout, "errand %s metrics on http://%s/metrics (no API key)\n", version, msrv.Addr)
+	}
 
 	select {
 	case err := <-served:
@@ -84,4 +95,28 @@ func helpOrErr(err error) error {
 		return nil
 	}
 	return err
+}
+
+// serveMetrics serves the node's /metrics on addr without a key, for an
+// operator who binds it to a private interface. Nothing else is served
+// there. A failure of the listener after it started ends serve via done.
+func serveMetrics(addr string, n *node.Node, logger *slog.Logger, done chan<- error) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", n.Metrics.Handler())
+	srv := &http.Server{
+		Addr: ln.Addr().String(), Handler: mux,
+		ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			done <- fmt.Errorf("--metrics-addr: %w", err)
+		}
+	}()
+	logger.Info("serving metrics without a key", "addr", srv.Addr)
+	return srv, nil
 }

@@ -71,7 +71,7 @@ func e2ePolicy() *netguard.Policy {
 	})
 }
 
-func needChromium(t *testing.T) *browser.Chromium {
+func needChromium(t testing.TB) *browser.Chromium {
 	t.Helper()
 	if chromiumMissing != nil {
 		testenv.Chromium(t, chromiumMissing)
@@ -81,7 +81,7 @@ func needChromium(t *testing.T) *browser.Chromium {
 
 // serve starts a test site and returns its base URL under host (a *.test
 // name the policy resolves to loopback).
-func serve(t *testing.T, host string, h http.Handler) string {
+func serve(t testing.TB, host string, h http.Handler) string {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -97,7 +97,7 @@ func page(title, body string) http.HandlerFunc {
 }
 
 // e2eTask is a task in a fresh session of the shared browser.
-func e2eTask(t *testing.T, s task.Spec) task.Task {
+func e2eTask(t testing.TB, s task.Spec) task.Task {
 	sessionMu.Lock()
 	sessionN++
 	id := "sess_e2e_" + strconv.Itoa(sessionN)
@@ -108,7 +108,7 @@ func e2eTask(t *testing.T, s task.Spec) task.Task {
 
 // elementID finds the number of the element the observation shows right
 // after [N] and matching pattern (a regexp), e.g. `<input type=email`.
-func elementID(t *testing.T, obs, pattern string) int {
+func elementID(t testing.TB, obs, pattern string) int {
 	t.Helper()
 	m := regexp.MustCompile(`\[(\d+)\]` + pattern).FindStringSubmatch(obs)
 	if m == nil {
@@ -472,4 +472,114 @@ func TestChromiumTaskSettleTimeout(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestChromiumLoginInCrossOriginFrame: the shop embeds its identity
+// provider's sign-in form in an iframe from another site; the model fills
+// it with the task's secrets (allowed on the provider's host, the frame's,
+// not the shop's) and submits it, with the frame in the page's process and
+// out of it (site isolation).
+func TestChromiumLoginInCrossOriginFrame(t *testing.T) {
+	needChromium(t)
+	const email, password = "ada@example.org", "c0rrect horse"
+	posted := make(chan url.Values, 2)
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	shop, idp := "http://shop.test:"+port, "http://login.idp.test:"+port
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		switch host, _, _ := strings.Cut(r.Host, ":"); host + " " + r.Method + " " + r.URL.Path {
+		case "shop.test GET /account":
+			page("Your account", `<h1>Your account</h1><p>Sign in to see your orders.</p>
+<iframe src="`+idp+`/embed" style="width:500px;height:300px"></iframe>`)(w, r)
+		case "login.idp.test GET /embed":
+			page("Sign in", `<form method=post action=/embed>
+<label>Email <input name=email type=email></label>
+<label>Password <input name=password type=password></label>
+<button>Sign in</button></form>`)(w, r)
+		case "login.idp.test POST /embed":
+			r.ParseForm()
+			posted <- r.PostForm
+			page("Signed in", `<p>Signed in as `+r.PostForm.Get("email")+`. You have 2 orders on the way.</p>`)(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	for _, tc := range []struct {
+		name  string
+		flags []string
+	}{
+		{"in-process frame", nil},
+		{"out-of-process frame", []string{"--site-per-process"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := chromium
+			if tc.flags != nil {
+				var err error
+				c, err = browser.NewChromium(t.Context(), browser.ChromiumConfig{Policy: e2ePolicy(), Flags: tc.flags})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+			}
+			m := modeltest.New(t,
+				func(r modeltest.Request) modeltest.Reply {
+					obs := lastObs(r)
+					if !strings.Contains(obs, "--- frame "+idp+"/embed ---") {
+						t.Errorf("the first view does not show the sign-in frame:\n%s", obs)
+					}
+					return modeltest.Reply{Calls: []modeltest.Call{
+						{Name: "type", Args: map[string]any{"id": elementID(t, obs, `<input type=email`), "text": "{{email}}"}},
+						{Name: "type", Args: map[string]any{"id": elementID(t, obs, `<input type=password`), "text": "{{password}}"}},
+						{Name: "click", Args: map[string]any{"id": elementID(t, obs, `<button>Sign in`)}},
+					}}
+				},
+				func(r modeltest.Request) modeltest.Reply {
+					obs := lastObs(r)
+					if !strings.Contains(obs, "Signed in as {{email}}. You have 2 orders on the way.") {
+						t.Errorf("after signing in the model sees:\n%s", obs)
+					}
+					return modeltest.Reply{Calls: []modeltest.Call{{Name: "done", Args: map[string]string{"answer": "2 orders"}}}}
+				},
+			)
+			s := spec("How many orders are on the way?", shop+"/account")
+			s.Secrets = []task.Secret{{Match: "login.idp.test", Fields: map[string]string{"email": email, "password": password}}}
+			res := runAgent(t, c, m, e2eTask(t, s), nil)
+			if res.out.Code != "" || res.out.Message != "2 orders" {
+				t.Fatalf("outcome = %+v\nsteps = %+v", res.out, res.steps)
+			}
+			if form := <-posted; form.Get("email") != email || form.Get("password") != password {
+				t.Errorf("the identity provider received %v", form)
+			}
+			assertNoSecrets(t, m, email, password)
+		})
+	}
+
+	// Secrets for the shop are not typed into the provider's frame.
+	t.Run("secret for another host", func(t *testing.T) {
+		c := needChromium(t)
+		m := modeltest.New(t,
+			func(r modeltest.Request) modeltest.Reply {
+				obs := lastObs(r)
+				return modeltest.Reply{Calls: []modeltest.Call{
+					{Name: "type", Args: map[string]any{"id": elementID(t, obs, `<input type=password`), "text": "{{password}}"}},
+				}}
+			},
+			func(r modeltest.Request) modeltest.Reply {
+				if res := toolResults(r); !strings.Contains(res, "SECRET_NOT_ALLOWED") || !strings.Contains(res, "login.idp.test") {
+					t.Errorf("typing the shop's secret into the provider's frame gave: %s", res)
+				}
+				return modeltest.Reply{Calls: []modeltest.Call{{Name: "give_up", Args: map[string]string{"reason": "cannot sign in"}}}}
+			},
+		)
+		s := spec("Sign in.", shop+"/account")
+		s.Secrets = []task.Secret{{Match: "shop.test", Fields: map[string]string{"password": password}}}
+		runAgent(t, c, m, e2eTask(t, s), nil)
+		select {
+		case form := <-posted:
+			t.Errorf("the provider received %v", form)
+		default:
+		}
+	})
 }

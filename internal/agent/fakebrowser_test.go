@@ -207,6 +207,8 @@ func (t *fakeTab) Page(ctx context.Context) (string, []byte, error) {
 
 func (t *fakeTab) URL() string { return t.url }
 
+func (t *fakeTab) ElementURL(int) string { return t.url }
+
 func (t *fakeTab) Network() []task.NetworkURL {
 	n := t.network
 	t.network = nil

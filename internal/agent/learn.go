@@ -51,6 +51,9 @@ type learning struct {
 	rejoins   int
 	// moved is set once the model acted on the page since the takeover.
 	moved bool
+	// described is the live description of the element the next replayed
+	// action acts on, from the candidates it was found among.
+	described *recipe.Element
 }
 
 // recorder keeps the steps of a run in recipe form as they happen, and a
@@ -134,11 +137,12 @@ func (r *taskRun) perform(ctx context.Context, call model.ToolCall) actResult {
 	}
 	var args map[string]json.RawMessage
 	_ = json.Unmarshal([]byte(call.Arguments), &args)
-	var el *recipe.Element
+	el := l.described
+	l.described = nil
 	switch call.Name {
 	case toolClick, toolType, toolSelect:
 		var id flexInt
-		if json.Unmarshal(args["id"], &id) == nil && l.rec.broken == "" {
+		if el == nil && json.Unmarshal(args["id"], &id) == nil && l.rec.broken == "" {
 			if d, err := l.insp.Describe(ctx, int(id)); err == nil {
 				el = &d
 			}
@@ -228,6 +232,9 @@ func (r *taskRun) conclude(ctx context.Context, out task.Outcome) task.Outcome {
 			rep.Mode = recipe.ModeHealed
 		}
 		rep.Recorded = r.saveRecipe(ctx, out.Message, rep)
+		if rep.Recorded == 0 && l.prev == nil {
+			return out // nothing replayed, nothing recorded: the step log says why
+		}
 	}
 	if l.prev != nil {
 		if err := r.a.Recipes.RecordRecipeUse(ctx, recipe.Use{

@@ -52,7 +52,7 @@ type LLM struct {
 	Recipes RecipeBook
 	// ReplaySettle bounds how long a replayed step waits for the page to
 	// reach the recorded state, an element to appear, or the answer to be
-	// readable, before the model takes over. Default 3s.
+	// readable, before the model takes over. Default 2s.
 	ReplaySettle time.Duration
 	// Now is the clock for step durations. Default time.Now.
 	Now func() time.Time
@@ -62,7 +62,7 @@ func (a *LLM) replaySettle() time.Duration {
 	if a.ReplaySettle > 0 {
 		return a.ReplaySettle
 	}
-	return 3 * time.Second
+	return 2 * time.Second
 }
 
 // startCallID is the id of the tool call that opens startingPoint.

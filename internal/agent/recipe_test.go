@@ -105,7 +105,7 @@ func (s *shop) handler() http.Handler {
 const ordersSchema = `{"type":"object","properties":{"orders":{"type":"array","items":{"type":"object","properties":{"id":{"type":"string"},"total":{"type":"number"}},"required":["id","total"]}}},"required":["orders"]}`
 
 // signInTurn is the model's turn that signs in with the task's secrets.
-func signInTurn(t *testing.T) modeltest.Step {
+func signInTurn(t testing.TB) modeltest.Step {
 	return func(r modeltest.Request) modeltest.Reply {
 		obs := r.Body.Last()
 		return modeltest.Reply{Calls: []modeltest.Call{
@@ -115,7 +115,7 @@ func signInTurn(t *testing.T) modeltest.Step {
 	}
 }
 
-func clickTurn(t *testing.T, pattern string) modeltest.Step {
+func clickTurn(t testing.TB, pattern string) modeltest.Step {
 	return func(r modeltest.Request) modeltest.Reply {
 		return modeltest.Reply{Calls: []modeltest.Call{{Name: "click", Args: map[string]any{"id": elementID(t, r.Body.Last(), pattern)}}}}
 	}

@@ -155,6 +155,14 @@ func (r *taskRun) refind(ctx context.Context, want recipe.Element) (int, string)
 		m := recipe.Refind(want, live)
 		switch {
 		case m.Verdict == recipe.Found:
+			for _, c := range live {
+				if c.ID == m.ID {
+					// The live description goes into the new recording
+					// as is: no need to describe the element again.
+					el := c.Element
+					r.learn.described = &el
+				}
+			}
 			return m.ID, ""
 		case m.Verdict == recipe.Ambiguous || !pause(wctx, replayPoll):
 			return 0, m.Why

@@ -200,7 +200,7 @@ func (r *taskRun) act(ctx context.Context, call model.ToolCall) actResult {
 	case toolClick:
 		return r.browserResult(tab.Click(ctx, int(a.ID)), true)
 	case toolType:
-		text, _, err := r.sec.fill(a.Text, tab.URL())
+		text, _, err := r.sec.fill(a.Text, tab.ElementURL(int(a.ID)))
 		if err != nil {
 			return actResult{text: err.Error(), err: err.Error()}
 		}

@@ -1,6 +1,7 @@
 package browser
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"errors"
@@ -17,6 +18,8 @@ import (
 	"github.com/chromedp/cdproto/inspector"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -70,15 +73,21 @@ type chromiumTab struct {
 	avoid   atomic.Pointer[netguard.DomainMatcher]
 	settleD atomic.Int64 // the running task's settle timeout (time.Duration)
 
-	mu       sync.Mutex
-	changed  chan struct{} // closed and replaced on every state change
-	url      string
-	network  []task.NetworkURL
-	starts   uint64 // navigations started in the main frame
-	loading  bool
-	doc      docState
-	inflight map[network.RequestID]time.Time
-	lastNet  time.Time // last request start or end
+	mu        sync.Mutex
+	changed   chan struct{} // closed and replaced on every state change
+	frames    map[cdp.FrameID]*frameInfo
+	frameDocs map[network.RequestID]frameDoc    // frames' document requests in flight
+	oopifs    map[target.SessionID]*frameTarget // out-of-process frames the page's session attached
+	nextID    int                               // the first number the next new element may take
+	elems     map[int]cdp.FrameID               // numbered elements by frame
+	epoch     int64                             // the browser's Date.now() when the latest action began
+	url       string
+	network   []task.NetworkURL
+	starts    uint64 // navigations started in the main frame
+	loading   bool
+	doc       docState
+	inflight  map[network.RequestID]time.Time
+	lastNet   time.Time // last request start or end
 }
 
 // docState is what is known about the main frame's latest document request.
@@ -91,7 +100,9 @@ type docState struct {
 }
 
 func (c *Chromium) newTab(ctx context.Context, inst *instance, s *session) (*chromiumTab, error) {
-	t := &chromiumTab{c: c, inst: inst, sess: s, changed: make(chan struct{}), url: "about:blank", inflight: map[network.RequestID]time.Time{}}
+	t := &chromiumTab{c: c, inst: inst, sess: s, changed: make(chan struct{}), url: "about:blank", inflight: map[network.RequestID]time.Time{},
+		frames: map[cdp.FrameID]*frameInfo{}, oopifs: map[target.SessionID]*frameTarget{}, nextID: 1, elems: map[int]cdp.FrameID{},
+		frameDocs: map[network.RequestID]frameDoc{}}
 	t.avoid.Store(&netguard.DomainMatcher{})
 	t.settleD.Store(int64(c.cfg.SettleTimeout))
 	t.ctx, t.cancel = chromedp.NewContext(inst.ctx,
@@ -105,6 +116,9 @@ func (c *Chromium) newTab(ctx context.Context, inst *instance, s *session) (*chr
 		return nil, err
 	}
 	t.frameID = cdp.FrameID(chromedp.FromContext(t.ctx).Target.TargetID)
+	t.mu.Lock()
+	t.frame(t.frameID)
+	t.mu.Unlock()
 	err = t.run(ctx, c.cfg.CallTimeout, "setting the viewport", func(ctx context.Context) error {
 		if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
 			Width: int64(c.cfg.Width), Height: int64(c.cfg.Height), DeviceScaleFactor: 1,
@@ -115,7 +129,12 @@ func (c *Chromium) newTab(ctx context.Context, inst *instance, s *session) (*chr
 		if _, err := chromedp.Call(ctx, page.SetInterceptFileChooserDialog, page.SetInterceptFileChooserDialogParams{Enabled: true}); err != nil {
 			return err
 		}
-		_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: settleJS})
+		if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: settleJS}); err != nil {
+			return err
+		}
+		// Out-of-process frames attach paused, to be prepared like the
+		// page (oopif.go).
+		_, err := chromedp.Call(ctx, target.SetAutoAttach, autoAttach)
 		return err
 	})
 	if err != nil {
@@ -141,7 +160,19 @@ func (t *chromiumTab) setOptions(opts PageOptions) {
 
 // onEvent runs on the page's event goroutine: it only records, never
 // calls the browser (except answering dialogs, from another goroutine).
-func (t *chromiumTab) onEvent(ev any) {
+func (t *chromiumTab) onEvent(ev any) { t.handle(nil, ev) }
+
+// onFrameEvent takes an event of an out-of-process frame's session, on the
+// page's event goroutine too.
+func (t *chromiumTab) onFrameEvent(f *frameTarget, ev any) { t.handle(f, ev) }
+
+// handle records an event of the page's session (src nil) or of an
+// out-of-process frame's. Requests of every frame count for the network
+// wait and Network; the document, loading and URL are the main frame's.
+func (t *chromiumTab) handle(src *frameTarget, ev any) {
+	if t.route(src, ev) {
+		return
+	}
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -157,6 +188,8 @@ func (t *chromiumTab) onEvent(ev any) {
 				t.doc = docState{requestID: ev.RequestID}
 			}
 			t.doc.url = ev.Request.URL
+		} else if ev.Type == network.ResourceTypeDocument {
+			t.frameRequest(ev.RequestID, ev.FrameID, ev.Request.URL)
 		}
 	case *network.EventWebSocketCreated:
 		t.record(ev.URL, now)
@@ -166,8 +199,12 @@ func (t *chromiumTab) onEvent(ev any) {
 			t.doc.url = ev.Response.URL
 			t.doc.blocked = headerValue(ev.Response.Headers, blockedHeader)
 		}
+		if ev.Type == network.ResourceTypeDocument && ev.Response != nil && ev.FrameID != t.frameID {
+			t.frameResponse(ev.FrameID, ev.Response.URL, headerValue(ev.Response.Headers, blockedHeader))
+		}
 	case *network.EventLoadingFinished:
 		delete(t.inflight, ev.RequestID)
+		delete(t.frameDocs, ev.RequestID)
 		t.lastNet = now
 	case *network.EventLoadingFailed:
 		delete(t.inflight, ev.RequestID)
@@ -175,6 +212,7 @@ func (t *chromiumTab) onEvent(ev any) {
 		if ev.RequestID == t.doc.requestID && !ev.Canceled {
 			t.doc.failed = ev.ErrorText
 		}
+		t.frameFailed(ev.RequestID)
 	case *page.EventFrameRequestedNavigation:
 		if ev.FrameID == t.frameID {
 			t.starts++
@@ -190,21 +228,40 @@ func (t *chromiumTab) onEvent(ev any) {
 			t.loading = false
 		}
 	case *page.EventFrameNavigated:
-		if ev.Frame != nil && ev.Frame.ParentID == "" {
+		if ev.Frame != nil && ev.Frame.ParentID == "" && src == nil {
 			t.url = ev.Frame.URL + ev.Frame.URLFragment
 		}
+		t.frameNavigated(src, ev.Frame)
 	case *page.EventNavigatedWithinDocument:
 		if ev.FrameID == t.frameID {
 			t.url = ev.URL
 		}
+	case *page.EventFrameAttached:
+		t.frameAttached(ev.FrameID, ev.ParentFrameID)
+	case *page.EventFrameDetached:
+		if ev.Reason != page.FrameDetachedReasonSwap {
+			t.frameDetached(ev.FrameID)
+		}
+	case *runtime.EventExecutionContextCreated:
+		t.contextCreated(src, ev.Context)
+	case *runtime.EventExecutionContextDestroyed:
+		t.contextDestroyed(src, ev.ExecutionContextUniqueID)
+	case *runtime.EventExecutionContextsCleared:
+		t.contextsCleared(src)
 	case *inspector.EventTargetCrashed:
-		t.crashed.Store(true)
+		if src == nil {
+			t.crashed.Store(true)
+		}
 	case *page.EventJavascriptDialogOpening:
 		// alert/confirm/prompt would block the page until answered.
+		var sess cdp.Session = src
+		if src == nil {
+			sess = chromedp.FromContext(t.ctx).Target
+		}
 		go func() {
 			ctx, cancel := context.WithTimeout(t.ctx, 5*time.Second)
 			defer cancel()
-			chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true, PromptText: ev.DefaultPrompt})
+			cdp.Call(ctx, sess, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true, PromptText: ev.DefaultPrompt})
 		}()
 	default:
 		return
@@ -329,16 +386,21 @@ type settleState struct {
 	Why   string `json:"why"`  // what was pending: dom, timer, frame, idle, request
 }
 
-// checkFrames asks the page's settle trackers whether it is drawn. ok is
-// false when the deadline passed while asking (a page too busy to answer
-// is read as it is; a hung one is found by the next call).
+// checkFrames asks the page's settle trackers whether it is drawn: the
+// main frame's (which answers for the same-origin frames inside it too)
+// and each cross-origin frame's. ok is false when the deadline passed
+// while asking (a page too busy to answer is read as it is; a hung one is
+// found by the next call).
 func (t *chromiumTab) checkFrames(ctx context.Context, deadline time.Time) (settleState, bool) {
 	within := time.Until(deadline)
 	if within <= 0 {
 		return settleState{}, false
 	}
-	expr := fmt.Sprintf(`window.__errandSettle ? window.__errandSettle.check(%d, %d) : {ready: true}`,
-		domQuiet.Milliseconds(), within.Milliseconds())
+	t.mu.Lock()
+	expr := fmt.Sprintf(`window.__errandSettle ? window.__errandSettle.check(%d, %d, %d) : {ready: true}`,
+		domQuiet.Milliseconds(), within.Milliseconds(), t.epoch)
+	frames := t.settleFrames()
+	t.mu.Unlock()
 	var st settleState
 	err := t.run(ctx, min(within, t.c.cfg.CallTimeout), "waiting for the page to settle", func(ctx context.Context) error {
 		var err error
@@ -353,7 +415,37 @@ func (t *chromiumTab) checkFrames(ctx context.Context, deadline time.Time) (sett
 		// ask the next one.
 		return settleState{Wait: 10}, true
 	}
+	for _, f := range frames {
+		if st.Wait >= int(within.Milliseconds()) {
+			break
+		}
+		fst, err := evalIn[settleState](t, ctx, f, "waiting for a frame to settle", expr)
+		if err != nil {
+			continue // a frame that does not answer does not hold the page
+		}
+		if !fst.Ready {
+			st = settleState{Wait: max(st.Wait, fst.Wait), Why: cmp.Or(st.Why, fst.Why)}
+		}
+	}
 	return st, true
+}
+
+// settleFrames are the frames whose settle tracker the main frame's
+// cannot reach: cross-origin ones, with a context. t.mu is held.
+func (t *chromiumTab) settleFrames() []frameRef {
+	var out []frameRef
+	for _, f := range t.frames {
+		if f.id == t.frameID || f.ctx == 0 {
+			continue
+		}
+		if p := t.frames[f.parent]; p != nil && p.origin == f.origin && p.sess == f.sess {
+			continue
+		}
+		if r, ok := t.ref(f.id); ok {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // run calls f with a context bounded by d, by the caller's ctx and by the
@@ -584,10 +676,6 @@ func (t *chromiumTab) settle(ctx context.Context, starts uint64, what string) er
 	return ctx.Err()
 }
 
-// mark tells the page's settle trackers that an action begins: timers set
-// before it are not waited for after it.
-const markJS = `window.__errandSettle && window.__errandSettle.mark()`
-
 // beginNav is called before anything that may navigate: it forgets the
 // last document and returns the count of navigations started so far.
 func (t *chromiumTab) beginNav() uint64 {
@@ -601,20 +689,47 @@ func (t *chromiumTab) beginNav() uint64 {
 type element struct {
 	Found bool    `json:"found"`
 	Tag   string  `json:"tag"`
-	X     float64 `json:"x"`
+	X     float64 `json:"x"` // in the page's viewport, frames' offsets added
 	Y     float64 `json:"y"`
 	Hit   bool    `json:"hit"` // a mouse click at X,Y reaches it
 	Text  string  `json:"text"`
+	Now   int64   `json:"now"` // the browser's Date.now()
+
+	frame frameRef // where the element is
 }
 
+// locate finds a numbered element, in whichever frame it is, scrolls it
+// into view, and marks the start of an action (the settle wait's epoch).
 func (t *chromiumTab) locate(ctx context.Context, id int, what string) (element, error) {
-	el, err := evalJS[element](t, ctx, what, fmt.Sprintf(`window.__errandLocate && window.__errandLocate(%d) || {found:false}`, id))
+	missing := fmt.Errorf("there is no element [%d] on the page (observe the page again for current numbers)", id)
+	t.mu.Lock()
+	fid, ok := t.elems[id]
+	if !ok {
+		fid = t.frameID
+	}
+	f, ok := t.ref(fid)
+	t.mu.Unlock()
+	if !ok {
+		return element{}, missing
+	}
+	el, err := evalIn[element](t, ctx, f, what, fmt.Sprintf(`window.__errandLocate && window.__errandLocate(%d) || {found:false}`, id))
 	if err != nil {
 		return el, err
 	}
 	if !el.Found {
-		return el, fmt.Errorf("there is no element [%d] on the page (observe the page again for current numbers)", id)
+		return el, missing
 	}
+	el.frame = f
+	if !f.main {
+		dx, dy, err := t.frameOffset(ctx, f)
+		if err != nil {
+			return el, fmt.Errorf("%w: %v", missing, err)
+		}
+		el.X, el.Y = el.X+dx, el.Y+dy
+	}
+	t.mu.Lock()
+	t.epoch = el.Now
+	t.mu.Unlock()
 	return el, nil
 }
 
@@ -628,21 +743,9 @@ func (t *chromiumTab) Click(ctx context.Context, id int) error {
 	}
 	starts := t.beginNav()
 	if el.Hit {
-		err = t.run(ctx, t.c.cfg.CallTimeout, what, func(ctx context.Context) error {
-			for _, typ := range []input.DispatchMouseEventType{input.DispatchMouseEventTypeMouseMoved, input.DispatchMouseEventTypeMousePressed, input.DispatchMouseEventTypeMouseReleased} {
-				p := input.DispatchMouseEventParams{Type: typ, X: el.X, Y: el.Y}
-				if typ != input.DispatchMouseEventTypeMouseMoved {
-					p.Button, p.Buttons, p.ClickCount = input.MouseButtonLeft, 1, 1
-				}
-				if _, err := chromedp.Call(ctx, input.DispatchMouseEvent, p); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		err = t.hung(err)
+		err = t.mouseClick(ctx, what, el.X, el.Y)
 	} else {
-		_, err = evalJS[bool](t, ctx, what, fmt.Sprintf(`window.__errandElement(%d).click(), true`, id))
+		_, err = evalIn[bool](t, ctx, el.frame, what, fmt.Sprintf(`window.__errandElement(%d).click(), true`, id))
 	}
 	if err != nil {
 		return err
@@ -650,14 +753,40 @@ func (t *chromiumTab) Click(ctx context.Context, id int) error {
 	return t.settle(ctx, starts, what)
 }
 
+// mouseClick presses and releases the left button at x,y of the viewport;
+// the browser sends it to whichever frame is there.
+func (t *chromiumTab) mouseClick(ctx context.Context, what string, x, y float64) error {
+	err := t.run(ctx, t.c.cfg.CallTimeout, what, func(ctx context.Context) error {
+		for _, typ := range []input.DispatchMouseEventType{input.DispatchMouseEventTypeMouseMoved, input.DispatchMouseEventTypeMousePressed, input.DispatchMouseEventTypeMouseReleased} {
+			p := input.DispatchMouseEventParams{Type: typ, X: x, Y: y}
+			if typ != input.DispatchMouseEventTypeMouseMoved {
+				p.Button, p.Buttons, p.ClickCount = input.MouseButtonLeft, 1, 1
+			}
+			if _, err := chromedp.Call(ctx, input.DispatchMouseEvent, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return t.hung(err)
+}
+
 // Type replaces the value of element id with text, typed as trusted input
 // events (frameworks see them as a user's), then presses Enter if submit.
 func (t *chromiumTab) Type(ctx context.Context, id int, text string, submit bool) error {
 	what := fmt.Sprintf("typing into [%d]", id)
-	if _, err := t.locate(ctx, id, what); err != nil {
+	el, err := t.locate(ctx, id, what)
+	if err != nil {
 		return err
 	}
-	if _, err := evalJS[bool](t, ctx, what, fmt.Sprintf(`window.__errandClear(%d)`, id)); err != nil {
+	if !el.frame.main && el.Hit {
+		// A frame takes the keyboard once the user has clicked into it;
+		// the field's focus() alone does not move it there.
+		if err := t.mouseClick(ctx, what, el.X, el.Y); err != nil {
+			return err
+		}
+	}
+	if _, err := evalIn[bool](t, ctx, el.frame, what, fmt.Sprintf(`window.__errandClear(%d)`, id)); err != nil {
 		return err
 	}
 	if text != "" {
@@ -670,7 +799,7 @@ func (t *chromiumTab) Type(ctx context.Context, id int, text string, submit bool
 		}
 		// Some inputs (date, number with a mask) ignore inserted text:
 		// then set the value as a script would.
-		if _, err := evalJS[bool](t, ctx, what, fmt.Sprintf(`window.__errandEnsureValue(%d, %s)`, id, jsString(text))); err != nil {
+		if _, err := evalIn[bool](t, ctx, el.frame, what, fmt.Sprintf(`window.__errandEnsureValue(%d, %s)`, id, jsString(text))); err != nil {
 			return err
 		}
 	}
@@ -685,11 +814,12 @@ func (t *chromiumTab) Type(ctx context.Context, id int, text string, submit bool
 // Select picks an option of a <select> by value or visible text.
 func (t *chromiumTab) Select(ctx context.Context, id int, value string) error {
 	what := fmt.Sprintf("selecting %q in [%d]", value, id)
-	if _, err := t.locate(ctx, id, what); err != nil {
+	el, err := t.locate(ctx, id, what)
+	if err != nil {
 		return err
 	}
 	starts := t.beginNav()
-	if _, err := evalJS[string](t, ctx, what, fmt.Sprintf(`window.__errandSelect(%d, %s)`, id, jsString(value))); err != nil {
+	if _, err := evalIn[string](t, ctx, el.frame, what, fmt.Sprintf(`window.__errandSelect(%d, %s)`, id, jsString(value))); err != nil {
 		return err
 	}
 	// onchange handlers sometimes navigate (a sort order, a country).
@@ -722,7 +852,14 @@ func (t *chromiumTab) Press(ctx context.Context, key string) error {
 func (t *chromiumTab) press(ctx context.Context, keys, what string) error {
 	starts := t.beginNav()
 	err := t.run(ctx, t.c.cfg.CallTimeout, what, func(ctx context.Context) error {
-		return chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](markJS), chromedp.KeyEvent(keys))
+		now, err := chromedp.Run(ctx, chromedp.Evaluate[int64](`Date.now()`))
+		if err != nil {
+			return err
+		}
+		t.mu.Lock()
+		t.epoch = now
+		t.mu.Unlock()
+		return chromedp.Do(ctx, chromedp.KeyEvent(keys))
 	})
 	if err = t.hung(err); err != nil {
 		return err
@@ -743,10 +880,13 @@ func (t *chromiumTab) Scroll(ctx context.Context, direction string, pages float6
 	default:
 		return fmt.Errorf("scroll direction %q: use up or down", direction)
 	}
-	_, err := evalJS[bool](t, ctx, "scrolling", fmt.Sprintf(`%s, window.__errandScroll ? window.__errandScroll(%g) : (window.scrollBy(0, %g * innerHeight), true)`, markJS, pages, pages))
+	now, err := evalJS[int64](t, ctx, "scrolling", fmt.Sprintf(`window.__errandScroll ? window.__errandScroll(%g) : window.scrollBy(0, %g * innerHeight), Date.now()`, pages, pages))
 	if err != nil {
 		return err
 	}
+	t.mu.Lock()
+	t.epoch = now
+	t.mu.Unlock()
 	// Scrolling may load more (lazy images, an endless list).
 	t.waitSettled(ctx)
 	return ctx.Err()
@@ -793,19 +933,6 @@ func (t *chromiumTab) Wait(ctx context.Context, d time.Duration) error {
 		return &BrowserError{Reason: "the browser exited unexpectedly while waiting"}
 	}
 	return t.usable(ctx)
-}
-
-// Page returns the current URL and the serialized DOM, after scripts ran.
-func (t *chromiumTab) Page(ctx context.Context) (string, []byte, error) {
-	type snapshot struct {
-		URL  string `json:"url"`
-		HTML string `json:"html"`
-	}
-	s, err := evalJS[snapshot](t, ctx, "reading the page", `({url: location.href, html: (document.doctype ? "<!DOCTYPE html>\n" : "") + document.documentElement.outerHTML})`)
-	if err != nil {
-		return "", nil, err
-	}
-	return s.URL, []byte(s.HTML), nil
 }
 
 // status is the HTTP status of the main document, 0 when unknown.

@@ -10,3 +10,12 @@ func BrowserPID(c *Chromium) int {
 	}
 	return c.inst.browser.Process().Pid
 }
+
+// OutOfProcessFrames counts the out-of-process frames a tab's page has
+// attached, so that a test can tell site isolation was in effect.
+func OutOfProcessFrames(tb Tab) int {
+	t := tb.(*chromiumTab)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.oopifs)
+}

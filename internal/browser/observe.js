@@ -1,20 +1,27 @@
-// The observation script: evaluated in the page before each observation, it
-// (re)defines errand's helpers and returns the compact view of the viewport.
-// One walk over the DOM, no libraries: it must be fast on large pages and
-// cheap in tokens. Interactive elements get a number kept in the
-// data-errand-id attribute, stable while the document lives, which the
-// actions (click, type, select) use.
-(() => {
+// The observation script: evaluated in each frame of the page before each
+// observation, it (re)defines errand's helpers and returns the compact view
+// of the frame's viewport. One walk over the DOM, no libraries: it must be
+// fast on large pages and cheap in tokens. Interactive elements get a
+// number kept in the data-errand-id attribute, stable while the document
+// lives, which the actions (click, type, select) use; numbers start at
+// args.start, so that the frames of a page never share one. Open shadow
+// roots are walked as part of their host. An iframe shows as a placeholder
+// (\u0001F<n>\u0001, n its index in frames) where the Go side puts the
+// frame's own view.
+((args) => {
   const MAX_LABEL = 120;
   const MAX_HREF = 80;
   const MAX_OPTIONS = 25;
   const MAX_TEXT = 24000;
   const SKIP = new Set(['SCRIPT', 'STYLE', 'NOSCRIPT', 'TEMPLATE', 'HEAD', 'META', 'LINK', 'TITLE',
-    'SVG', 'CANVAS', 'IFRAME', 'FRAME', 'OBJECT', 'EMBED', 'VIDEO', 'AUDIO', 'MAP', 'PICTURE', 'IMG']);
+    'SVG', 'CANVAS', 'OBJECT', 'EMBED', 'VIDEO', 'AUDIO', 'MAP', 'PICTURE', 'IMG']);
   const ROLES = /^(button|link|checkbox|radio|tab|menuitem|menuitemcheckbox|menuitemradio|option|switch|combobox|textbox|searchbox|slider|spinbutton|treeitem)$/;
   const CONTROLS = 'a[href],button,input,select,textarea,[role=button],[role=link],[contenteditable=""],[contenteditable=true]';
 
   const state = window.__errandState || (window.__errandState = { next: 1, els: new Map() });
+  state.next = Math.max(state.next, args.start || 1);
+  const shown = [];
+  const frames = [];
 
   const clean = (s) => (s || '').replace(/\s+/g, ' ').trim();
   const cut = (s, n) => (s.length > n ? s.slice(0, n - 1) + '…' : s);
@@ -29,6 +36,7 @@
       el.setAttribute('data-errand-id', String(id));
       state.els.set(id, el);
     }
+    shown.push(id);
     return id;
   }
 
@@ -184,6 +192,11 @@
         if (r.bottom <= 0 || r.top >= VH || r.right <= 0 || r.left >= VW) return;
       }
     }
+    if (tag === 'IFRAME' || tag === 'FRAME') {
+      frames.push({ id: el.__errandFrameId || '', src: el.src || '' });
+      push('\n\u0001F' + (frames.length - 1) + '\u0001\n');
+      return;
+    }
     if (interactive(el, tag)) {
       const id = numberOf(el);
       const leaf = tag !== 'SUMMARY' && (tag === 'A' || tag === 'BUTTON' || isControl || el.isContentEditable ||
@@ -232,9 +245,9 @@
   const note = (px, where) => '… ' + px.toLocaleString('en-US') + ' px (' +
     (px / VH).toFixed(1) + ' pages) more ' + where;
   const lines = [];
-  if (above > 4) lines.push(note(above, 'above'));
-  lines.push(text || '(nothing visible in the viewport)');
-  if (below > 4) lines.push(note(below, 'below'));
+  if (args.top && above > 4) lines.push(note(above, 'above'));
+  lines.push(text || (args.top ? '(nothing visible in the viewport)' : '(nothing visible in the frame)'));
+  if (args.top && below > 4) lines.push(note(below, 'below'));
 
   // Helpers for the actions, redefined with each observation because a
   // new document starts without them.
@@ -246,8 +259,6 @@
   window.__errandLocate = (id) => {
     const el = state.els.get(id);
     if (!el || !el.isConnected) return { found: false };
-    // An action follows: what the page scheduled before it is not waited for.
-    if (window.__errandSettle) window.__errandSettle.mark();
     el.scrollIntoView({ block: 'center', inline: 'center', behavior: 'instant' });
     const r = el.getBoundingClientRect();
     const x = r.left + r.width / 2;
@@ -255,7 +266,9 @@
     const root = el.getRootNode();
     const top = (root.elementFromPoint ? root : document).elementFromPoint(x, y);
     const hit = r.width > 0 && r.height > 0 && !!top && (top === el || el.contains(top));
-    return { found: true, tag: el.tagName.toLowerCase(), x, y, hit, text: clean(el.innerText).slice(0, 80) };
+    // now: an action follows; what the page scheduled before it is not
+    // waited for after it (settle.js).
+    return { found: true, tag: el.tagName.toLowerCase(), x, y, hit, text: clean(el.innerText).slice(0, 80), now: Date.now() };
   };
   const nativeSetter = (el) => {
     const proto = el.tagName === 'TEXTAREA' ? HTMLTextAreaElement.prototype
@@ -332,5 +345,5 @@
     return true;
   };
 
-  return { url: location.href, title: document.title, text: lines.join('\n') };
-})()
+  return { url: location.href, title: document.title, text: lines.join('\n'), next: state.next, ids: shown, frames };
+})

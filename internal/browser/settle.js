@@ -18,9 +18,9 @@
 //     continuation: it is waited for only while its delay is short (a
 //     render split into 0 ms chunks), so a page that polls or ticks
 //     forever does not hold the wait;
-//   - a mark (mark()) that an action sets before it acts: timers set before
-//     it belong to the page's earlier life (an analytics flush in 2 s) and
-//     are not waited for.
+//   - when an action began (check's epoch, the browser's Date.now() read
+//     just before it): timers set before it belong to the page's earlier
+//     life (an analytics flush in 2 s) and are not waited for.
 //
 // check() answers for this frame and the same-origin frames inside it;
 // errand's Go side adds the network and the frames it cannot reach from
@@ -53,12 +53,11 @@
   const ANIM_WINDOW = 500;
 
   const s = {
-    epoch: 0,
     lastChange: now(),
     lastActivity: -Infinity,
-    timers: new Map(), // id -> due time
-    frames: new Map(), // id -> requested at
-    idles: new Map(), // id -> requested at
+    timers: new Map(), // id -> { due, wall }: due time, Date.now() when set
+    frames: new Map(), // id -> { at, wall }: requested at
+    idles: new Map(), // id -> { at, wall }
     requests: new Map(), // token -> started at
     chain: -1, // chain depth of the task running now; -1: not a tracked callback
   };
@@ -94,7 +93,7 @@
       return fn.apply(this, args);
     };
     id = origSetTimeout.call(W, run, delay);
-    if (depth >= 0) s.timers.set(id, { due: now() + d, at: now() });
+    if (depth >= 0) s.timers.set(id, { due: now() + d, wall: Date.now() });
     return id;
   };
   W.clearTimeout = function clearTimeout(id) { s.timers.delete(id); return origClearTimeout.call(W, id); };
@@ -111,7 +110,7 @@
         enter(depth >= 0 ? depth : MAX_CHAIN);
         return fn.call(this, t);
       });
-      if (depth >= 0) s.frames.set(id, now());
+      if (depth >= 0) s.frames.set(id, { at: now(), wall: Date.now() });
       return id;
     };
     W.cancelAnimationFrame = function cancelAnimationFrame(id) { s.frames.delete(id); return origCancelRAF.call(W, id); };
@@ -125,7 +124,7 @@
         enter(depth >= 0 ? depth : MAX_CHAIN);
         return fn.call(this, deadline);
       }, opts);
-      if (depth >= 0) s.idles.set(id, now());
+      if (depth >= 0) s.idles.set(id, { at: now(), wall: Date.now() });
       return id;
     };
     W.cancelIdleCallback = function cancelIdleCallback(id) { s.idles.delete(id); return origCancelRIC.call(W, id); };
@@ -255,11 +254,12 @@
   };
 
   // check reports, for this frame and its same-origin frames, whether the
-  // page looks drawn: nothing changed for quiet ms, and no tracked work is
-  // due within `within` ms (the rest of the settle timeout); requests older
-  // than `within` are long polls and do not count. wait is a hint of how
-  // long to wait before asking again.
-  const check = (quiet, within) => {
+  // page looks drawn: nothing changed for quiet ms, and no tracked work set
+  // since epoch (a Date.now() value) is due within `within` ms (the rest
+  // of the settle timeout); requests older than `within` are long polls
+  // and do not count. wait is a hint of how long to wait before asking
+  // again.
+  const check = (quiet, within, epoch) => {
     const t = now();
     let wait = 0;
     let why = '';
@@ -269,31 +269,26 @@
       why = 'dom';
     }
     for (const [, timer] of s.timers) {
-      if (timer.at < s.epoch || timer.due - t > within) continue;
+      if (timer.wall < epoch || timer.due - t > within) continue;
       wait = Math.max(wait, Math.min(50, Math.max(1, timer.due - t)));
       why = 'timer';
     }
-    for (const [, at] of s.frames) {
+    for (const [, f] of s.frames) {
       // A page that gets no frames (hidden) would never run them.
-      if (at >= s.epoch && t - at < 200) { wait = Math.max(wait, 16); why = 'frame'; }
+      if (f.wall >= epoch && t - f.at < 200) { wait = Math.max(wait, 16); why = 'frame'; }
     }
-    for (const [, at] of s.idles) {
-      if (at >= s.epoch && t - at < within) { wait = Math.max(wait, 20); why = 'idle'; }
+    for (const [, f] of s.idles) {
+      if (f.wall >= epoch && t - f.at < within) { wait = Math.max(wait, 20); why = 'idle'; }
     }
     for (const [, at] of s.requests) {
       if (t - at < within) { wait = Math.max(wait, 20); why = 'request'; }
     }
     let r = { ready: wait === 0, wait: Math.ceil(wait), why };
     for (const c of childTrackers()) {
-      const cr = c.check(quiet, within);
+      const cr = c.check(quiet, within, epoch);
       if (!cr.ready) r = { ready: false, wait: Math.max(r.wait, cr.wait), why: r.why || cr.why };
     }
     return r;
   };
-  const mark = () => {
-    s.epoch = now();
-    for (const c of childTrackers()) c.mark();
-    return true;
-  };
-  Object.defineProperty(W, '__errandSettle', { value: Object.freeze({ check, mark }) });
+  Object.defineProperty(W, '__errandSettle', { value: Object.freeze({ check }) });
 })();

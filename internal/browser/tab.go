@@ -44,6 +44,10 @@ type Tab interface {
 	Page(ctx context.Context) (url string, html []byte, err error)
 	// URL is the page's current URL.
 	URL() string
+	// ElementURL is the URL of the document that element id (of the
+	// latest Observe) is in: a frame's, for an element inside an iframe,
+	// else the page's. Secrets are typed only where it matches.
+	ElementURL(id int) string
 	// Network lists the URLs this tab loaded since the last call, and
 	// resets the list.
 	Network() []task.NetworkURL

@@ -89,6 +89,12 @@ type Config struct {
 	// that runs tasks needs the same key. Default: a random key, so that
 	// only this process can open the secrets of the tasks it accepted.
 	Secrets *seal.Box
+	// Credentials seals webhook credentials (auth, signing secrets, the
+	// URL's userinfo) while they wait in the store, for the task they
+	// belong to; the deliveries carry them sealed and the dispatcher opens
+	// them to send, with the same key. Default nil: they are stored in clear
+	// (for a node whose key would not outlive it: see cmd/errand).
+	Credentials *seal.Box
 	// Metrics, if set, counts tasks, steps and tokens.
 	Metrics *metrics.Metrics
 	Now     func() time.Time
@@ -284,6 +290,13 @@ func (e *Engine) newTask(s task.Session, spec task.Spec, now time.Time) task.Tas
 	if len(spec.Secrets) > 0 {
 		plain, _ := json.Marshal(spec.Secrets) // strings only: cannot fail
 		t.SealedSecrets = e.cfg.Secrets.Seal(plain, t.ID)
+	}
+	// The webhook's credentials too, for good: its deliveries carry them
+	// sealed, and only the dispatcher opens them.
+	if spec.Webhook != nil && e.cfg.Credentials != nil {
+		wh := *spec.Webhook
+		wh.SealCredentials(e.cfg.Credentials, t.ID)
+		t.Spec.Webhook = &wh
 	}
 	return t
 }
@@ -562,12 +575,42 @@ func (e *Engine) Redeliver(ctx context.Context, tenantID, sessionID, taskID, new
 	// The final event is the newest delivery (a guardrail event may precede
 	// it).
 	d := ds[len(ds)-1]
-	if err := e.st.Redeliver(ctx, d.ID, newURL, 1); err != nil {
+	p := store.RedeliverParams{ID: d.ID, MaxAttempts: 1}
+	if newURL != "" {
+		to, err := e.retarget(d, newURL)
+		if err != nil {
+			return task.Delivery{}, err
+		}
+		p.URL, p.SealedCredentials = to.URL, to.SealedCredentials
+	}
+	if err := e.st.Redeliver(ctx, p); err != nil {
 		return task.Delivery{}, err
 	}
 	e.out.Notify()
 	if newURL != "" {
 		d.URL = newURL
+	}
+	return d, nil
+}
+
+// retarget is d sent to newURL from now on: its Auth and Secret stay, and
+// newURL's userinfo replaces the old URL's. Sealed credentials are opened
+// and sealed again with the new userinfo.
+func (e *Engine) retarget(d task.Delivery, newURL string) (task.Delivery, error) {
+	box := e.cfg.Credentials
+	if len(d.SealedCredentials) > 0 {
+		if box == nil {
+			return d, task.ErrCredentials
+		}
+		open, err := d.OpenCredentials(box)
+		if err != nil {
+			return d, err
+		}
+		d = open
+	}
+	d.URL = newURL
+	if box != nil {
+		d.SealCredentials(box)
 	}
 	return d, nil
 }

@@ -279,7 +279,10 @@ func (e *Engine) finish(ctx context.Context, t task.Task, out task.Outcome) erro
 		}
 		p.Deliveries = append(p.Deliveries, task.Delivery{
 			ID: task.NewID("msg"), TaskID: t.ID, SessionID: t.SessionID, TenantID: t.TenantID,
-			Event: out.Event(), URL: wh.URL, Auth: wh.Auth, Secret: wh.Secret, Body: body,
+			// The credentials travel as the task holds them: sealed for
+			// the task, opened only by the dispatcher to send.
+			Event: out.Event(), URL: wh.URL, Auth: wh.Auth, Secret: wh.Secret,
+			SealedCredentials: wh.SealedCredentials, Body: body,
 			MaxAttempts: attempts, State: task.DeliveryPending, CreatedAt: now,
 		})
 	}

@@ -680,8 +680,11 @@ func TestRealAnswersMatchDocument(t *testing.T) {
 		t.Fatalf("terminate: %d %v", code, m)
 	}
 	l.checkEvents(t, sid2, tid2)
-	if code, _ = l.call(t, "GET", "/metrics", "/metrics", "", false); code != 200 {
+	if code, _ = l.call(t, "GET", "/metrics", "/metrics", "", true); code != 200 {
 		t.Errorf("metrics: %d", code)
+	}
+	if code, m = l.call(t, "GET", "/metrics", "/metrics", "", false); code != 401 || m["code"] != "INVALID_API_KEY" {
+		t.Errorf("metrics without a key: %d %v", code, m)
 	}
 
 	// Every route of routeTable is registered as its entry says: none falls

@@ -33,7 +33,7 @@ var routeTable = []route{
 	{"GET", "/monitors/{monitorId}/runs", false, (*api).monitorRuns},
 	{"GET", "/recipes", false, (*api).listRecipes},
 	{"DELETE", "/recipes/{name}", false, (*api).deleteRecipe},
-	{"GET", "/metrics", true, (*api).metrics},
+	{"GET", "/metrics", false, (*api).metrics},
 	{"GET", "/openapi.json", true, (*api).openAPI},
 }
 

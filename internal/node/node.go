@@ -68,9 +68,10 @@ type Config struct {
 	// APIKey is a bootstrap API key accepted besides stored keys
 	// (ERRAND_API_KEY). Default none.
 	APIKey string
-	// SecretsKey seals task secrets in the store (ERRAND_SECRETS_KEY).
-	// Default: on SQLite, a key file in Data made on first start; on
-	// PostgreSQL, a random key per process (with a warning).
+	// SecretsKey seals task secrets and webhook credentials in the store
+	// (ERRAND_SECRETS_KEY). Default: on SQLite, a key file in Data made on
+	// first start; on PostgreSQL, a random key per process for task
+	// secrets, and webhook credentials in clear (with a warning).
 	SecretsKey string
 	// InlineWait is how long send-message and run-task wait for a result
 	// (--inline-wait). Default 0: never wait (errand serve's flag: 50s).
@@ -188,11 +189,15 @@ func New(ctx context.Context, c Config) (*Node, error) {
 		d, err := st.Depths(ctx)
 		return d.TasksQueued, d.TasksRunning, d.DeliveriesPending, err
 	})
+	box, creds, err := secretsBox(c)
+	if err != nil {
+		return nil, err
+	}
 	ag, err := newAgent(ctx, c, policy, m)
 	if err != nil {
 		return nil, err
 	}
-	st, err = OpenStore(ctx, c)
+	st, err = openStore(ctx, c, creds)
 	if err != nil {
 		ag.close()
 		return nil, err
@@ -205,13 +210,10 @@ func New(ctx context.Context, c Config) (*Node, error) {
 		ag.close()
 		return nil, err
 	}
-	box, err := secretsBox(c)
-	if err != nil {
-		return fail(err)
-	}
 	nodeID := task.NewID("node")
 	deliveries, err := webhook.NewDispatcher(webhook.DispatcherConfig{
-		Outbox: st,
+		Outbox:      st,
+		Credentials: creds,
 		Sender: &webhook.Sender{
 			Client:    &http.Client{Transport: policy.Transport(netguard.TransportOptions{})},
 			UserAgent: "errand/" + c.Version,
@@ -245,6 +247,7 @@ func New(ctx context.Context, c Config) (*Node, error) {
 		// never taken for dead.
 		HeartbeatEvery: min(5*time.Second, c.RescueAfter/4),
 		Secrets:        box,
+		Credentials:    creds,
 		Metrics:        m,
 		Logger:         logger,
 	})
@@ -261,35 +264,54 @@ func New(ctx context.Context, c Config) (*Node, error) {
 // folder (made on first start, so secrets survive a restart); on
 // PostgreSQL, a random key and a warning, since then a task's secrets work
 // only on the node that accepted it.
-func secretsBox(c Config) (*seal.Box, error) {
+//
+// creds, the box for webhook credentials, is the same box when its key
+// outlives this process, and nil otherwise (PostgreSQL without a key): the
+// credentials of a delivery owed across a restart, or sent by another node,
+// must still open, so without a lasting key they are stored in clear, and
+// the warning says so.
+func secretsBox(c Config) (box, creds *seal.Box, err error) {
 	switch {
 	case c.SecretsKey != "":
 		k, err := seal.ParseKey(c.SecretsKey)
 		if err != nil {
-			return nil, fmt.Errorf("ERRAND_SECRETS_KEY: %w", err)
+			return nil, nil, fmt.Errorf("ERRAND_SECRETS_KEY: %w", err)
 		}
-		return seal.New(k)
+		box, err = seal.New(k)
+		return box, box, err
 	case c.DatabaseURL == "":
+		if err := os.MkdirAll(c.Data, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("--data: %w", err)
+		}
 		k, err := seal.KeyFile(filepath.Join(c.Data, "secrets.key"))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return seal.New(k)
+		box, err = seal.New(k)
+		return box, box, err
 	default:
-		c.Logger.Warn("ERRAND_SECRETS_KEY is not set: a task's secrets can only be used by the node that accepted it; give every node the same key")
-		return seal.NewRandom(), nil
+		c.Logger.Warn("ERRAND_SECRETS_KEY is not set: a task's secrets can only be used by the node that accepted it, and webhook credentials are stored in clear; give every node the same key")
+		return seal.NewRandom(), nil, nil
 	}
 }
 
 // OpenStore opens the store c names: PostgreSQL with DatabaseURL, else
-// SQLite in Data (made if missing). errand keys uses it alone.
+// SQLite in Data (made if missing). errand keys uses it alone, without
+// the key: webhook credentials still in clear are sealed by the next
+// node that opens the store with it.
 func OpenStore(ctx context.Context, c Config) (store.Store, error) {
+	return openStore(ctx, c, nil)
+}
+
+// openStore is OpenStore; creds, when not nil, seals the webhook
+// credentials the store still holds in clear.
+func openStore(ctx context.Context, c Config, creds *seal.Box) (store.Store, error) {
 	c.defaults()
 	if c.DatabaseURL != "" {
 		if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 			return nil, errors.New("--database-url: must be a postgres:// or postgresql:// URL")
 		}
-		st, err := postgres.Open(ctx, postgres.Config{URL: c.DatabaseURL, Logger: c.Logger})
+		st, err := postgres.Open(ctx, postgres.Config{URL: c.DatabaseURL, Logger: c.Logger, Credentials: creds})
 		if err != nil {
 			// pgx errors can quote the URL, password included: say only
 			// what kind of failure it was.
@@ -300,7 +322,7 @@ func OpenStore(ctx context.Context, c Config) (store.Store, error) {
 	if err := os.MkdirAll(c.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("--data: %w", err)
 	}
-	return sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(c.Data, "errand.db"), Logger: c.Logger})
+	return sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(c.Data, "errand.db"), Logger: c.Logger, Credentials: creds})
 }
 
 // redactDSN removes the database URL's password from a message.

@@ -72,6 +72,20 @@ type FinishParams struct {
 	Monitor *MonitorSettlement
 }
 
+// RedeliverParams makes a delivery due again (Store.Redeliver).
+type RedeliverParams struct {
+	ID string
+	// URL, when not empty, is where the delivery goes from now on, and
+	// SealedCredentials then replaces its sealed credentials (the caller
+	// sealed the new URL's userinfo with the Auth and Secret it had; see
+	// task.Delivery.SealCredentials). Nil SealedCredentials keeps none
+	// sealed and Auth and Secret as they are.
+	URL               string
+	SealedCredentials []byte
+	// MaxAttempts more attempts are allowed (at least 1).
+	MaxAttempts int
+}
+
 // Depths is what waits in the store.
 type Depths struct {
 	TasksQueued       int64
@@ -209,11 +223,12 @@ type Store interface {
 	// Steps lists a task's steps in order.
 	Steps(ctx context.Context, taskID string) ([]task.Step, error)
 
-	// Delivery loads a delivery (with its Auth and Secret).
+	// Delivery loads a delivery, its credentials as they are stored
+	// (sealed: see task.Delivery.SealedCredentials).
 	Delivery(ctx context.Context, id string) (task.Delivery, error)
 	// ClaimDeliveries leases up to p.Limit pending deliveries that are due
 	// and not leased (or whose lease ran out), oldest due first, with their
-	// Auth and Secret for the sender. Two claims never get the same
+	// credentials for the sender (sealed, as stored). Two claims never get the same
 	// delivery while its lease runs.
 	ClaimDeliveries(ctx context.Context, p task.DeliveryClaim) ([]task.Delivery, error)
 	// ReleaseDeliveries gives leased deliveries back unsent, due at next.
@@ -225,9 +240,8 @@ type Store interface {
 	Attempts(ctx context.Context, taskID string) ([]task.Attempt, error)
 	// TaskDeliveries lists the deliveries owed for a task, oldest first.
 	TaskDeliveries(ctx context.Context, taskID string) ([]task.Delivery, error)
-	// Redeliver makes delivery id due again now, to url if not empty, with
-	// maxAttempts more attempts.
-	Redeliver(ctx context.Context, id, url string, maxAttempts int) error
+	// Redeliver makes a delivery due again now, see RedeliverParams.
+	Redeliver(ctx context.Context, p RedeliverParams) error
 
 	// SaveRecipe stores a new version of a tenant's recipe: Version is the
 	// tenant's latest of that name plus one (1 for a new name), and

@@ -21,16 +21,21 @@ type Delivery struct {
 	TenantID  string
 	// MonitorID names the monitor whose run raised it (header
 	// Errand-Monitor-Id); empty for a task's own events.
-	MonitorID   string
-	Event       Event
-	URL         string
-	Auth        string // sent verbatim as Authorization; never shown
-	Secret      string // whsec_… signing secrets, space-separated; never shown
-	Body        []byte // the JSON body, fixed when the event was raised
-	MaxAttempts int
-	State       DeliveryState
-	Attempts    int // attempts recorded so far
-	CreatedAt   time.Time
+	MonitorID string
+	Event     Event
+	URL       string
+	Auth      string // sent verbatim as Authorization; never shown
+	Secret    string // whsec_… signing secrets, space-separated; never shown
+	// SealedCredentials holds Auth, Secret and the URL's userinfo sealed
+	// for the delivery's task: its webhook's, carried over unopened (see
+	// Webhook.SealCredentials). While it is set, Auth and Secret are empty
+	// and URL has no userinfo; OpenCredentials puts them back, to send.
+	SealedCredentials []byte
+	Body              []byte // the JSON body, fixed when the event was raised
+	MaxAttempts       int
+	State             DeliveryState
+	Attempts          int // attempts recorded so far
+	CreatedAt         time.Time
 	// NextAt is when the next attempt is due (pending deliveries).
 	NextAt time.Time
 }

@@ -94,6 +94,11 @@ type Webhook struct {
 	Events        []Event       `json:"events,omitempty"`
 	MaxAttempts   int           `json:"maxAttempts,omitempty"`
 	Secret        string        `json:"secret,omitempty"`
+	// SealedCredentials holds Auth, Secret and the URL's userinfo, sealed
+	// for the task (see SealCredentials): while it is set, Auth and Secret
+	// are empty and URL has no userinfo, so the stored spec holds none of
+	// them in clear.
+	SealedCredentials []byte `json:"sealedCredentials,omitempty"`
 }
 
 // Subscribes reports whether the webhook wants event e. The default is

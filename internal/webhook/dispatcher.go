@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/errandhq/errand/internal/metrics"
+	"github.com/errandhq/errand/internal/seal"
 	"github.com/errandhq/errand/internal/task"
 )
 
@@ -44,6 +45,11 @@ type DispatcherConfig struct {
 	Outbox Outbox
 	// Sender makes the attempts. Required, no default.
 	Sender *Sender
+	// Credentials opens the deliveries' sealed credentials just before
+	// each attempt (the key the engine sealed them with). Default nil: a
+	// delivery with sealed credentials is not sent; its attempt fails with
+	// task.ErrCredentials.
+	Credentials *seal.Box
 	// Owner names this node in delivery leases. Default: a random id.
 	Owner string
 	// Workers is how many deliveries are in flight at once on this node.
@@ -367,7 +373,14 @@ func (dp *Dispatcher) send(host string, d task.Delivery) {
 // that is not the receiver's fault, so nothing is recorded and the delivery
 // is sent again later.
 func (dp *Dispatcher) attempt(ctx context.Context, d task.Delivery) (task.AttemptRecord, bool) {
-	res := dp.cfg.Sender.Send(ctx, d, d.Attempts+1, dp.now())
+	var res Result
+	if sent, err := dp.open(d); err != nil {
+		// Another node's key, most likely: retried like a failed POST, so
+		// that a node with the right key may take it.
+		res = Result{Attempt: d.Attempts + 1, At: dp.now(), Err: err.Error(), Retryable: true}
+	} else {
+		res = dp.cfg.Sender.Send(ctx, sent, d.Attempts+1, dp.now())
+	}
 	if ctx.Err() != nil {
 		return task.AttemptRecord{}, false
 	}
@@ -380,6 +393,18 @@ func (dp *Dispatcher) attempt(ctx context.Context, d task.Delivery) (task.Attemp
 	}
 	dp.cfg.Metrics.Attempt(string(d.Event), outcome, hostOf(d.URL), dp.now().Sub(d.CreatedAt))
 	return rec, true
+}
+
+// open is d with its credentials in clear, to send: the only place they
+// are opened.
+func (dp *Dispatcher) open(d task.Delivery) (task.Delivery, error) {
+	if len(d.SealedCredentials) == 0 {
+		return d, nil
+	}
+	if dp.cfg.Credentials == nil {
+		return d, task.ErrCredentials
+	}
+	return d.OpenCredentials(dp.cfg.Credentials)
 }
 
 // recordLoop writes attempts in batches: whatever finished while the

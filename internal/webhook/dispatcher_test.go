@@ -2,15 +2,18 @@ package webhook
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/errandhq/errand/internal/seal"
 	"github.com/errandhq/errand/internal/store"
 	"github.com/errandhq/errand/internal/store/sqlite"
 	"github.com/errandhq/errand/internal/task"
@@ -35,7 +38,7 @@ func openOutbox(t *testing.T) *sqlite.Store {
 // owe commits n deliveries to url the way a task's end does: each in the
 // transaction that finishes its task. at is when they were raised (and
 // fall due).
-func owe(t *testing.T, st store.Store, url string, n, maxAttempts int, at time.Time) []task.Delivery {
+func owe(t *testing.T, st store.Store, url string, n, maxAttempts int, at time.Time, edit ...func(*task.Delivery)) []task.Delivery {
 	t.Helper()
 	var ds []task.Delivery
 	for range n {
@@ -49,6 +52,9 @@ func owe(t *testing.T, st store.Store, url string, n, maxAttempts int, at time.T
 			ID: task.NewID("msg"), TaskID: tk.ID, SessionID: s.ID, TenantID: s.TenantID,
 			Event: task.EventCompleted, URL: url, Body: []byte(`{"event":"task_completed"}`),
 			MaxAttempts: maxAttempts, State: task.DeliveryPending, CreatedAt: at,
+		}
+		for _, e := range edit {
+			e(&d)
 		}
 		if err := st.FinishTask(t.Context(), store.FinishParams{
 			TaskID: tk.ID, Outcome: task.Outcome{Message: "done"}, At: at, Deliveries: []task.Delivery{d},
@@ -409,5 +415,51 @@ func TestNewDispatcherNeedsOutboxAndSender(t *testing.T) {
 	}
 	if _, err := NewDispatcher(DispatcherConfig{Outbox: openOutbox(t)}); err == nil {
 		t.Error("NewDispatcher without a Sender: no error")
+	}
+}
+
+// TestDispatcherOpensCredentials: a delivery whose credentials are sealed
+// goes out with them opened; a dispatcher without the key sends nothing and
+// records why.
+func TestDispatcherOpensCredentials(t *testing.T) {
+	box := seal.NewRandom()
+	for _, tc := range []struct {
+		name string
+		key  *seal.Box
+		sent bool
+	}{
+		{"the key", box, true},
+		{"another key", seal.NewRandom(), false},
+		{"no key", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := openOutbox(t)
+			rc := newReceiver(t, nil)
+			now := time.Now()
+			d := owe(t, st, strings.Replace(rc.URL, "http://", "http://user:pa55@", 1), 1, 1, now, func(d *task.Delivery) {
+				d.Auth = ""
+				d.SealCredentials(box)
+			})[0]
+			dispatch(t, st, DispatcherConfig{Credentials: tc.key})
+			eventually(t, "the attempt", func() bool { return deliveryNow(t, st, d.ID).Attempts == 1 })
+			as, err := st.Attempts(t.Context(), d.TaskID)
+			if err != nil || len(as) != 1 {
+				t.Fatalf("attempts %v, %v", as, err)
+			}
+			if !tc.sent {
+				if n := len(rc.got()); n != 0 || !strings.Contains(as[0].Error, "do not open") {
+					t.Fatalf("%d requests, attempt error %q; want none sent and the reason recorded", n, as[0].Error)
+				}
+				return
+			}
+			got := rc.got()
+			want := "Basic " + base64.StdEncoding.EncodeToString([]byte("user:pa55"))
+			if len(got) != 1 || got[0].header.Get("Authorization") != want || as[0].StatusCode != 200 {
+				t.Fatalf("sent %d requests (%v), attempt %+v; want one with Authorization %q", len(got), got, as[0], want)
+			}
+			if strings.Contains(as[0].URL, "pa55") {
+				t.Fatalf("the recorded attempt's URL holds the password: %s", as[0].URL)
+			}
+		})
 	}
 }

@@ -94,7 +94,8 @@ func (r Result) Record(d task.Delivery) task.Attempt {
 // errTimeout tells our own deadline apart from the caller's cancellation.
 var errTimeout = errors.New("webhook: attempt timed out")
 
-// Send makes attempt number attempt (1-based) of delivery d at now: one
+// Send makes attempt number attempt (1-based) of delivery d, its
+// credentials opened (task.Delivery.OpenCredentials), at now: one
 // POST of d.Body with the contract's headers, the webhook-timestamp (and
 // signature, when d.Secret is set) taken from now. It never returns an
 // error: every failure is a Result with its reason, classified for retry.
@@ -106,6 +107,11 @@ func (s *Sender) Send(ctx context.Context, d task.Delivery, attempt int, now tim
 	res := Result{Attempt: attempt, At: now}
 	if s.Client == nil {
 		res.Err = "sender has no HTTP client"
+		return res
+	}
+	if len(d.SealedCredentials) > 0 {
+		// Sent as it is, it would go without its auth or signature.
+		res.Err = "the webhook's credentials are still sealed"
 		return res
 	}
 	timeout := s.Timeout

@@ -12,9 +12,11 @@
 //
 // What a monitor keeps sealed at rest with the secrets key (package seal),
 // each blob bound to the monitor and to its role: the task's secrets, the
-// webhook's credentials (auth, signing secret) and the browser storage
-// (cookies, local storage) its last run left, so that a login is done once
-// and survives restarts and moves between nodes.
+// webhook's credentials (auth, signing secret, URL userinfo, the same
+// scheme as a task's webhook) and the browser storage (cookies, local
+// storage) its last run left, so that a login is done once and survives
+// restarts and moves between nodes. A run's notifications carry the
+// credentials sealed for the run's task, as a task's own do.
 package runner
 
 import (
@@ -22,7 +24,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -136,12 +137,6 @@ func (r *Runner) MinInterval() time.Duration { return r.cfg.MinInterval }
 func secretsContext(id string) string { return "monitor-secrets:" + id }
 func webhookContext(id string) string { return "monitor-webhook:" + id }
 func storageContext(id string) string { return "monitor-storage:" + id }
-
-// credentials are the webhook's values sealed at rest.
-type credentials struct {
-	Auth   string `json:"auth,omitempty"`
-	Secret string `json:"secret,omitempty"`
-}
 
 // CheckParams is what makes a monitor valid.
 type CheckParams struct {
@@ -261,24 +256,22 @@ func (r *Runner) Create(ctx context.Context, p CreateParams) (monitor.Monitor, e
 		plain, _ := json.Marshal(spec.Secrets) // strings only: cannot fail
 		m.SealedSecrets = r.box.Seal(plain, secretsContext(m.ID))
 	}
-	m.Webhook, m.SealedWebhook = r.sealWebhook(m.ID, p.Webhook)
+	m.Webhook = r.sealWebhook(m.ID, p.Webhook)
 	if err := r.st.CreateMonitor(ctx, m); err != nil {
 		return monitor.Monitor{}, err
 	}
 	return m, nil
 }
 
-// sealWebhook returns the webhook as stored (credentials kept in memory
-// for the caller) and its credentials sealed for monitor id.
-func (r *Runner) sealWebhook(id string, wh *task.Webhook) (*task.Webhook, []byte) {
+// sealWebhook returns a copy of the webhook with its credentials (auth,
+// signing secret, URL userinfo) sealed for monitor id, as it is stored.
+func (r *Runner) sealWebhook(id string, wh *task.Webhook) *task.Webhook {
 	if wh == nil {
-		return nil, nil
+		return nil
 	}
-	if wh.Auth == "" && wh.Secret == "" {
-		return wh, nil
-	}
-	plain, _ := json.Marshal(credentials{Auth: wh.Auth, Secret: wh.Secret})
-	return wh, r.box.Seal(plain, webhookContext(id))
+	c := *wh
+	c.SealCredentials(r.box, webhookContext(id))
+	return &c
 }
 
 // openWebhook returns m's webhook with its credentials, for sending.
@@ -286,19 +279,10 @@ func (r *Runner) openWebhook(m monitor.Monitor) (*task.Webhook, error) {
 	if m.Webhook == nil {
 		return nil, nil
 	}
-	wh := *m.Webhook
-	if len(m.SealedWebhook) == 0 {
-		return &wh, nil
-	}
-	plain, err := r.box.Open(m.SealedWebhook, webhookContext(m.ID))
+	wh, err := m.Webhook.OpenCredentials(r.box, webhookContext(m.ID))
 	if err != nil {
-		return nil, fmt.Errorf("the webhook's credentials do not open on this node (another secrets key?): %w", err)
-	}
-	var c credentials
-	if err := json.Unmarshal(plain, &c); err != nil {
 		return nil, err
 	}
-	wh.Auth, wh.Secret = c.Auth, c.Secret
 	return &wh, nil
 }
 
@@ -444,7 +428,7 @@ func (r *Runner) Update(ctx context.Context, p UpdateParams) (monitor.Monitor, e
 	case p.RemoveWebhook:
 		up.RemoveWebhook = true
 	case p.Webhook != nil:
-		up.Webhook, up.SealedWebhook = r.sealWebhook(m.ID, p.Webhook)
+		up.Webhook = r.sealWebhook(m.ID, p.Webhook)
 	}
 	m, err = r.st.UpdateMonitor(ctx, up)
 	if errors.Is(err, store.ErrNotFound) {

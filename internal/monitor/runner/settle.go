@@ -109,10 +109,15 @@ func (r *Runner) Settle(ctx context.Context, ended task.Task, out task.Outcome) 
 		if err != nil {
 			return nil, fmt.Errorf("monitor %s: %s body: %w", m.ID, ev, err)
 		}
-		st.Deliveries = append(st.Deliveries, task.Delivery{
-			ID: task.NewID("msg"), MonitorID: m.ID, Event: ev, URL: wh.URL, Auth: wh.Auth, Secret: wh.Secret,
+		d := task.Delivery{
+			ID: task.NewID("msg"), TaskID: ended.ID, SessionID: ended.SessionID, TenantID: ended.TenantID, MonitorID: m.ID,
+			Event: ev, URL: wh.URL, Auth: wh.Auth, Secret: wh.Secret,
 			Body: body, MaxAttempts: max(wh.MaxAttempts, 1), State: task.DeliveryPending, CreatedAt: ended.EndedAt,
-		})
+		}
+		// Sealed for the run's task, as a task's own delivery is: the
+		// dispatcher opens it to send.
+		d.SealCredentials(r.box)
+		st.Deliveries = append(st.Deliveries, d)
 	}
 	return st, nil
 }

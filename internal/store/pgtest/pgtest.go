@@ -391,3 +391,35 @@ func (c *Cluster) exec(t testing.TB, sql string) {
 		t.Fatalf("pgtest: %s: %v", sql, err)
 	}
 }
+
+// Dump is every row of every table of the database at url (its current
+// schema), each read as text, for tests that search a database for values
+// it must not hold.
+func Dump(t testing.TB, url string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = current_schema()`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	for _, n := range names {
+		var text *string
+		if err := conn.QueryRow(ctx, `SELECT string_agg(t::text, E'\n') FROM `+pgx.Identifier{n}.Sanitize()+` t`).Scan(&text); err != nil {
+			t.Fatal(err)
+		}
+		if text != nil {
+			all.WriteString(*text + "\n")
+		}
+	}
+	return all.String()
+}

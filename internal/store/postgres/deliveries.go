@@ -33,11 +33,11 @@ func (s *Store) insertDelivery(ctx context.Context, tx pgx.Tx, d task.Delivery) 
 		body = []byte{} // NOT NULL: an empty body is still a body
 	}
 	_, err := tx.Exec(ctx, `
-		INSERT INTO deliveries (id, task_id, session_id, tenant_id, event, url, auth, secret, body,
-			max_attempts, state, attempts, created_at, next_at, monitor_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-		d.ID, d.TaskID, d.SessionID, d.TenantID, d.Event, d.URL, d.Auth, d.Secret, body,
-		d.MaxAttempts, d.State, d.Attempts, ts(d.CreatedAt), ts(d.NextAt), d.MonitorID)
+		INSERT INTO deliveries (id, task_id, session_id, tenant_id, event, url, auth, secret, sealed_credentials,
+			credentials_in_clear, body, max_attempts, state, attempts, created_at, next_at, monitor_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		d.ID, d.TaskID, d.SessionID, d.TenantID, d.Event, d.URL, d.Auth, d.Secret, d.SealedCredentials,
+		d.CredentialsInClear(), body, d.MaxAttempts, d.State, d.Attempts, ts(d.CreatedAt), ts(d.NextAt), d.MonitorID)
 	if isConstraint(err) {
 		return fmt.Errorf("postgres: delivery %s: %w", d.ID, store.ErrConflict)
 	}
@@ -47,8 +47,8 @@ func (s *Store) insertDelivery(ctx context.Context, tx pgx.Tx, d task.Delivery) 
 	return nil
 }
 
-const deliveryColumns = `id, task_id, session_id, tenant_id, event, url, auth, secret, body,
-	max_attempts, state, attempts, created_at, next_at, monitor_id`
+const deliveryColumns = `id, task_id, session_id, tenant_id, event, url, auth, secret, sealed_credentials,
+	body, max_attempts, state, attempts, created_at, next_at, monitor_id`
 
 func scanDelivery(row pgx.Row) (task.Delivery, error) {
 	var (
@@ -56,7 +56,7 @@ func scanDelivery(row pgx.Row) (task.Delivery, error) {
 		created, next *time.Time
 	)
 	err := row.Scan(&d.ID, &d.TaskID, &d.SessionID, &d.TenantID, &d.Event, &d.URL, &d.Auth, &d.Secret,
-		&d.Body, &d.MaxAttempts, &d.State, &d.Attempts, &created, &next, &d.MonitorID)
+		&d.SealedCredentials, &d.Body, &d.MaxAttempts, &d.State, &d.Attempts, &created, &next, &d.MonitorID)
 	if err != nil {
 		return task.Delivery{}, notFound(err)
 	}
@@ -228,14 +228,16 @@ func (s *Store) Attempts(ctx context.Context, taskID string) ([]task.Attempt, er
 	return out, nil
 }
 
-// Redeliver makes a delivery pending and due now with maxAttempts more
-// attempts (to url if not empty). A delivery still retrying is due now too:
-// a redelivery is sent now, not after a retry's back-off. A lease in
+// Redeliver makes a delivery pending and due now with p.MaxAttempts more
+// attempts (to p.URL if not empty). A delivery still retrying is due now
+// too: a redelivery is sent now, not after a retry's back-off. A lease in
 // progress is left alone: that attempt settles first.
-func (s *Store) Redeliver(ctx context.Context, id, url string, maxAttempts int) error {
-	if maxAttempts < 1 {
-		maxAttempts = 1
-	}
+func (s *Store) Redeliver(ctx context.Context, p store.RedeliverParams) error {
+	maxAttempts, url, id := max(p.MaxAttempts, 1), p.URL, p.ID
+	// A new URL comes with its credentials sealed (then Auth and Secret are
+	// in them), or with none sealed (its userinfo, if any, is in clear).
+	sealed := url != "" && len(p.SealedCredentials) > 0
+	_, userinfo := task.SplitUserinfo(url)
 	// maxAttempts more attempts from now; a delivery still retrying keeps
 	// whatever budget it had if that is larger. While an attempt is in
 	// flight (leased), its outcome must not settle the redelivery: redo
@@ -250,9 +252,13 @@ func (s *Store) Redeliver(ctx context.Context, id, url string, maxAttempts int) 
 			redo = lease_owner <> '',
 			state = $1,
 			next_at = $3,
-			url = CASE WHEN $4 <> '' THEN $4 ELSE url END
+			url = CASE WHEN $4 <> '' THEN $4 ELSE url END,
+			sealed_credentials = CASE WHEN $4 <> '' THEN $6 ELSE sealed_credentials END,
+			auth = CASE WHEN $7 THEN '' ELSE auth END,
+			secret = CASE WHEN $7 THEN '' ELSE secret END,
+			credentials_in_clear = CASE WHEN $7 THEN false WHEN $8 THEN true ELSE credentials_in_clear END
 		WHERE id = $5`,
-		task.DeliveryPending, maxAttempts, ts(s.now()), url, id)
+		task.DeliveryPending, maxAttempts, ts(s.now()), url, id, p.SealedCredentials, sealed, userinfo != "")
 	if err != nil {
 		return fmt.Errorf("postgres: redeliver: %w", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/errandhq/errand/internal/seal"
 	"github.com/errandhq/errand/internal/store"
 	"github.com/errandhq/errand/internal/store/queue"
 )
@@ -39,6 +40,11 @@ type Config struct {
 	// one of them for LISTEN and the rest serve fetches, completions and the
 	// handlers' queries. Values below 4 are raised to 4. Default 20.
 	MaxConns int32
+	// Credentials is the nodes' key for webhook credentials: with it, the
+	// store seals on opening whatever credentials it still holds in clear
+	// (written before migration 003, or by a node without the key).
+	// Default nil: they are left as they are.
+	Credentials *seal.Box
 }
 
 // Default and least pool sizes (see Config.MaxConns).
@@ -53,6 +59,7 @@ type Store struct {
 	q      *queue.Queue[pgx.Tx]
 	now    func() time.Time
 	logger *slog.Logger
+	creds  *seal.Box
 
 	closeOnce sync.Once
 	closeErr  error
@@ -95,7 +102,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &Store{pool: pool, now: cfg.Now, logger: cfg.Logger}
+	s := &Store{pool: pool, now: cfg.Now, logger: cfg.Logger, creds: cfg.Credentials}
 	if err := s.open(ctx); err != nil {
 		_ = s.Close()
 		return nil, err
@@ -109,6 +116,11 @@ func (s *Store) open(ctx context.Context) error {
 	}
 	if err := s.Migrate(ctx); err != nil {
 		return err
+	}
+	if s.creds != nil {
+		if err := s.sealClearCredentials(ctx); err != nil {
+			return err
+		}
 	}
 	// Not PollOnly: River LISTENs, so a job inserted on any node wakes the
 	// workers of every node at once.

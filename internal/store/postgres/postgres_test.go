@@ -28,12 +28,21 @@ func TestMain(m *testing.M) {
 }
 
 func openStore(url string) (*postgres.Store, error) {
-	return postgres.Open(context.Background(), postgres.Config{URL: url, Now: time.Now})
+	return openStoreWith(url, storetest.Options{})
+}
+
+func openStoreWith(url string, o storetest.Options) (*postgres.Store, error) {
+	return postgres.Open(context.Background(), postgres.Config{URL: url, Now: time.Now, Credentials: o.Credentials})
 }
 
 func openURL(t testing.TB, url string) *postgres.Store {
 	t.Helper()
-	s, err := openStore(url)
+	return openURLWith(t, url, storetest.Options{})
+}
+
+func openURLWith(t testing.TB, url string, o storetest.Options) *postgres.Store {
+	t.Helper()
+	s, err := openStoreWith(url, o)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -41,8 +50,8 @@ func openURL(t testing.TB, url string) *postgres.Store {
 }
 
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) (store.Store, func(t *testing.T) store.Store) {
+	storetest.Run(t, func(t *testing.T) (store.Store, func(*testing.T, storetest.Options) store.Store) {
 		url := pg.NewDatabase(t)
-		return openURL(t, url), func(t *testing.T) store.Store { return openURL(t, url) }
+		return openURL(t, url), func(t *testing.T, o storetest.Options) store.Store { return openURLWith(t, url, o) }
 	})
 }

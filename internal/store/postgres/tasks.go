@@ -88,9 +88,9 @@ func (s *Store) addTask(ctx context.Context, tx pgx.Tx, t *task.Task, now time.T
 		return fmt.Errorf("postgres: add task: spec: %w", err)
 	}
 	_, err = tx.Exec(ctx, `
-		INSERT INTO tasks (id, session_id, tenant_id, seq, spec, status, created_at, sealed_secrets)
-		SELECT $1, id, tenant_id, $2, $3, $4, $5, $7 FROM sessions WHERE id = $6`,
-		t.ID, t.Seq, string(spec), t.Status, ts(t.CreatedAt), t.SessionID, t.SealedSecrets)
+		INSERT INTO tasks (id, session_id, tenant_id, seq, spec, status, created_at, sealed_secrets, webhook_in_clear)
+		SELECT $1, id, tenant_id, $2, $3, $4, $5, $7, $8 FROM sessions WHERE id = $6`,
+		t.ID, t.Seq, string(spec), t.Status, ts(t.CreatedAt), t.SessionID, t.SealedSecrets, t.Spec.Webhook.CredentialsInClear())
 	if isConstraint(err) {
 		return store.ErrConflict
 	}

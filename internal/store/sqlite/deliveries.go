@@ -30,11 +30,11 @@ func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, d task.Delivery)
 		body = []byte{} // NOT NULL: an empty body is still a body
 	}
 	_, err := tx.ExecContext(ctx, `
-		INSERT INTO deliveries (id, task_id, session_id, tenant_id, event, url, auth, secret, body,
-			max_attempts, state, attempts, created_at, next_at, monitor_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		d.ID, d.TaskID, d.SessionID, d.TenantID, d.Event, d.URL, d.Auth, d.Secret, body,
-		d.MaxAttempts, d.State, d.Attempts, ms(d.CreatedAt), ms(d.NextAt), d.MonitorID)
+		INSERT INTO deliveries (id, task_id, session_id, tenant_id, event, url, auth, secret, sealed_credentials,
+			credentials_in_clear, body, max_attempts, state, attempts, created_at, next_at, monitor_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.ID, d.TaskID, d.SessionID, d.TenantID, d.Event, d.URL, d.Auth, d.Secret, d.SealedCredentials,
+		d.CredentialsInClear(), body, d.MaxAttempts, d.State, d.Attempts, ms(d.CreatedAt), ms(d.NextAt), d.MonitorID)
 	if isConstraint(err) {
 		return fmt.Errorf("sqlite: delivery %s: %w", d.ID, store.ErrConflict)
 	}
@@ -44,8 +44,8 @@ func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, d task.Delivery)
 	return nil
 }
 
-const deliveryColumns = `id, task_id, session_id, tenant_id, event, url, auth, secret, body,
-	max_attempts, state, attempts, created_at, next_at, monitor_id`
+const deliveryColumns = `id, task_id, session_id, tenant_id, event, url, auth, secret, sealed_credentials,
+	body, max_attempts, state, attempts, created_at, next_at, monitor_id`
 
 func scanDelivery(row scanner) (task.Delivery, error) {
 	var (
@@ -53,7 +53,7 @@ func scanDelivery(row scanner) (task.Delivery, error) {
 		created, next sql.NullInt64
 	)
 	err := row.Scan(&d.ID, &d.TaskID, &d.SessionID, &d.TenantID, &d.Event, &d.URL, &d.Auth, &d.Secret,
-		&d.Body, &d.MaxAttempts, &d.State, &d.Attempts, &created, &next, &d.MonitorID)
+		&d.SealedCredentials, &d.Body, &d.MaxAttempts, &d.State, &d.Attempts, &created, &next, &d.MonitorID)
 	if err != nil {
 		return task.Delivery{}, notFound(err)
 	}
@@ -197,14 +197,16 @@ func scanAttempt(row scanner) (task.Attempt, error) {
 	return a, err
 }
 
-// Redeliver makes a delivery pending and due now with maxAttempts more
-// attempts (to url if not empty). A delivery still retrying is due now too:
-// a redelivery is sent now, not after a retry's back-off. A lease in
+// Redeliver makes a delivery pending and due now with p.MaxAttempts more
+// attempts (to p.URL if not empty). A delivery still retrying is due now
+// too: a redelivery is sent now, not after a retry's back-off. A lease in
 // progress is left alone: that attempt settles first.
-func (s *Store) Redeliver(ctx context.Context, id, url string, maxAttempts int) error {
-	if maxAttempts < 1 {
-		maxAttempts = 1
-	}
+func (s *Store) Redeliver(ctx context.Context, p store.RedeliverParams) error {
+	maxAttempts, url, id := max(p.MaxAttempts, 1), p.URL, p.ID
+	// A new URL comes with its credentials sealed (then Auth and Secret are
+	// in them), or with none sealed (its userinfo, if any, is in clear).
+	sealed := url != "" && len(p.SealedCredentials) > 0
+	_, userinfo := task.SplitUserinfo(url)
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		// maxAttempts more attempts from now; a delivery still retrying
 		// keeps whatever budget it had if that is larger. While an attempt
@@ -219,9 +221,17 @@ func (s *Store) Redeliver(ctx context.Context, id, url string, maxAttempts int) 
 				redo = CASE WHEN lease_owner <> '' THEN 1 ELSE 0 END,
 				state = ?,
 				next_at = ?,
-				url = CASE WHEN ? <> '' THEN ? ELSE url END
+				url = CASE WHEN ? <> '' THEN ? ELSE url END,
+				sealed_credentials = CASE WHEN ? <> '' THEN ? ELSE sealed_credentials END,
+				auth = CASE WHEN ? THEN '' ELSE auth END,
+				secret = CASE WHEN ? THEN '' ELSE secret END,
+				credentials_in_clear = CASE
+					WHEN ? THEN 0
+					WHEN ? THEN 1
+					ELSE credentials_in_clear END
 			WHERE id = ?`,
-			maxAttempts, task.DeliveryPending, maxAttempts, maxAttempts, task.DeliveryPending, ms(s.now()), url, url, id)
+			maxAttempts, task.DeliveryPending, maxAttempts, maxAttempts, task.DeliveryPending, ms(s.now()), url, url,
+			url, p.SealedCredentials, sealed, sealed, sealed, userinfo != "", id)
 		if err != nil {
 			return fmt.Errorf("sqlite: redeliver: %w", err)
 		}

@@ -19,6 +19,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/errandhq/errand/internal/seal"
 	"github.com/errandhq/errand/internal/store"
 	"github.com/errandhq/errand/internal/store/queue"
 )
@@ -38,6 +39,11 @@ type Config struct {
 	// Logger receives River's warnings and errors. Default: stderr, warnings
 	// and above.
 	Logger *slog.Logger
+	// Credentials is the nodes' key for webhook credentials: with it, the
+	// store seals on opening whatever credentials it still holds in clear
+	// (written before migration 003, or while no key was given). Default
+	// nil: they are left as they are.
+	Credentials *seal.Box
 }
 
 // Store is a store.Store on SQLite.
@@ -47,6 +53,7 @@ type Store struct {
 	q      *queue.Queue[*sql.Tx]
 	now    func() time.Time
 	logger *slog.Logger
+	creds  *seal.Box
 
 	closeOnce sync.Once
 	closeErr  error
@@ -80,7 +87,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{lock: lock, now: cfg.Now, logger: cfg.Logger}
+	s := &Store{lock: lock, now: cfg.Now, logger: cfg.Logger, creds: cfg.Credentials}
 	if err := s.open(ctx, cfg.Path); err != nil {
 		_ = s.Close()
 		return nil, err
@@ -114,6 +121,11 @@ func (s *Store) open(ctx context.Context, path string) error {
 	}
 	if err := s.Migrate(ctx); err != nil {
 		return err
+	}
+	if s.creds != nil {
+		if err := s.sealClearCredentials(ctx); err != nil {
+			return err
+		}
 	}
 	// The queue comes before recover, which may enqueue run jobs.
 	q, err := queue.New(riversqlite.New(db), queue.Config{Logger: s.logger, PollOnly: true})

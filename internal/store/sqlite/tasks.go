@@ -81,9 +81,9 @@ func (s *Store) addTask(ctx context.Context, tx *sql.Tx, t *task.Task, now time.
 		return fmt.Errorf("sqlite: add task: spec: %w", err)
 	}
 	_, err = tx.ExecContext(ctx, `
-		INSERT INTO tasks (id, session_id, tenant_id, seq, spec, status, created_at, sealed_secrets)
-		SELECT ?, id, tenant_id, ?, ?, ?, ?, ? FROM sessions WHERE id = ?`,
-		t.ID, t.Seq, string(spec), t.Status, ms(t.CreatedAt), t.SealedSecrets, t.SessionID)
+		INSERT INTO tasks (id, session_id, tenant_id, seq, spec, status, created_at, sealed_secrets, webhook_in_clear)
+		SELECT ?, id, tenant_id, ?, ?, ?, ?, ?, ? FROM sessions WHERE id = ?`,
+		t.ID, t.Seq, string(spec), t.Status, ms(t.CreatedAt), t.SealedSecrets, t.Spec.Webhook.CredentialsInClear(), t.SessionID)
 	if isConstraint(err) {
 		return store.ErrConflict
 	}

@@ -299,7 +299,7 @@ func testReleaseRedo(t *testing.T, h *harness) {
 	if got := claim("a"); len(got) != 1 {
 		t.Fatalf("claimed %+v", got)
 	}
-	noErr(t, "Redeliver during the lease", h.s.Redeliver(ctx, d.ID, "", 1))
+	noErr(t, "Redeliver during the lease", h.s.Redeliver(ctx, store.RedeliverParams{ID: d.ID, MaxAttempts: 1}))
 	// The sender shuts down before sending and asks for it much later.
 	noErr(t, "ReleaseDeliveries", h.s.ReleaseDeliveries(ctx, "a", []string{d.ID}, time.Now().Add(time.Hour)))
 	got := claim("b")

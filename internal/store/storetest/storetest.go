@@ -11,16 +11,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/errandhq/errand/internal/seal"
 	"github.com/errandhq/errand/internal/store"
 	"github.com/errandhq/errand/internal/task"
 )
 
-// OpenFunc opens a new, empty store for one test. It also returns reopen,
-// which opens the same data again; the suite calls it only after it has
-// stopped and closed the store it had. The suite stops and closes every
-// store it gets; OpenFunc's own resources (files, databases) are for it to
-// clean up, with t.Cleanup.
-type OpenFunc func(t *testing.T) (s store.Store, reopen func(t *testing.T) store.Store)
+// OpenFunc opens a new, empty store for one test, with zero Options. It
+// also returns reopen, which opens the same data again with o; the suite
+// calls it only after it has stopped and closed the store it had. The suite
+// stops and closes every store it gets; OpenFunc's own resources (files,
+// databases) are for it to clean up, with t.Cleanup.
+type OpenFunc func(t *testing.T) (s store.Store, reopen func(t *testing.T, o Options) store.Store)
+
+// Options are the store settings a test may ask for when it reopens.
+type Options struct {
+	// Credentials is the key the store seals webhook credentials still in
+	// clear with when it opens (sqlite.Config.Credentials,
+	// postgres.Config.Credentials).
+	Credentials *seal.Box
+}
 
 // Run runs the suite against the stores open gives.
 func Run(t *testing.T, open OpenFunc) {
@@ -62,6 +71,8 @@ func Run(t *testing.T, open OpenFunc) {
 		{"QueuedJobSurvivesReopen", testQueuedJobSurvivesReopen},
 		{"FinishOnlyByRunner", testFinishOnlyByRunner},
 		{"Health", testHealth},
+		{"CredentialsSealedOnOpen", testCredentialsSealedOnOpen},
+		{"RedeliverCarriesCredentials", testRedeliverCredentials},
 		{"Recipes", testRecipes},
 		{"RecipesPerTenant", testRecipeTenants},
 		{"RecipeVersionsConcurrent", testRecipeVersionsConcurrent},
@@ -80,7 +91,7 @@ func Run(t *testing.T, open OpenFunc) {
 type harness struct {
 	t       *testing.T
 	s       store.Store
-	reopenF func(t *testing.T) store.Store
+	reopenF func(t *testing.T, o Options) store.Store
 	started bool
 }
 
@@ -114,8 +125,14 @@ func (h *harness) close() {
 // reopen closes the store and opens the same data again.
 func (h *harness) reopen() store.Store {
 	h.t.Helper()
+	return h.reopenWith(Options{})
+}
+
+// reopenWith closes the store and opens the same data again with o.
+func (h *harness) reopenWith(o Options) store.Store {
+	h.t.Helper()
 	h.close()
-	h.s = h.reopenF(h.t)
+	h.s = h.reopenF(h.t, o)
 	return h.s
 }
 

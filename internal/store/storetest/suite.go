@@ -575,7 +575,7 @@ func testRedeliver(t *testing.T, h *harness) {
 	if got := send(); len(got) != 0 {
 		t.Fatalf("a delivered delivery was due again: %v", got)
 	}
-	noErr(t, "Redeliver", h.s.Redeliver(ctx, d.ID, "https://new.example/hook", 1))
+	noErr(t, "Redeliver", h.s.Redeliver(ctx, store.RedeliverParams{ID: d.ID, URL: "https://new.example/hook", MaxAttempts: 1}))
 	if got := send(); !reflect.DeepEqual(got, []string{"https://new.example/hook"}) {
 		t.Fatalf("redelivery: %v", got)
 	}
@@ -588,25 +588,25 @@ func testRedeliver(t *testing.T, h *harness) {
 		t.Fatalf("attempts = %+v", as)
 	}
 	// Without a URL, the delivery keeps its own.
-	noErr(t, "Redeliver again", h.s.Redeliver(ctx, d.ID, "", 1))
+	noErr(t, "Redeliver again", h.s.Redeliver(ctx, store.RedeliverParams{ID: d.ID, MaxAttempts: 1}))
 	if got := send(); !reflect.DeepEqual(got, []string{"https://new.example/hook"}) {
 		t.Fatalf("second redelivery: %v", got)
 	}
 	// A redelivery asked while an attempt is in flight is not settled by
 	// that attempt's outcome.
-	noErr(t, "Redeliver", h.s.Redeliver(ctx, d.ID, "", 1))
+	noErr(t, "Redeliver", h.s.Redeliver(ctx, store.RedeliverParams{ID: d.ID, MaxAttempts: 1}))
 	now := time.Now()
 	ds, err := h.s.ClaimDeliveries(ctx, task.DeliveryClaim{Owner: "n", Now: now, Until: now.Add(time.Minute), Limit: 10})
 	noErr(t, "ClaimDeliveries", err)
 	if len(ds) != 1 {
 		t.Fatalf("claimed %+v", ds)
 	}
-	noErr(t, "Redeliver in flight", h.s.Redeliver(ctx, d.ID, "", 1))
+	noErr(t, "Redeliver in flight", h.s.Redeliver(ctx, store.RedeliverParams{ID: d.ID, MaxAttempts: 1}))
 	noErr(t, "RecordAttempts", h.s.RecordAttempts(ctx, []task.AttemptRecord{{Attempt: task.Attempt{DeliveryID: d.ID, Attempt: ds[0].Attempts + 1, URL: d.URL, StatusCode: 200, At: now}, State: task.DeliveryDelivered}}))
 	if got := send(); len(got) != 1 {
 		t.Fatalf("the redelivery asked during an attempt was lost: %v", got)
 	}
-	wantErr(t, "redeliver unknown", h.s.Redeliver(ctx, "msg_missing", "", 1), store.ErrNotFound)
+	wantErr(t, "redeliver unknown", h.s.Redeliver(ctx, store.RedeliverParams{ID: "msg_missing", MaxAttempts: 1}), store.ErrNotFound)
 }
 
 // testClaimConcurrent: senders claiming at once (several nodes) never get

@@ -10,10 +10,9 @@ CREATE TABLE monitors (
     -- The task each run runs (a task spec, JSON; its secrets are in
     -- sealed_secrets).
     task            TEXT NOT NULL,
-    -- The webhook without its credentials (JSON, NULL for none); the
-    -- credentials are in sealed_webhook.
+    -- The webhook (JSON, NULL for none); its credentials only sealed,
+    -- in its sealedCredentials.
     webhook         TEXT,
-    sealed_webhook  BLOB,
     notify          TEXT NOT NULL,
     paused          INTEGER NOT NULL DEFAULT 0,
     session_id      TEXT NOT NULL REFERENCES sessions (id),
