@@ -214,3 +214,243 @@ func TestMonitorPriceAlert(t *testing.T) {
 		t.Error("the webhook's auth is shown")
 	}
 }
+
+// waitFor polls cond every 20ms until it holds, failing after within.
+func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// monitorField reads one field of GET /monitors/{id}.
+func (s *server) monitor(t *testing.T, id string) map[string]any {
+	t.Helper()
+	code, m := s.call(t, "GET", "/monitors/"+id, nil)
+	if code != 200 {
+		t.Fatalf("get monitor: %d %v", code, m)
+	}
+	return m["monitor"].(map[string]any)
+}
+
+// TestMonitorScheduleRunsPausesAndDeletes: with a 1-second schedule the
+// node's scheduler runs the monitor on its own, each change notified once;
+// a paused monitor does not run; resumed, it does; a run still going
+// skips the next tick and counts it; deleting a monitor while its run goes
+// on lets the run finish and sends nothing.
+func TestMonitorScheduleRunsPausesAndDeletes(t *testing.T) {
+	page := newShop(t, "30.00")
+	hooks := newReceiver(t, nil)
+	s := startServer(t, "", "--monitor-min-interval", "1s")
+	id := s.createMonitor(t, map[string]any{
+		"name": "every second", "schedule": "@every 1s", "task": priceTask(page.URL),
+		"webhook": map[string]any{"name": "w", "url": hooks.URL, "submittedData": "ai_response"},
+	})
+	runs := func() float64 { return s.monitor(t, id)["runs"].(float64) }
+	waitFor(t, "the first scheduled runs", 20*time.Second, func() bool { return runs() >= 2 })
+	page.set("25.00", 200)
+	got := hooks.waitN(t, 1, 20*time.Second)
+	if body := got[0].JSON(t); body["price"] != 25.0 || got[0].Header.Get("Errand-Event") != "monitor.changed" {
+		t.Fatalf("notification: %s %v", got[0].Body, got[0].Header)
+	}
+
+	// Paused: no run starts (the one going, if any, ends first).
+	if code, m := s.call(t, "PATCH", "/monitors/"+id, map[string]any{"paused": true}); code != 200 {
+		t.Fatalf("pause: %d %v", code, m)
+	}
+	waitFor(t, "the paused monitor's last run to end", 20*time.Second, func() bool { return s.monitor(t, id)["running"] == false })
+	before := runs()
+	page.set("20.00", 200)
+	time.Sleep(2500 * time.Millisecond) // two ticks that must not run
+	if after := runs(); after != before {
+		t.Fatalf("a paused monitor ran: %v runs, then %v", before, after)
+	}
+	if len(hooks.deliveries()) != 1 {
+		t.Fatalf("a paused monitor notified: %d deliveries", len(hooks.deliveries()))
+	}
+	if code, m := s.call(t, "PATCH", "/monitors/"+id, map[string]any{"paused": false}); code != 200 {
+		t.Fatalf("resume: %d %v", code, m)
+	}
+	got = hooks.waitN(t, 2, 20*time.Second)
+	if body := got[1].JSON(t); body["price"] != 20.0 {
+		t.Fatalf("after resuming: %s", got[1].Body)
+	}
+
+	// Deleted mid-run: the page answers slowly, the monitor is deleted
+	// while its run waits for it; the run ends and sends nothing.
+	slow := newSlowShop(t)
+	id2 := s.createMonitor(t, map[string]any{
+		"name": "slow", "schedule": "@every 1s", "paused": true, "task": priceTask(slow.URL),
+		"webhook": map[string]any{"name": "w", "url": hooks.URL, "submittedData": "just_ping"},
+		"notify":  map[string]any{"on": "every_run"},
+	})
+	code, m := s.call(t, "POST", "/monitors/"+id2+"/run", nil)
+	if code != 200 {
+		t.Fatalf("run: %d %v", code, m)
+	}
+	<-slow.entered
+	// The next ticks come while the run goes on: skipped, and counted.
+	if code, m := s.call(t, "PATCH", "/monitors/"+id2, map[string]any{"paused": false}); code != 200 {
+		t.Fatalf("resume: %d %v", code, m)
+	}
+	waitFor(t, "a skipped tick", 20*time.Second, func() bool { return s.monitor(t, id2)["skipped"].(float64) >= 1 })
+	if code, m := s.call(t, "DELETE", "/monitors/"+id2, nil); code != 200 {
+		t.Fatalf("delete: %d %v", code, m)
+	}
+	close(slow.release)
+	task := s.waitTask(t, m["sessionId"].(string), m["taskId"].(string))
+	if task["type"] != "task_completed" {
+		t.Fatalf("the deleted monitor's run: %v", task)
+	}
+	_, ds := s.call(t, "GET", "/task/"+m["sessionId"].(string)+"/"+m["taskId"].(string)+"/deliveries", nil)
+	if len(ds["deliveries"].([]any)) != 0 {
+		t.Fatalf("a deleted monitor's run notified: %v", ds)
+	}
+	if code, _ := s.call(t, "GET", "/monitors/"+id2, nil); code != 404 {
+		t.Fatalf("deleted monitor: %d", code)
+	}
+	if code, m := s.call(t, "DELETE", "/monitors/"+id, nil); code != 200 {
+		t.Fatalf("delete: %d %v", code, m)
+	}
+	n := len(hooks.deliveries())
+	time.Sleep(1500 * time.Millisecond) // a tick after the deletion
+	if len(hooks.deliveries()) != n {
+		t.Fatalf("a deleted monitor kept notifying")
+	}
+}
+
+// slowShop holds each request until released.
+type slowShop struct {
+	*httptest.Server
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func newSlowShop(t *testing.T) *slowShop {
+	t.Helper()
+	s := &slowShop{entered: make(chan struct{}), release: make(chan struct{})}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.once.Do(func() { close(s.entered) })
+		select {
+		case <-s.release:
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, `<html><head><title>Acme Anvil</title><script type="application/ld+json">{"@type":"Product","name":"Acme Anvil","offers":{"price":"9.00"}}</script></head><body><h1>Acme Anvil</h1></body></html>`)
+	}))
+	t.Cleanup(func() {
+		s.once.Do(func() { close(s.entered) })
+		select {
+		case <-s.release:
+		default:
+			close(s.release)
+		}
+		s.Close()
+	})
+	return s
+}
+
+// catalog is a product table whose rows change on command.
+type catalog struct {
+	*httptest.Server
+	mu    sync.Mutex
+	rows  [][3]string // product, price, sku
+	stamp string
+}
+
+func newCatalog(t *testing.T, rows ...[3]string) *catalog {
+	t.Helper()
+	c := &catalog{rows: rows, stamp: "10:00:00"}
+	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<html><head><title>Catalog</title></head><body><main><h1>Catalog</h1>
+<p>Prices as of `+c.stamp+`</p>
+<table><thead><tr><th>Product</th><th>Price</th><th>SKU</th></tr></thead><tbody>`)
+		for _, row := range c.rows {
+			fmt.Fprintf(w, "<tr><td>%s</td><td>%s</td><td>%s</td></tr>\n", row[0], row[1], row[2])
+		}
+		fmt.Fprint(w, `</tbody></table></main></body></html>`)
+	}))
+	t.Cleanup(c.Close)
+	return c
+}
+
+func (c *catalog) set(stamp string, rows ...[3]string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rows, c.stamp = rows, stamp
+}
+
+// changes lists a run's changes as "kind path [key] before -> after".
+func changes(run map[string]any) []string {
+	var out []string
+	for _, c := range run["changes"].([]any) {
+		ch := c.(map[string]any)
+		s := ch["kind"].(string) + " " + ch["path"].(string)
+		if k, ok := ch["key"]; ok {
+			s += fmt.Sprintf(" [%v]", k)
+		}
+		if b, ok := ch["before"]; ok {
+			s += fmt.Sprintf(" %v", b)
+		}
+		if a, ok := ch["after"]; ok {
+			s += fmt.Sprintf(" -> %v", a)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestMonitorCSVByKeyAndTextWithIgnore: a table monitored as CSV rows
+// matched by their SKU (a reordered table is no change; a changed price,
+// an added and a removed row are), and the same page as text whose
+// timestamp line is ignored.
+func TestMonitorCSVByKeyAndTextWithIgnore(t *testing.T) {
+	anvil, skates, magnet := [3]string{"Acme Anvil", "$29.99", "AN-1"}, [3]string{"Rocket Skates", "$149.00", "RS-2"}, [3]string{"Giant Magnet", "$9.50", "GM-3"}
+	page := newCatalog(t, anvil, skates)
+	s := startServer(t, "")
+	csvID := s.createMonitor(t, map[string]any{
+		"name": "catalog rows", "schedule": "@hourly", "paused": true,
+		"task": map[string]any{"taskDetails": "List the products", "startingPoint": page.URL,
+			"outputType": "structured_csv", "outputSchema": []string{"Product", "Price", "SKU"}},
+		"notify": map[string]any{"key": "SKU"},
+	})
+	textID := s.createMonitor(t, map[string]any{
+		"name": "catalog text", "schedule": "@hourly", "paused": true,
+		"task":   map[string]any{"taskDetails": "Read the catalog", "startingPoint": page.URL},
+		"notify": map[string]any{"ignore": []string{`as of \d\d:\d\d:\d\d`}},
+	})
+
+	type step struct {
+		stamp string
+		rows  [][3]string
+		csv   []string
+		text  bool // the text answer changed
+	}
+	cheaper := [3]string{"Acme Anvil", "$24.99", "AN-1"}
+	for i, st := range []step{
+		{"10:00:00", [][3]string{anvil, skates}, nil, false},                             // baseline
+		{"10:05:00", [][3]string{skates, anvil}, nil, true},                              // reordered: the text changes, the rows do not
+		{"10:10:00", [][3]string{skates, anvil}, nil, false},                             // only the ignored timestamp
+		{"10:15:00", [][3]string{skates, cheaper, magnet}, []string{"changed /1/Price [AN-1] $29.99 -> $24.99", "added /2 [GM-3] -> map[Price:$9.50 Product:Giant Magnet SKU:GM-3]"}, true},
+		{"10:20:00", [][3]string{cheaper, magnet}, []string{"removed /0 [RS-2] map[Price:$149.00 Product:Rocket Skates SKU:RS-2]"}, true},
+	} {
+		page.set(st.stamp, st.rows...)
+		run := s.runMonitor(t, csvID)
+		if got := changes(run); strings.Join(got, "|") != strings.Join(st.csv, "|") {
+			t.Errorf("step %d, CSV by SKU: changes %q, want %q", i, got, st.csv)
+		}
+		trun := s.runMonitor(t, textID)
+		if trun["changed"] != st.text {
+			t.Errorf("step %d, text: changed %v, want %v (%q)", i, trun["changed"], st.text, changes(trun))
+		}
+	}
+}
