@@ -437,9 +437,9 @@ func TestMonitorCSVByKeyAndTextWithIgnore(t *testing.T) {
 	}
 	cheaper := [3]string{"Acme Anvil", "$24.99", "AN-1"}
 	for i, st := range []step{
-		{"10:00:00", [][3]string{anvil, skates}, nil, false},                             // baseline
-		{"10:05:00", [][3]string{skates, anvil}, nil, true},                              // reordered: the text changes, the rows do not
-		{"10:10:00", [][3]string{skates, anvil}, nil, false},                             // only the ignored timestamp
+		{"10:00:00", [][3]string{anvil, skates}, nil, false}, // baseline
+		{"10:05:00", [][3]string{skates, anvil}, nil, true},  // reordered: the text changes, the rows do not
+		{"10:10:00", [][3]string{skates, anvil}, nil, false}, // only the ignored timestamp
 		{"10:15:00", [][3]string{skates, cheaper, magnet}, []string{"changed /1/Price [AN-1] $29.99 -> $24.99", "added /2 [GM-3] -> map[Price:$9.50 Product:Giant Magnet SKU:GM-3]"}, true},
 		{"10:20:00", [][3]string{cheaper, magnet}, []string{"removed /0 [RS-2] map[Price:$149.00 Product:Rocket Skates SKU:RS-2]"}, true},
 	} {
