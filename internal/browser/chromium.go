@@ -410,10 +410,21 @@ func (c *Chromium) execOptions(def *identity) []chromedp.ExecAllocatorOption {
 		chromedp.Flag("metrics-recording-only", true),
 		chromedp.Flag("password-store", "basic"),
 		chromedp.Flag("use-mock-keychain", true),
-		// WebRTC's UDP does not go through an HTTP proxy: forbid it, or a
-		// page could reach addresses the policy refuses.
-		chromedp.Flag("force-webrtc-ip-handling-policy", true),
-		chromedp.Flag("webrtc-ip-handling-policy", "disable_non_proxied_udp"),
+		// Nothing may leave the browser but through the policy proxy.
+		// WebRTC sends UDP (STUN, TURN, ICE checks to any candidate a page
+		// adds) outside any HTTP proxy: its IP handling policy must forbid
+		// non-proxied UDP, and the switch takes the policy as its value (a
+		// bare --force-webrtc-ip-handling-policy leaves the default, which
+		// leaks; leak_test.go proves both). TURN over TCP then goes through
+		// the proxy, which judges it like any connection. QUIC (and so
+		// WebTransport) is off. And the browser resolves no name itself:
+		// with every request sent to the proxy, which resolves and judges
+		// the address, a lookup by the browser could only be a DNS
+		// prefetch or a WebRTC name, so every lookup fails at once (but
+		// the proxy's own address: the rules apply to addresses too).
+		chromedp.Flag("force-webrtc-ip-handling-policy", "disable_non_proxied_udp"),
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE "+c.cfg.ProxyHost),
+		chromedp.Flag("dns-prefetch-disable", true),
 		chromedp.Flag("proxy-server", def.addr()),
 		chromedp.Flag("proxy-bypass-list", "<-loopback>"),
 		chromedp.WindowSize(c.cfg.Width, c.cfg.Height),
