@@ -232,6 +232,9 @@ func (r *taskRun) conclude(ctx context.Context, out task.Outcome) task.Outcome {
 			rep.Mode = recipe.ModeHealed
 		}
 		rep.Recorded = r.saveRecipe(ctx, out.Message, rep)
+		if rep.Recorded == 0 && l.prev == nil {
+			return out // nothing replayed, nothing recorded: the step log says why
+		}
 	}
 	if l.prev != nil {
 		if err := r.a.Recipes.RecordRecipeUse(ctx, recipe.Use{

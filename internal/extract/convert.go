@@ -240,9 +240,12 @@ func toNumber(v any, integer bool, st numberStyle) (any, bool) {
 	default:
 		return nil, false
 	}
+	if rangeRe.MatchString(s) {
+		return nil, false // "From $59 – $89", "105–135 cm": no one value
+	}
 	s = notTheValue.ReplaceAllString(s, " ")
 	locs := numberRe.FindAllStringIndex(s, -1)
-	if len(locs) > 1 && perPeriod.MatchString(s) && !rangeRe.MatchString(s) {
+	if len(locs) > 1 && perPeriod.MatchString(s) {
 		s = perPeriod.ReplaceAllString(s, " ")
 		locs = numberRe.FindAllStringIndex(s, -1)
 	}

@@ -46,6 +46,8 @@ func TestToNumber(t *testing.T) {
 		{"2026-03-04", false, "", ""},
 		{"$1,250,000 Est. $6,512/mo", false, "1250000", ""},
 		{"$29/mo", false, "29", ""},
+		{"From $59 – $89", false, "", ""},
+		{"105–135 cm", false, "", ""},
 		{"Pay in 3 payments of £349.67", false, "", ""},
 		{"€75,000 – €90,000 a year", false, "", ""},
 		// One mark before three digits reads by the page's language.

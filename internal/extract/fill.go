@@ -112,7 +112,11 @@ func (f *filler) candidates(p *output.Property, sources []*record, n *output.Nod
 	var out []candidate
 	var found string
 	for _, src := range sources {
-		for _, v := range src.lookup(keys) {
+		vals := src.lookup(keys)
+		if g == "author" && !src.independent {
+			vals = joinPeople(vals)
+		}
+		for _, v := range vals {
 			c, ok := f.convert(p, g, src, v, n)
 			if ok {
 				out = append(out, candidate{v: c, rank: src.rank})
@@ -127,6 +131,26 @@ func (f *filler) candidates(p *output.Property, sources []*record, n *output.Nod
 		}
 	}
 	return out, found
+}
+
+// joinPeople writes a declared list of people as a byline does, "Ana Ruiz
+// and Tom Black", so that one author's name does not stand for two.
+func joinPeople(vals []any) []any {
+	var names []string
+	for _, v := range vals {
+		s, ok := v.(string)
+		if r, isRec := v.(*record); isRec {
+			s, ok = recordText(r, "author")
+		}
+		if !ok || s == "" {
+			return vals
+		}
+		names = append(names, s)
+	}
+	if len(names) < 2 {
+		return vals
+	}
+	return []any{strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]}
 }
 
 // convert turns one value found under p's name into n's type, through

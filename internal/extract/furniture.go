@@ -1,10 +1,12 @@
 package extract
 
 import (
+	"net/url"
 	"regexp"
 	"strings"
 
 	"golang.org/x/net/html"
+	"golang.org/x/net/publicsuffix"
 )
 
 // Where an element sits decides whether what it says is about the page's
@@ -62,6 +64,7 @@ var (
 var (
 	formerWords  = set("strike", "strikethrough", "linethrough", "crossed", "striked", "was", "old", "before", "previous", "original", "compare", "rrp", "msrp", "uvp")
 	formerTokens = set("oldprice", "wasprice", "compareatprice", "priceold", "pricewas", "pricebefore", "pricecompare", "priceoriginal", "originalprice", "crossedprice", "strikeprice", "strikedprice")
+	formerLabel  = regexp.MustCompile(`(?i)\b(was|list price|typical price|rrp|msrp|uvp|regular price|original price|compare at|before|statt|avant)\s*:?\s*$`)
 	savingWords  = set("save", "saving", "savings", "discount", "badge", "percent", "percentage")
 	// Items of a list that are not items: a call to action among team cards,
 	// an ad among products.
@@ -237,6 +240,16 @@ func isFormer(n *html.Node, ws, tokens []string) bool {
 	if st, ok := attr(n, "style"); ok && strings.Contains(strings.ToLower(st), "line-through") {
 		return true
 	}
+	for _, a := range n.Attr {
+		// data-strike="true", data-a-strike="true"
+		if strings.HasPrefix(a.Key, "data-") && strings.Contains(a.Key, "strike") && a.Val == "true" {
+			return true
+		}
+	}
+	// "List Price: <span>$34.95</span>": the label before it says so.
+	if p := n.PrevSibling; p != nil && p.Type == html.TextNode && formerLabel.MatchString(p.Data) {
+		return true
+	}
 	return anyIn(formerWords, ws) || anyIn(formerTokens, tokens)
 }
 
@@ -278,6 +291,9 @@ func (pg *page) facts(n *html.Node) *facts {
 	ws, tokens := nameWords(n)
 	f := &facts{words: ws, tokens: tokens, hidden: isHidden(n), former: isFormer(n, ws, tokens), saving: anyIn(savingWords, ws)}
 	f.own = ownFurniture(n, ws, tokens)
+	if f.own == furnNone && pg.foreignFrame(n) {
+		f.own = furnSoft
+	}
 	if f.own == furnHard && headerLike(n, tokens) && pg.holdsPageHeading(n) {
 		// <div id="header"> around the job title and company of a job
 		// board's page is the page's own header, not the site's.
@@ -288,6 +304,32 @@ func (pg *page) facts(n *html.Node) *facts {
 	}
 	pg.factCache[n] = f
 	return f
+}
+
+// foreignFrame reports whether n holds the document of a frame from
+// another site (the browser inlines each frame as <div
+// data-errand-frame="URL">): an ad, a widget, an embedded shop of someone
+// else, whose titles and prices are not the page's. A frame of the page's
+// own site (a specs panel, a legacy frameset) is read as the page.
+func (pg *page) foreignFrame(n *html.Node) bool {
+	src, ok := attr(n, "data-errand-frame")
+	if !ok || pg.url == nil {
+		return false
+	}
+	u, err := url.Parse(strings.TrimSpace(src))
+	if err != nil || u.Hostname() == "" {
+		return false // about:blank, srcdoc: the page's own content
+	}
+	return site(u.Hostname()) != site(pg.url.Hostname())
+}
+
+// site is a host's registrable domain ("shop.example.co.uk" ->
+// "example.co.uk"), or the host itself when it has none.
+func site(host string) string {
+	if d, err := publicsuffix.EffectiveTLDPlusOne(host); err == nil {
+		return d
+	}
+	return host
 }
 
 // headerLike reports whether n is furniture only as a header: a <header>

@@ -53,7 +53,7 @@ func words(s string) []string {
 // candidates are tried after the exact name.
 var synonyms = [][]string{
 	{"name", "title", "headline", "productname", "heading", "itemname", "product", "item"},
-	{"price", "amount", "cost", "lowprice", "saleprice", "currentprice", "priceamount", "offerprice", "ourprice", "nowprice", "pricenow", "tickets", "ticket", "ticketprice", "admission", "entryfee"},
+	{"price", "amount", "cost", "saleprice", "currentprice", "priceamount", "offerprice", "ourprice", "nowprice", "pricenow", "tickets", "ticket", "ticketprice", "admission", "entryfee", "money"},
 	{"pricecurrency", "currency", "currencycode"},
 	{"availability", "instock", "available", "isavailable", "stock", "stockstatus", "inventorystatus"},
 	{"description", "summary", "abstract", "desc", "excerpt", "intro", "teaser", "blurb", "standfirst", "lede", "dek", "subheadline"},

@@ -61,7 +61,7 @@ func (pg *page) rows() *record {
 			return
 		}
 		// A pair of elements, the first naming the second.
-		if first, second := twoChildren(n); first != nil && pg.labelLike(first) {
+		if first, second := twoChildren(n); first != nil && (pg.labelLike(first) || pairRun(n)) {
 			if l := pg.listItems(second); l != nil {
 				put(textOf(first), l)
 			} else {
@@ -245,6 +245,28 @@ func (pg *page) definitionLists() []list {
 		out = append(out, l)
 	})
 	return out
+}
+
+// pairRun reports whether n is one of a run of like siblings (three or
+// more) that each hold two short texts, a label and a value: a grid of
+// rows written with plain <div>s.
+func pairRun(n *html.Node) bool {
+	if n.Parent == nil {
+		return false
+	}
+	sig := signature(n)
+	count := 0
+	for c := n.Parent.FirstChild; c != nil; c = c.NextSibling {
+		if c.Type != html.ElementNode || signature(c) != sig {
+			continue
+		}
+		first, second := twoChildren(c)
+		if first == nil || hasBlockChild(first) || hasBlockChild(second) || len(textOf(first)) > 40 || strings.ContainsAny(textOf(first), "0123456789") {
+			return false
+		}
+		count++
+	}
+	return count >= 3
 }
 
 // twoChildren returns n's two element children when it has exactly two

@@ -3,6 +3,7 @@ package extract
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/PuerkitoBio/goquery"
@@ -66,6 +67,14 @@ func (pg *page) readJSONLD() []*record {
 				for _, x := range value(v) {
 					r.add(norm(term(k)), x)
 				}
+			}
+		}
+		// An AggregateOffer's lowPrice is its price only when it is not the
+		// bottom of a range.
+		if low := r.fields["lowprice"]; len(r.fields["price"]) == 0 && len(low) > 0 {
+			high := r.fields["highprice"]
+			if len(high) == 0 || fmt.Sprint(high[0]) == fmt.Sprint(low[0]) {
+				r.fields["price"] = low
 			}
 		}
 		if id, ok := m["@id"].(string); ok {
