@@ -88,6 +88,10 @@ type instance struct {
 
 	deadOnce sync.Once
 	dead     chan struct{} // closed when the instance was given up
+
+	// tunnels are the sessions attached through the browser's own, not
+	// flattened (see earlyTracker).
+	tunnels sync.Map // target.SessionID → *frameTarget
 }
 
 // session is one session's browser context and its page.
@@ -95,7 +99,7 @@ type session struct {
 	id      string
 	context cdp.BrowserContextID
 	proxy   *identity
-	tab     *chromiumTab
+	tab     *sessionTab
 }
 
 // NewChromium prepares a browser; it is launched (or connected to) on the
@@ -191,13 +195,15 @@ func (c *Chromium) Tab(ctx context.Context, sessionID string, opts PageOptions) 
 		if s.tab != nil {
 			go s.tab.close()
 		}
-		s.tab, err = c.newTab(ctx, inst, s)
+		p, err := c.newTab(ctx, inst, s, "")
 		if err != nil {
 			return nil, c.launchFailure(ctx, inst, "opening the session's page", err)
 		}
+		s.tab = newSessionTab(c, inst, s, p)
 	}
 	s.tab.setOptions(opts)
 	s.tab.Network()
+	s.tab.Events()
 	return s.tab, nil
 }
 
@@ -293,7 +299,7 @@ func (c *Chromium) shutdown(inst *instance) {
 	inst.markDead()
 	for _, s := range inst.sessions {
 		if s.tab != nil {
-			s.tab.cancel()
+			s.tab.close()
 		}
 		s.proxy.close()
 	}
@@ -356,7 +362,11 @@ func (c *Chromium) launch(ctx context.Context) (*instance, error) {
 	}
 	// The browser lives as long as bctx, not as long as the task that
 	// happened to launch it.
-	bctx, bcancel := chromedp.NewContext(actx)
+	// chromedp's own complaints (a session it did not attach, an event it
+	// does not know) are the browser's business, not the operator's.
+	debug := func(format string, args ...any) { c.log.Debug("chromedp: " + fmt.Sprintf(format, args...)) }
+	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithBrowserOption(
+		chromedp.WithBrowserLogf(debug), chromedp.WithBrowserErrorf(debug)))
 	fail := func(err error) (*instance, error) {
 		bcancel()
 		acancel()
@@ -369,7 +379,7 @@ func (c *Chromium) launch(ctx context.Context) (*instance, error) {
 		}
 		return fail(&BrowserError{Reason: "the browser did not start: " + err.Error()})
 	}
-	return &instance{
+	inst := &instance{
 		ctx:          bctx,
 		cancel:       bcancel,
 		allocCancel:  acancel,
@@ -377,7 +387,11 @@ func (c *Chromium) launch(ctx context.Context) (*instance, error) {
 		defaultProxy: def,
 		sessions:     map[string]*session{},
 		dead:         make(chan struct{}),
-	}, nil
+	}
+	if err := chromedp.ListenBrowser(bctx, inst.route); err != nil {
+		return fail(err)
+	}
+	return inst, nil
 }
 
 // execOptions are the command line of a launched browser: headless, as root
