@@ -49,7 +49,7 @@ func (c *Chromium) ImportStorage(ctx context.Context, sessionID string, state []
 	if err != nil {
 		return err
 	}
-	t := tab.(*chromiumTab)
+	t := tab.(*sessionTab).top()
 	if len(st.Cookies) > 0 {
 		err := within(ctx, c.cfg.CallTimeout, func() error {
 			_, err := cdp.Call(t.inst.ctx, t.inst.browser, storage.SetCookies,
@@ -96,7 +96,7 @@ func restoreScript(items map[string]map[string]string) (string, error) {
 
 // ExportStorage returns the session's browser storage as JSON (see
 // StorageState): all the context's cookies, and the local storage of the
-// page's origin merged over previous (ExportStorage's JSON from an earlier
+// origin of the page on top (the one the run ended on) merged over previous (ExportStorage's JSON from an earlier
 // run; origins this run did not show keep their stored items). previous is
 // returned as it is when the session has no browser context here.
 func (c *Chromium) ExportStorage(ctx context.Context, sessionID string, previous []byte) ([]byte, error) {
@@ -123,7 +123,11 @@ func (c *Chromium) ExportStorage(ctx context.Context, sessionID string, previous
 	for _, ck := range got.Cookies {
 		st.Cookies = append(st.Cookies, cookieParam(ck))
 	}
-	if t := s.tab; t != nil && !t.isBroken() && (strings.HasPrefix(t.URL(), "http://") || strings.HasPrefix(t.URL(), "https://")) {
+	var t *chromiumTab
+	if s.tab != nil && !s.tab.isBroken() {
+		t = s.tab.top()
+	}
+	if t != nil && (strings.HasPrefix(t.URL(), "http://") || strings.HasPrefix(t.URL(), "https://")) {
 		type local struct {
 			Origin string            `json:"origin"`
 			Items  map[string]string `json:"items"`
