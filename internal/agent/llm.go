@@ -106,9 +106,12 @@ type taskRun struct {
 	// successful one clears it.
 	navFailure *NavigationError
 	notes      []string
-	turns      []turn
-	repairs    int  // repair turns used
-	repair     bool // the last answer was invalid: the next turn is a repair
+	// tabNews are what happened to the tab besides the actions (a new tab
+	// opened, a tab closed), to tell the model with the next page view.
+	tabNews []string
+	turns   []turn
+	repairs int  // repair turns used
+	repair  bool // the last answer was invalid: the next turn is a repair
 	// learn is the run's part in learned tasks (replay, recording); nil
 	// when it has none.
 	learn *learning
@@ -126,7 +129,7 @@ type turn struct {
 // Run implements Agent: prepare, open the starting point, then one turn
 // after another (observe, ask, act) until a turn ends the task.
 func (a *LLM) Run(ctx context.Context, req Request) task.Outcome {
-	r := &taskRun{a: a, req: req, spec: req.Task.Spec, now: a.Now, sec: newSecrets(req.Task.Spec.Secrets)}
+	r := &taskRun{a: a, req: req, spec: req.Task.Spec, now: a.Now, sec: newSecrets(req.Task.Spec.Secrets, a.Now)}
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -416,6 +419,7 @@ func (r *taskRun) record(ctx context.Context, call model.ToolCall, res actResult
 	}
 	st.Screenshot = r.shoot(ctx, call, res)
 	r.step(st)
+	r.tabEvents()
 	if res.end != nil {
 		return res.end
 	}
@@ -424,6 +428,20 @@ func (r *taskRun) record(ctx context.Context, call model.ToolCall, res actResult
 		return &out
 	}
 	return nil
+}
+
+// tabEvents records what happened to the tab besides the last action, as
+// steps of their own (tab_opened, tab_closed, with the page now shown),
+// and keeps it for the model's next page view.
+func (r *taskRun) tabEvents() {
+	for _, e := range r.tab.Events() {
+		action := "tab_closed"
+		if e.Opened {
+			action = "tab_opened"
+		}
+		r.step(task.Step{Action: action, URL: r.sec.mask(e.URL)})
+		r.tabNews = append(r.tabNews, r.sec.mask(e.String()))
+	}
 }
 
 // checkAnswer validates done's answer against the output type. A valid
@@ -533,6 +551,10 @@ func (r *taskRun) observe(ctx context.Context) observation {
 		limit = 16000
 	}
 	var b strings.Builder
+	for _, n := range r.tabNews {
+		b.WriteString("Note: " + n + "\n")
+	}
+	r.tabNews = nil
 	fmt.Fprintf(&b, "URL: %s\nTitle: %s\n", o.URL, o.Title)
 	b.WriteString(clip(o.Text, limit))
 	// The screenshot may show a typed secret; the browser masks password

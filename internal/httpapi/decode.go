@@ -471,7 +471,13 @@ func decodeSecrets(o object) []task.Secret {
 				o.probs.add(fo.at(name), "must be a string")
 				continue
 			}
-			fo.limit(name, v, maxSecretValueLen)
+			if fo.limit(name, v, maxSecretValueLen) && task.IsTOTP(v) {
+				// A seed that does not parse would only fail when typed:
+				// refused now, naming the field, never quoting the value.
+				if _, err := task.ParseTOTP(v); err != nil {
+					o.probs.add(fo.at(name), err.Error())
+				}
+			}
 			sec.Fields[name] = v
 		}
 		out = append(out, sec)

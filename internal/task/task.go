@@ -215,7 +215,8 @@ type Replay struct {
 
 // Secret is a set of named values (e.g. email, password) the agent may type
 // into pages whose host matches Match. The model only ever sees the
-// placeholders ({{email}}), never the values.
+// placeholders ({{email}}), never the values. A value written as a TOTP
+// seed (see IsTOTP) is typed as the code valid at that moment.
 type Secret struct {
 	// Match is a host pattern: "example.com" is that host only;
 	// "*.example.com" is example.com and every subdomain of it; "*" is any
