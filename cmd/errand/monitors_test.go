@@ -1,14 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/errandhq/errand/internal/model/modeltest"
 )
 
 // shop is a local product page whose price (and health) change on command.
@@ -453,4 +459,119 @@ func TestMonitorCSVByKeyAndTextWithIgnore(t *testing.T) {
 			t.Errorf("step %d, text: changed %v, want %v (%q)", i, trun["changed"], st.text, changes(trun))
 		}
 	}
+}
+
+// TestMonitorLoginKeptBetweenRuns: a monitor whose page needs a login, in
+// real Chromium with the fake model: the first run signs in with the
+// task's secrets; the next runs, on a fresh browser context each time and
+// across a restart of the server, start logged in (cookies and local
+// storage restored from the store) and never post the login form again.
+// What is stored of them is sealed: the session cookie's value is nowhere
+// in the data folder.
+func TestMonitorLoginKeptBetweenRuns(t *testing.T) {
+	needChromium(t)
+	const email, password, cookie = "ada@shop.example", "s3cret-Pa55-word", "sess-7f3a9c21b4e8d6"
+	var mu sync.Mutex
+	logins := 0
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `<html><head><title>Sign in</title></head><body><h1>Sign in</h1>
+<form method=post action=/login><label>Email <input name=email type=email></label>
+<label>Password <input name=password type=password></label><button type=submit>Sign in</button></form></body></html>`)
+	})
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		if r.PostForm.Get("email") != email || r.PostForm.Get("password") != password {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		mu.Lock()
+		logins++
+		mu.Unlock()
+		// A session cookie (no expiry): kept between runs too.
+		http.SetCookie(w, &http.Cookie{Name: "session", Value: cookie, Path: "/", HttpOnly: true})
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+	})
+	mux.HandleFunc("GET /account", func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie("session"); err != nil || c.Value != cookie {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		// The page counts its visits in local storage.
+		fmt.Fprint(w, `<html><head><title>Orders</title></head><body><h1>Your orders</h1><p>3 open orders.</p>
+<p id=visits></p><script>const n = Number(localStorage.getItem("visits") || 0) + 1;
+localStorage.setItem("visits", String(n)); document.getElementById("visits").textContent = "Visit " + n;</script></body></html>`)
+	})
+	site := httptest.NewServer(mux)
+	defer site.Close()
+
+	answer := func(r modeltest.Request) modeltest.Reply {
+		return modeltest.Reply{Calls: []modeltest.Call{{Name: "done", Args: map[string]string{"answer": "3 open orders"}}}}
+	}
+	fake := modeltest.New(t, signIn(t, 500, 20), answer)
+	data := t.TempDir()
+	args := []string{"--browser", "auto", "--model-url", fake.URL, "--model", "fake-model"}
+	s := startServer(t, data, args...)
+	id := s.createMonitor(t, map[string]any{
+		"name": "orders", "schedule": "@hourly", "paused": true,
+		"task": map[string]any{"taskDetails": "How many open orders do I have?", "startingPoint": site.URL + "/account", "replay": "off",
+			"secrets": []map[string]any{{"match": "127.0.0.1", "fields": map[string]string{"email": email, "password": password}}}},
+	})
+	run := s.runMonitor(t, id)
+	if run["status"] != "completed" {
+		t.Fatalf("first run: %v", run)
+	}
+	first := len(fake.Requests())
+	if !strings.Contains(fake.Requests()[0].Body.Last(), "Sign in") {
+		t.Fatalf("the first run did not start on the login page:\n%s", fake.Requests()[0].Body.Last())
+	}
+
+	// The second run: a fresh browser context, the storage restored.
+	fake.Append(answer)
+	if run = s.runMonitor(t, id); run["status"] != "completed" {
+		t.Fatalf("second run: %v", run)
+	}
+	view := fake.Requests()[first].Body.Last()
+	if !strings.Contains(view, "3 open orders") || !strings.Contains(view, "Visit 2") {
+		t.Fatalf("the second run did not start logged in with its local storage:\n%s", view)
+	}
+
+	// After a restart: the browser is new, the storage comes from the store.
+	s.stop(t)
+	s = startServer(t, data, args...)
+	fake.Append(answer)
+	second := len(fake.Requests())
+	if run = s.runMonitor(t, id); run["status"] != "completed" {
+		t.Fatalf("run after the restart: %v", run)
+	}
+	if view := fake.Requests()[second].Body.Last(); !strings.Contains(view, "3 open orders") || !strings.Contains(view, "Visit 3") {
+		t.Fatalf("after a restart the run did not start logged in:\n%s", view)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if logins != 1 {
+		t.Errorf("the login form was posted %d times over three runs, want once", logins)
+	}
+	s.stop(t)
+	for _, secret := range []string{cookie, password} {
+		if f := fileContaining(t, data, secret); f != "" {
+			t.Errorf("%q is stored in clear in %s", secret, f)
+		}
+	}
+}
+
+// fileContaining names a file under dir that contains s, or "".
+func fileContaining(t *testing.T, dir, s string) string {
+	t.Helper()
+	var found string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || found != "" {
+			return nil
+		}
+		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(s)) {
+			found = p
+		}
+		return nil
+	})
+	return found
 }
