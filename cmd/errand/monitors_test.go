@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -705,4 +706,115 @@ func TestMonitorSIGKILL(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestMonitorsThreeNodes: monitors on three nodes sharing one PostgreSQL,
+// each node's scheduler claiming due monitors every quarter second: every
+// tick of every monitor runs once (on whichever node claimed it), every
+// run's notification is sent once, and a price change is notified once per
+// monitor, whatever node ran the run that saw it.
+func TestMonitorsThreeNodes(t *testing.T) {
+	db := pg.NewDatabase(t)
+	env := map[string]string{"ERRAND_SECRETS_KEY": "q2Vb0mUe0V1x8yqgk8yq3h2bq1hQ3oQm5n3lX5C2mJk="}
+	hooks := newReceiver(t, nil)
+	shop := newShop(t, "30.00")
+	var nodes []*server
+	for range 3 {
+		nodes = append(nodes, startServerEnv(t, "", env, "--database-url", db, "--monitor-min-interval", "1s"))
+	}
+	const each = 8
+	var everyRun, onChange []string
+	for i := range 2 * each {
+		body := map[string]any{
+			"name": fmt.Sprintf("m%d", i), "schedule": "@every 1s", "task": priceTask(shop.URL),
+			"webhook": map[string]any{"name": "w", "url": hooks.URL, "auth": "Bearer shared-secret", "submittedData": "just_ping"},
+		}
+		if i < each {
+			body["notify"] = map[string]any{"on": "every_run"}
+		}
+		id := nodes[i%3].createMonitor(t, body)
+		if i < each {
+			everyRun = append(everyRun, id)
+		} else {
+			onChange = append(onChange, id)
+		}
+	}
+	// Let every monitor run a few times, then change the price once.
+	waitFor(t, "three runs of every monitor", 60*time.Second, func() bool {
+		for _, id := range append(append([]string{}, everyRun...), onChange...) {
+			if nodes[0].monitor(t, id)["runs"].(float64) < 3 {
+				return false
+			}
+		}
+		return true
+	})
+	shop.set("25.00", 200)
+	waitFor(t, "every change-monitor's notification", 60*time.Second, func() bool {
+		n := 0
+		for _, d := range hooks.deliveries() {
+			for _, id := range onChange {
+				if d.Header.Get("Errand-Monitor-Id") == id {
+					n++
+				}
+			}
+		}
+		return n >= each
+	})
+	for i, id := range append(append([]string{}, everyRun...), onChange...) {
+		if code, m := nodes[i%3].call(t, "PATCH", "/monitors/"+id, map[string]any{"paused": true}); code != 200 {
+			t.Fatalf("pause: %d %v", code, m)
+		}
+	}
+	waitFor(t, "the last runs to end", 60*time.Second, func() bool {
+		for _, id := range append(append([]string{}, everyRun...), onChange...) {
+			if nodes[1].monitor(t, id)["running"] != false {
+				return false
+			}
+		}
+		return true
+	})
+
+	owed := map[string]string{} // webhook-id -> monitor
+	for _, id := range append(append([]string{}, everyRun...), onChange...) {
+		runs := nodes[2].runsOf(t, id)
+		ticks := map[string]bool{}
+		changed := 0
+		for _, r := range runs {
+			due := r["dueAt"].(string)
+			if ticks[due] {
+				t.Errorf("monitor %s: the tick %s ran twice", id, due)
+			}
+			ticks[due] = true
+			if r["status"] != "completed" {
+				t.Errorf("monitor %s: run %v", id, r)
+				continue
+			}
+			if len(r["events"].([]any)) > 0 {
+				owed[nodes[2].deliveryIDs(t, r, 1)[0]] = id
+			}
+			if r["changed"] == true {
+				changed++
+			}
+		}
+		if slices.Contains(onChange, id) && changed != 1 {
+			t.Errorf("monitor %s saw the price change %d times, want once", id, changed)
+		}
+	}
+	waitFor(t, "every owed notification", 30*time.Second, func() bool { return len(hooks.deliveries()) >= len(owed) })
+	got := map[string]int{}
+	for _, d := range hooks.deliveries() {
+		got[d.Header.Get("webhook-id")]++
+		if d.Header.Get("Authorization") != "Bearer shared-secret" {
+			t.Errorf("a notification without its auth (sealed on one node, sent by another): %v", d.Header)
+		}
+	}
+	for id, n := range got {
+		if n != 1 || owed[id] == "" {
+			t.Errorf("webhook-id %s received %d times (owed: %q)", id, n, owed[id])
+		}
+	}
+	if len(got) != len(owed) {
+		t.Errorf("%d notifications received, %d owed", len(got), len(owed))
+	}
+	t.Logf("%d monitors on 3 nodes: %d notifications, each once", 2*each, len(owed))
 }
