@@ -8,6 +8,7 @@ import (
 	"github.com/errandhq/errand/internal/browser"
 	"github.com/errandhq/errand/internal/model"
 	"github.com/errandhq/errand/internal/task"
+	"github.com/errandhq/errand/internal/trace"
 )
 
 // A step's screenshot for the task's trace is the viewport right after the
@@ -137,4 +138,22 @@ func newStepLine(deliver func(task.Step)) *stepLine {
 func (l *stepLine) drain() {
 	close(l.in)
 	<-l.done
+}
+
+// PageScreenshot is what the built-in extractor's Chromium loader calls
+// once a page has loaded (browser.ChromiumLoader.Screenshot): the loaded
+// page's screenshot for the task's trace, with c's quality and size bound.
+// The built-in extractor never types secrets, so there is nothing to
+// cover.
+func PageScreenshot(c trace.Capture) func(ctx context.Context, tab Tab) *task.Screenshot {
+	return func(ctx context.Context, tab Tab) *task.Screenshot {
+		shot := c.Shoot(ctx, func(ctx context.Context, quality int, scale float64) ([]byte, int, int, error) {
+			s, err := tab.Screenshot(ctx, browser.ScreenshotOptions{Quality: quality, Scale: scale})
+			return s.JPEG, s.Width, s.Height, err
+		})
+		if shot != nil && len(shot.JPEG) == 0 && ctx.Err() != nil {
+			return nil
+		}
+		return shot
+	}
 }
