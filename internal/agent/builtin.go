@@ -61,6 +61,13 @@ func (b *Builtin) Run(ctx context.Context, req Request) task.Outcome {
 		return out
 	}
 
+	out.PageHash = pageHash(spec, page.URL, string(page.HTML))
+	if answer, ok := reuse(req.Memo, out.PageHash); ok {
+		req.Step(unchangedStep(2, page.URL))
+		out.Message = answer
+		return out
+	}
+
 	began = now()
 	msg, err := extractAnswer(page, spec)
 	st = task.Step{N: 2, Action: "extract", URL: page.URL, DurationMs: now().Sub(began).Milliseconds()}

@@ -28,7 +28,7 @@ func (l ChromiumLoader) Fetch(ctx context.Context, rawURL string, opts PageOptio
 	if err != nil {
 		return Page{}, err
 	}
-	ct := tab.(*chromiumTab)
+	ct := tab.(*sessionTab).top()
 	err = tab.Navigate(ctx, rawURL)
 	page := Page{URL: tab.URL(), Status: ct.status()}
 	page.Visited = tab.Network()
