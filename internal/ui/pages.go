@@ -36,7 +36,7 @@ type page struct {
 	Nav string
 	// Monitors: the monitors pages are served (a menu entry).
 	Monitors bool
-	CSRF string
+	CSRF     string
 	// Message is an error or a notice shown above the content.
 	Message string
 	Data    any
