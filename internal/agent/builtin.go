@@ -53,6 +53,7 @@ func (b *Builtin) Run(ctx context.Context, req Request) task.Outcome {
 		out.Error = "could not load " + spec.StartingPoint + ": " + err.Error()
 		return out
 	}
+	st.Screenshot = page.Screenshot // the loaded page, when the loader took one
 	req.Step(st)
 	if page.Status >= 400 {
 		out.Code = task.CodeOutputInvalid

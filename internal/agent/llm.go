@@ -60,6 +60,10 @@ type LLM struct {
 	ReplaySettle time.Duration
 	// Now is the clock for step durations. Default time.Now.
 	Now func() time.Time
+
+	// shotWaited, when set (by tests and benchmarks), is told how long the
+	// loop waited for a step screenshot.
+	shotWaited func(time.Duration)
 }
 
 func (a *LLM) replaySettle() time.Duration {
@@ -97,6 +101,11 @@ type taskRun struct {
 	columns  []string
 	system   string
 	intro    string
+
+	// inflight is the step screenshot being taken beside the loop, line
+	// the steps waiting for theirs (trace.go).
+	inflight *pendingShot
+	line     *stepLine
 
 	usage   task.Usage
 	network []task.NetworkURL
@@ -166,6 +175,10 @@ func (r *taskRun) drive(ctx context.Context) task.Outcome {
 // finish fills in what every outcome reports (usage, network) and masks
 // what is reported by webhook and stored.
 func (r *taskRun) finish(out task.Outcome) task.Outcome {
+	r.settleShot()
+	if r.line != nil {
+		r.line.drain() // every step recorded before the outcome
+	}
 	if r.tab != nil {
 		r.collectNetwork()
 	}
@@ -429,8 +442,7 @@ func (r *taskRun) record(ctx context.Context, call model.ToolCall, res actResult
 		DurationMs:   r.since(began),
 		Error:        res.err,
 	}
-	st.Screenshot = r.shoot(ctx, call, res)
-	r.step(st)
+	r.emit(st, r.shoot(ctx, call, res))
 	r.tabEvents()
 	if res.end != nil {
 		return res.end
@@ -575,12 +587,7 @@ func (r *taskRun) observe(ctx context.Context) observation {
 	return observation{text: r.sec.mask(b.String()), image: o.Screenshot, hash: pageHash(r.spec, o.URL, o.Title, r.sec.mask(o.Text))}
 }
 
-func (r *taskRun) step(s task.Step) {
-	r.steps++
-	s.N = r.steps
-	s.At = r.now()
-	r.req.Step(s)
-}
+func (r *taskRun) step(s task.Step) { r.emit(s, nil) }
 
 func (r *taskRun) since(t time.Time) int64 { return r.now().Sub(t).Milliseconds() }
 

@@ -277,7 +277,7 @@ func New(ctx context.Context, c Config) (*Node, error) {
 	// The dashboard at /ui/ sees what the API does, through the same keys
 	// and engine; its logins are sealed with the secrets key, which every
 	// node shares.
-	dashboard, err := ui.New(ui.Deps{Engine: eng, Keys: keys, API: api, Box: box, Logger: logger})
+	dashboard, err := ui.New(ui.Deps{Engine: eng, Keys: keys, API: api, Monitors: monitors, Box: box, Logger: logger})
 	if err != nil {
 		return fail(err)
 	}
