@@ -32,6 +32,8 @@ type (
 	ObserveOptions = browser.ObserveOptions
 	// Observation is the compact view of a page the model sees.
 	Observation = browser.Observation
+	// Download is a file a page downloaded; see browser.Download.
+	Download = browser.Download
 	// NavigationError is a refused (Blocked) or timed-out navigation.
 	NavigationError = browser.NavigationError
 	// BrowserError is a crashed or hung browser (task.CodeBrowserError).
