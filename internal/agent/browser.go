@@ -34,6 +34,8 @@ type (
 	Observation = browser.Observation
 	// Download is a file a page downloaded; see browser.Download.
 	Download = browser.Download
+	// PageEvent is a new tab that opened, or a tab that closed.
+	PageEvent = browser.PageEvent
 	// NavigationError is a refused (Blocked) or timed-out navigation.
 	NavigationError = browser.NavigationError
 	// BrowserError is a crashed or hung browser (task.CodeBrowserError).

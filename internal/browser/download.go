@@ -552,11 +552,21 @@ func (t *chromiumTab) hasFrame(id cdp.FrameID) bool {
 	return id == t.frameID || t.frames[id] != nil
 }
 
-// Downloads implements Tab.
-func (t *chromiumTab) Downloads(ctx context.Context) []Download {
-	d := t.inst.downloads
-	if d == nil {
-		return nil
+// hasFrame reports whether one of the session's pages holds frame id.
+func (s *sessionTab) hasFrame(id cdp.FrameID) bool {
+	s.mu.Lock()
+	pages := append([]*chromiumTab(nil), s.pages...)
+	s.mu.Unlock()
+	for _, p := range pages {
+		if p.hasFrame(id) {
+			return true
+		}
 	}
-	return d.take(ctx, t.sess)
+	return false
+}
+
+// Downloads implements Tab: the session's downloads, whichever of its
+// pages began them.
+func (s *sessionTab) Downloads(ctx context.Context) []Download {
+	return s.inst.downloads.take(ctx, s.sess)
 }
