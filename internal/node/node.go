@@ -139,7 +139,7 @@ func Default() Config {
 		RescueAfter: 30 * time.Second, Workers: 8, Prices: engine.DefaultPrices,
 		SettleTimeout: browser.DefaultSettleTimeout, DownloadMaxMiB: browser.DefaultMaxDownload >> 20,
 		MonitorMinInterval: monitor.DefaultMinInterval,
-		TraceMaxAge: trace.DefaultMaxAge, TraceMaxMiB: int(trace.DefaultTotalBytes >> 20),
+		TraceMaxAge:        trace.DefaultMaxAge, TraceMaxMiB: int(trace.DefaultTotalBytes >> 20),
 	}
 }
 
