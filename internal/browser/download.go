@@ -276,6 +276,23 @@ func (d *downloads) begin(ev *cdpbrowser.EventDownloadWillBegin) {
 	if s == nil {
 		// Nobody to hand it to: not saved.
 		d.cancel(ev.GUID, nil)
+		return
+	}
+	d.closeBlankPopup(ev.FrameID)
+}
+
+// closeBlankPopup closes a page that a link opened only to download a
+// file (target=_blank to an attachment): it never showed a document, and
+// browsers close such a tab; the page that opened it is the page again.
+func (d *downloads) closeBlankPopup(id cdp.FrameID) {
+	ctx, cancel := context.WithTimeout(d.inst.ctx, d.c.cfg.CallTimeout)
+	defer cancel()
+	info, err := cdp.Call(ctx, d.inst.browser, target.GetTargetInfo, target.GetTargetInfoParams{TargetID: target.ID(id)})
+	if err != nil || info.TargetInfo == nil {
+		return
+	}
+	if i := info.TargetInfo; i.Type == "page" && i.OpenerID != "" && (i.URL == "" || i.URL == "about:blank") {
+		cdp.Call(ctx, d.inst.browser, target.CloseTarget, target.CloseTargetParams{TargetID: i.TargetID})
 	}
 }
 
