@@ -1,7 +1,8 @@
 #!/bin/sh
 # Notification system: check a product page and ping an alert endpoint when
 # the check is done (just_ping: no data, the receiver polls if it cares).
-# Run it from cron to watch the page.
+# Run it from cron to watch the page, or let errand schedule it and ping only
+# when the price changes: a monitor (README, "Monitor a price").
 set -eu
 . "$(dirname "$0")/env.sh"
 

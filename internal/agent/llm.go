@@ -60,6 +60,10 @@ type LLM struct {
 	ReplaySettle time.Duration
 	// Now is the clock for step durations. Default time.Now.
 	Now func() time.Time
+
+	// shotWaited, when set (by tests and benchmarks), is told how long the
+	// loop waited for a step screenshot.
+	shotWaited func(time.Duration)
 }
 
 func (a *LLM) replaySettle() time.Duration {
@@ -98,6 +102,11 @@ type taskRun struct {
 	system   string
 	intro    string
 
+	// inflight is the step screenshot being taken beside the loop, line
+	// the steps waiting for theirs (trace.go).
+	inflight *pendingShot
+	line     *stepLine
+
 	usage   task.Usage
 	network []task.NetworkURL
 	steps   int // steps recorded
@@ -115,6 +124,11 @@ type taskRun struct {
 	// learn is the run's part in learned tasks (replay, recording); nil
 	// when it has none.
 	learn *learning
+	// firstView fingerprints the first page view; acted: a tool other
+	// than an answer or a note ran, so the answer may not come from that
+	// view alone (see memo.go).
+	firstView string
+	acted     bool
 }
 
 // turn is one model answer and what its tool calls did, kept in compact
@@ -161,6 +175,10 @@ func (r *taskRun) drive(ctx context.Context) task.Outcome {
 // finish fills in what every outcome reports (usage, network) and masks
 // what is reported by webhook and stored.
 func (r *taskRun) finish(out task.Outcome) task.Outcome {
+	r.settleShot()
+	if r.line != nil {
+		r.line.drain() // every step recorded before the outcome
+	}
 	if r.tab != nil {
 		r.collectNetwork()
 	}
@@ -170,6 +188,9 @@ func (r *taskRun) finish(out task.Outcome) task.Outcome {
 	out.Message = r.sec.mask(out.Message)
 	out.Error = r.sec.mask(out.Error)
 	out.Question = r.sec.mask(out.Question)
+	if out.PageHash == "" && !r.acted && out.Status() == task.StatusCompleted {
+		out.PageHash = r.firstView
+	}
 	return out
 }
 
@@ -275,6 +296,9 @@ func (r *taskRun) next(ctx context.Context) *task.Outcome {
 	if obs.end != nil {
 		return obs.end
 	}
+	if out := r.unchanged(obs); out != nil {
+		return out
+	}
 	if out, done, rejoined := r.rejoin(ctx); rejoined {
 		if done {
 			return &out
@@ -355,6 +379,7 @@ func (r *taskRun) actOn(ctx context.Context, resp model.Response, began time.Tim
 			res = actResult{text: "not run: the previous action failed or changed the page; look at the current page first", err: "not run", notRun: true}
 		default:
 			res = r.perform(ctx, call)
+			r.acted = r.acted || !readsOnly(call.Name)
 			if res.answer != nil {
 				res = r.checkAnswer(*res.answer)
 			}
@@ -417,8 +442,7 @@ func (r *taskRun) record(ctx context.Context, call model.ToolCall, res actResult
 		DurationMs:   r.since(began),
 		Error:        res.err,
 	}
-	st.Screenshot = r.shoot(ctx, call, res)
-	r.step(st)
+	r.emit(st, r.shoot(ctx, call, res))
 	r.tabEvents()
 	if res.end != nil {
 		return res.end
@@ -524,6 +548,7 @@ type observation struct {
 	text  string
 	image []byte // a JPEG of the viewport, when Screenshot is on
 	end   *task.Outcome
+	hash  string // pageHash of the view before clipping (see memo.go)
 }
 
 func (r *taskRun) observe(ctx context.Context) observation {
@@ -559,15 +584,10 @@ func (r *taskRun) observe(ctx context.Context) observation {
 	b.WriteString(clip(o.Text, limit))
 	// The screenshot may show a typed secret; the browser masks password
 	// fields, and secrets are only typed into fields the model asked for.
-	return observation{text: r.sec.mask(b.String()), image: o.Screenshot}
+	return observation{text: r.sec.mask(b.String()), image: o.Screenshot, hash: pageHash(r.spec, o.URL, o.Title, r.sec.mask(o.Text))}
 }
 
-func (r *taskRun) step(s task.Step) {
-	r.steps++
-	s.N = r.steps
-	s.At = r.now()
-	r.req.Step(s)
-}
+func (r *taskRun) step(s task.Step) { r.emit(s, nil) }
 
 func (r *taskRun) since(t time.Time) int64 { return r.now().Sub(t).Milliseconds() }
 
