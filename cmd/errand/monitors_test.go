@@ -1,14 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/errandhq/errand/internal/model/modeltest"
 )
 
 // shop is a local product page whose price (and health) change on command.
@@ -96,16 +103,31 @@ func (s *server) lastRun(t *testing.T, id, runID string) map[string]any {
 	return nil
 }
 
-// deliveriesOf lists the deliveries a run's task owes, as the API shows
-// them: committed with the task's end, so known as soon as it ended.
-func (s *server) deliveriesOf(t *testing.T, run map[string]any) []any {
+// deliveryIDs waits until the run's task has had want distinct webhook
+// deliveries attempted (GET …/deliveries lists attempts; a delivery sent
+// again after a crash keeps its webhook-id), and returns their ids.
+func (s *server) deliveryIDs(t *testing.T, run map[string]any, want int) []string {
 	t.Helper()
-	code, m := s.call(t, "GET", "/task/"+run["sessionId"].(string)+"/"+run["taskId"].(string)+"/deliveries", nil)
-	if code != 200 {
-		t.Fatalf("deliveries: %d %v", code, m)
-	}
-	ds, _ := m["deliveries"].([]any)
-	return ds
+	var ids []string
+	waitFor(t, fmt.Sprintf("%d deliveries of run %v", want, run["runId"]), 20*time.Second, func() bool {
+		code, m := s.call(t, "GET", "/task/"+run["sessionId"].(string)+"/"+run["taskId"].(string)+"/deliveries", nil)
+		if code != 200 {
+			t.Fatalf("deliveries: %d %v", code, m)
+		}
+		seen := map[string]bool{}
+		ids = ids[:0]
+		for _, a := range m["deliveries"].([]any) {
+			if id := a.(map[string]any)["id"].(string); !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) > want {
+			t.Fatalf("run %v owes %d deliveries, want %d", run["runId"], len(ids), want)
+		}
+		return len(ids) == want
+	})
+	return ids
 }
 
 // TestMonitorPriceAlert: the seed's price alert as a monitor, run on
@@ -159,10 +181,8 @@ func TestMonitorPriceAlert(t *testing.T) {
 			t.Fatalf("run %d (price %s, HTTP %d): status %v changed %v events %v; want %s %v %v\n%v",
 				i, st.price, st.status, run["status"], run["changed"], events, st.want, st.changed, st.events, run)
 		}
-		ds := s.deliveriesOf(t, run)
-		if len(ds) != len(st.events) {
-			t.Fatalf("run %d owes %d deliveries, want %d: %v", i, len(ds), len(st.events), ds)
-		}
+		// What the run raised is what it owes (every event subscribed).
+		s.deliveryIDs(t, run, len(st.events))
 		sent = append(sent, st.events...)
 		if i == 3 {
 			// The unchanged page was answered from the last run's answer.
@@ -306,10 +326,6 @@ func TestMonitorScheduleRunsPausesAndDeletes(t *testing.T) {
 	if task["type"] != "task_completed" {
 		t.Fatalf("the deleted monitor's run: %v", task)
 	}
-	_, ds := s.call(t, "GET", "/task/"+m["sessionId"].(string)+"/"+m["taskId"].(string)+"/deliveries", nil)
-	if len(ds["deliveries"].([]any)) != 0 {
-		t.Fatalf("a deleted monitor's run notified: %v", ds)
-	}
 	if code, _ := s.call(t, "GET", "/monitors/"+id2, nil); code != 404 {
 		t.Fatalf("deleted monitor: %d", code)
 	}
@@ -317,7 +333,12 @@ func TestMonitorScheduleRunsPausesAndDeletes(t *testing.T) {
 		t.Fatalf("delete: %d %v", code, m)
 	}
 	n := len(hooks.deliveries())
-	time.Sleep(1500 * time.Millisecond) // a tick after the deletion
+	time.Sleep(1500 * time.Millisecond) // a tick after the deletions
+	for _, d := range hooks.deliveries() {
+		if d.Header.Get("Errand-Monitor-Id") == id2 {
+			t.Fatalf("the monitor deleted mid-run notified: %s", d.Body)
+		}
+	}
 	if len(hooks.deliveries()) != n {
 		t.Fatalf("a deleted monitor kept notifying")
 	}
@@ -453,4 +474,347 @@ func TestMonitorCSVByKeyAndTextWithIgnore(t *testing.T) {
 			t.Errorf("step %d, text: changed %v, want %v (%q)", i, trun["changed"], st.text, changes(trun))
 		}
 	}
+}
+
+// TestMonitorLoginKeptBetweenRuns: a monitor whose page needs a login, in
+// real Chromium with the fake model: the first run signs in with the
+// task's secrets; the next runs, on a fresh browser context each time and
+// across a restart of the server, start logged in (cookies and local
+// storage restored from the store) and never post the login form again.
+// What is stored of them is sealed: the session cookie's value is nowhere
+// in the data folder.
+func TestMonitorLoginKeptBetweenRuns(t *testing.T) {
+	needChromium(t)
+	const email, password, cookie = "ada@shop.example", "s3cret-Pa55-word", "sess-7f3a9c21b4e8d6"
+	var mu sync.Mutex
+	logins := 0
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `<html><head><title>Sign in</title></head><body><h1>Sign in</h1>
+<form method=post action=/login><label>Email <input name=email type=email></label>
+<label>Password <input name=password type=password></label><button type=submit>Sign in</button></form></body></html>`)
+	})
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		if r.PostForm.Get("email") != email || r.PostForm.Get("password") != password {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		mu.Lock()
+		logins++
+		mu.Unlock()
+		// A session cookie (no expiry): kept between runs too.
+		http.SetCookie(w, &http.Cookie{Name: "session", Value: cookie, Path: "/", HttpOnly: true})
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+	})
+	mux.HandleFunc("GET /account", func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie("session"); err != nil || c.Value != cookie {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		// The page counts its visits in local storage.
+		fmt.Fprint(w, `<html><head><title>Orders</title></head><body><h1>Your orders</h1><p>3 open orders.</p>
+<p id=visits></p><script>const n = Number(localStorage.getItem("visits") || 0) + 1;
+localStorage.setItem("visits", String(n)); document.getElementById("visits").textContent = "Visit " + n;</script></body></html>`)
+	})
+	site := httptest.NewServer(mux)
+	defer site.Close()
+
+	answer := func(r modeltest.Request) modeltest.Reply {
+		return modeltest.Reply{Calls: []modeltest.Call{{Name: "done", Args: map[string]string{"answer": "3 open orders"}}}}
+	}
+	fake := modeltest.New(t, signIn(t, 500, 20), answer)
+	data := t.TempDir()
+	args := []string{"--browser", "auto", "--model-url", fake.URL, "--model", "fake-model"}
+	s := startServer(t, data, args...)
+	id := s.createMonitor(t, map[string]any{
+		"name": "orders", "schedule": "@hourly", "paused": true,
+		"task": map[string]any{"taskDetails": "How many open orders do I have?", "startingPoint": site.URL + "/account", "replay": "off",
+			"secrets": []map[string]any{{"match": "127.0.0.1", "fields": map[string]string{"email": email, "password": password}}}},
+	})
+	run := s.runMonitor(t, id)
+	if run["status"] != "completed" {
+		t.Fatalf("first run: %v", run)
+	}
+	first := len(fake.Requests())
+	if !strings.Contains(fake.Requests()[0].Body.Last(), "Sign in") {
+		t.Fatalf("the first run did not start on the login page:\n%s", fake.Requests()[0].Body.Last())
+	}
+
+	// The second run: a fresh browser context, the storage restored.
+	fake.Append(answer)
+	if run = s.runMonitor(t, id); run["status"] != "completed" {
+		t.Fatalf("second run: %v", run)
+	}
+	view := fake.Requests()[first].Body.Last()
+	if !strings.Contains(view, "3 open orders") || !strings.Contains(view, "Visit 2") {
+		t.Fatalf("the second run did not start logged in with its local storage:\n%s", view)
+	}
+
+	// After a restart: the browser is new, the storage comes from the store.
+	s.stop(t)
+	s = startServer(t, data, args...)
+	fake.Append(answer)
+	second := len(fake.Requests())
+	if run = s.runMonitor(t, id); run["status"] != "completed" {
+		t.Fatalf("run after the restart: %v", run)
+	}
+	if view := fake.Requests()[second].Body.Last(); !strings.Contains(view, "3 open orders") || !strings.Contains(view, "Visit 3") {
+		t.Fatalf("after a restart the run did not start logged in:\n%s", view)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if logins != 1 {
+		t.Errorf("the login form was posted %d times over three runs, want once", logins)
+	}
+	s.stop(t)
+	for _, secret := range []string{cookie, password} {
+		if f := fileContaining(t, data, secret); f != "" {
+			t.Errorf("%q is stored in clear in %s", secret, f)
+		}
+	}
+}
+
+// fileContaining names a file under dir that contains s, or "".
+func fileContaining(t *testing.T, dir, s string) string {
+	t.Helper()
+	var found string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || found != "" {
+			return nil
+		}
+		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(s)) {
+			found = p
+		}
+		return nil
+	})
+	return found
+}
+
+// runsOf lists a monitor's whole history, newest first.
+func (s *server) runsOf(t *testing.T, id string) []map[string]any {
+	t.Helper()
+	code, m := s.call(t, "GET", "/monitors/"+id+"/runs?limit=200", nil)
+	if code != 200 {
+		t.Fatalf("runs: %d %v", code, m)
+	}
+	var out []map[string]any
+	for _, r := range m["runs"].([]any) {
+		out = append(out, r.(map[string]any))
+	}
+	return out
+}
+
+func tsOf(t *testing.T, v any) time.Time {
+	t.Helper()
+	ts, err := time.Parse(time.RFC3339Nano, v.(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+// TestMonitorSIGKILL: errand SIGKILLed in the middle of a run, and again
+// while a monitor is due. After each restart the interrupted run is run
+// again and settled once (its notification owed once), and the monitor
+// due during the downtime runs once, not once per missed tick.
+func TestMonitorSIGKILL(t *testing.T) {
+	data := t.TempDir()
+	hooks := newReceiver(t, nil)
+	slow := newSlowShop(t)
+	p := startProc(t, data, "--monitor-min-interval", "1s")
+	id := p.createMonitor(t, map[string]any{
+		"name": "interrupted", "schedule": "@hourly", "paused": true, "task": priceTask(slow.URL),
+		"webhook": map[string]any{"name": "w", "url": hooks.URL, "submittedData": "just_ping"},
+		"notify":  map[string]any{"on": "every_run", "firstRun": "notify"},
+	})
+	code, m := p.call(t, "POST", "/monitors/"+id+"/run", nil)
+	if code != 200 {
+		t.Fatalf("run: %d %v", code, m)
+	}
+	<-slow.entered // the run is loading the page
+	p.kill()
+	close(slow.release)
+	p = startProc(t, data, "--monitor-min-interval", "1s")
+	task := p.waitTask(t, m["sessionId"].(string), m["taskId"].(string))
+	if task["type"] != "task_completed" {
+		t.Fatalf("the interrupted run after the restart: %v", task)
+	}
+	runs := p.runsOf(t, id)
+	if len(runs) != 1 || runs[0]["status"] != "completed" || len(runs[0]["events"].([]any)) != 1 {
+		t.Fatalf("after the restart: runs %v", runs)
+	}
+	if p.monitor(t, id)["running"] != false {
+		t.Fatal("the monitor still runs its settled run")
+	}
+
+	// Due during the downtime: a 2-second schedule, the node down for
+	// several ticks.
+	shop := newShop(t, "10.00")
+	id2 := p.createMonitor(t, map[string]any{
+		"name": "due while down", "schedule": "@every 2s", "task": priceTask(shop.URL),
+		"webhook": map[string]any{"name": "w", "url": hooks.URL, "submittedData": "just_ping"},
+		"notify":  map[string]any{"on": "every_run", "firstRun": "notify"},
+	})
+	waitFor(t, "a scheduled run", 20*time.Second, func() bool {
+		rs := p.runsOf(t, id2)
+		return len(rs) > 0 && rs[len(rs)-1]["status"] == "completed"
+	})
+	p.kill()
+	time.Sleep(5 * time.Second) // at least two ticks missed
+	restart := time.Now()
+	p = startProc(t, data, "--monitor-min-interval", "1s")
+	var after []map[string]any
+	waitFor(t, "the catch-up run", 20*time.Second, func() bool {
+		after = nil
+		for _, r := range p.runsOf(t, id2) {
+			if tsOf(t, r["runAt"]).After(restart) {
+				after = append(after, r)
+			}
+		}
+		return len(after) > 0 && after[len(after)-1]["status"] == "completed"
+	})
+	missed := 0
+	for _, r := range after {
+		if tsOf(t, r["dueAt"]).Before(restart) {
+			missed++
+		}
+	}
+	if missed != 1 {
+		t.Fatalf("%d runs after the restart were for ticks missed during the downtime, want 1 catch-up: %v", missed, after)
+	}
+
+	// Every completed run owes one notification, and each arrives.
+	owed := map[string]bool{}
+	for _, mid := range []string{id, id2} {
+		for _, r := range p.runsOf(t, mid) {
+			if r["status"] != "completed" {
+				continue
+			}
+			owed[p.deliveryIDs(t, r, 1)[0]] = true
+		}
+	}
+	waitFor(t, "every owed notification", 20*time.Second, func() bool {
+		got := map[string]bool{}
+		for _, d := range hooks.deliveries() {
+			got[d.Header.Get("webhook-id")] = true
+		}
+		for id := range owed {
+			if !got[id] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestMonitorsThreeNodes: monitors on three nodes sharing one PostgreSQL,
+// each node's scheduler claiming due monitors every quarter second: every
+// tick of every monitor runs once (on whichever node claimed it), every
+// run's notification is sent once, and a price change is notified once per
+// monitor, whatever node ran the run that saw it.
+func TestMonitorsThreeNodes(t *testing.T) {
+	db := pg.NewDatabase(t)
+	env := map[string]string{"ERRAND_SECRETS_KEY": "q2Vb0mUe0V1x8yqgk8yq3h2bq1hQ3oQm5n3lX5C2mJk="}
+	hooks := newReceiver(t, nil)
+	shop := newShop(t, "30.00")
+	var nodes []*server
+	for range 3 {
+		nodes = append(nodes, startServerEnv(t, "", env, "--database-url", db, "--monitor-min-interval", "1s"))
+	}
+	const each = 8
+	var everyRun, onChange []string
+	for i := range 2 * each {
+		body := map[string]any{
+			"name": fmt.Sprintf("m%d", i), "schedule": "@every 1s", "task": priceTask(shop.URL),
+			"webhook": map[string]any{"name": "w", "url": hooks.URL, "auth": "Bearer shared-secret", "submittedData": "just_ping"},
+		}
+		if i < each {
+			body["notify"] = map[string]any{"on": "every_run"}
+		}
+		id := nodes[i%3].createMonitor(t, body)
+		if i < each {
+			everyRun = append(everyRun, id)
+		} else {
+			onChange = append(onChange, id)
+		}
+	}
+	// Let every monitor run a few times, then change the price once.
+	waitFor(t, "three runs of every monitor", 60*time.Second, func() bool {
+		for _, id := range append(append([]string{}, everyRun...), onChange...) {
+			if nodes[0].monitor(t, id)["runs"].(float64) < 3 {
+				return false
+			}
+		}
+		return true
+	})
+	shop.set("25.00", 200)
+	waitFor(t, "every change-monitor's notification", 60*time.Second, func() bool {
+		n := 0
+		for _, d := range hooks.deliveries() {
+			for _, id := range onChange {
+				if d.Header.Get("Errand-Monitor-Id") == id {
+					n++
+				}
+			}
+		}
+		return n >= each
+	})
+	for i, id := range append(append([]string{}, everyRun...), onChange...) {
+		if code, m := nodes[i%3].call(t, "PATCH", "/monitors/"+id, map[string]any{"paused": true}); code != 200 {
+			t.Fatalf("pause: %d %v", code, m)
+		}
+	}
+	waitFor(t, "the last runs to end", 60*time.Second, func() bool {
+		for _, id := range append(append([]string{}, everyRun...), onChange...) {
+			if nodes[1].monitor(t, id)["running"] != false {
+				return false
+			}
+		}
+		return true
+	})
+
+	owed := map[string]string{} // webhook-id -> monitor
+	for _, id := range append(append([]string{}, everyRun...), onChange...) {
+		runs := nodes[2].runsOf(t, id)
+		ticks := map[string]bool{}
+		changed := 0
+		for _, r := range runs {
+			due := r["dueAt"].(string)
+			if ticks[due] {
+				t.Errorf("monitor %s: the tick %s ran twice", id, due)
+			}
+			ticks[due] = true
+			if r["status"] != "completed" {
+				t.Errorf("monitor %s: run %v", id, r)
+				continue
+			}
+			if len(r["events"].([]any)) > 0 {
+				owed[nodes[2].deliveryIDs(t, r, 1)[0]] = id
+			}
+			if r["changed"] == true {
+				changed++
+			}
+		}
+		if slices.Contains(onChange, id) && changed != 1 {
+			t.Errorf("monitor %s saw the price change %d times, want once", id, changed)
+		}
+	}
+	waitFor(t, "every owed notification", 30*time.Second, func() bool { return len(hooks.deliveries()) >= len(owed) })
+	got := map[string]int{}
+	for _, d := range hooks.deliveries() {
+		got[d.Header.Get("webhook-id")]++
+		if d.Header.Get("Authorization") != "Bearer shared-secret" {
+			t.Errorf("a notification without its auth (sealed on one node, sent by another): %v", d.Header)
+		}
+	}
+	for id, n := range got {
+		if n != 1 || owed[id] == "" {
+			t.Errorf("webhook-id %s received %d times (owed: %q)", id, n, owed[id])
+		}
+	}
+	if len(got) != len(owed) {
+		t.Errorf("%d notifications received, %d owed", len(got), len(owed))
+	}
+	t.Logf("%d monitors on 3 nodes: %d notifications, each once", 2*each, len(owed))
 }

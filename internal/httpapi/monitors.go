@@ -428,6 +428,12 @@ func specView(s task.Spec) map[string]any {
 	if s.SettleTimeout > 0 {
 		v["settleTimeout"] = s.SettleTimeout.Milliseconds()
 	}
+	if s.Replay != "" {
+		v["replay"] = s.Replay
+	}
+	if s.Recipe != "" {
+		v["recipe"] = s.Recipe
+	}
 	return v
 }
 

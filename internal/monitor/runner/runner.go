@@ -252,6 +252,15 @@ func (r *Runner) Create(ctx context.Context, p CreateParams) (monitor.Monitor, e
 		SessionID: task.NewID("sess"), CreatedAt: now, UpdatedAt: now,
 	}
 	m.NextRunAt = r.next(m, now)
+	// A monitor's checks after the first run replay what the model did
+	// (learned tasks, package recipe), under a recipe of the monitor's
+	// own, unless its task says otherwise.
+	if m.Task.Replay == "" {
+		m.Task.Replay = task.ReplayAuto
+	}
+	if m.Task.Recipe == "" && m.Task.Replay != task.ReplayOff {
+		m.Task.Recipe = RecipeName(m.ID)
+	}
 	if len(spec.Secrets) > 0 {
 		plain, _ := json.Marshal(spec.Secrets) // strings only: cannot fail
 		m.SealedSecrets = r.box.Seal(plain, secretsContext(m.ID))
@@ -262,6 +271,10 @@ func (r *Runner) Create(ctx context.Context, p CreateParams) (monitor.Monitor, e
 	}
 	return m, nil
 }
+
+// RecipeName is the recipe a monitor's runs learn and replay unless its
+// task names another.
+func RecipeName(monitorID string) string { return "monitor-" + monitorID }
 
 // sealWebhook returns a copy of the webhook with its credentials (auth,
 // signing secret, URL userinfo) sealed for monitor id, as it is stored.
