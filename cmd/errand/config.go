@@ -217,6 +217,7 @@ func agentFlags(c *command, cfg *node.Config) {
 	c.boolean(&cfg.Vision, "model-vision", "ERRAND_MODEL_VISION", "send a screenshot of the page with each step, for vision models")
 	c.dur(&cfg.WebhookTimeout, "webhook-timeout", "ERRAND_WEBHOOK_TIMEOUT", "timeout of one webhook attempt")
 	c.dur(&cfg.SettleTimeout, "settle-timeout", "ERRAND_SETTLE_TIMEOUT", "how long a page may take to settle (no request in flight, nothing it scheduled pending, its DOM no longer changing) after each load and action before it is read as it is; a task may ask for another (settleTimeout)")
+	c.positive(&cfg.DownloadMaxMiB, "download-max-mib", "ERRAND_DOWNLOAD_MAX_MIB", "MiB a file a page downloads may have: a larger one is cancelled and fails its task (DOWNLOAD_TOO_LARGE)")
 	c.secret(&cfg.ModelKey, "ERRAND_MODEL_KEY", "the model endpoint's API key")
 	c.env = append(c.env, envVar{name: "OPENAI_API_KEY", meaning: "the model endpoint's API key, when ERRAND_MODEL_KEY is not set",
 		read: func(v string) error {
@@ -256,6 +257,7 @@ func serveCommand(getenv func(string) string) (*command, *serveConfig) {
 	c.dur(&cfg.RetryBase, "webhook-retry-base", "ERRAND_WEBHOOK_RETRY_BASE", "with maxAttempts > 1, the wait before the 2nd attempt; it doubles each time, ±20%")
 	c.dur(&cfg.RetryMax, "webhook-retry-max", "ERRAND_WEBHOOK_RETRY_MAX", "longest wait between webhook attempts")
 	c.positive(&cfg.Workers, "workers", "ERRAND_WORKERS", "tasks run at once on this node")
+	c.dur(&cfg.MonitorMinInterval, "monitor-min-interval", "ERRAND_MONITOR_MIN_INTERVAL", "the shortest interval a monitor's schedule may have")
 	c.rate(&cfg.RateLimit, "rate-limit", "ERRAND_RATE_LIMIT", "requests per second per API key; over it: 429 with Retry-After (0: no limit)")
 	c.dur(&sc.Grace, "shutdown-grace", "ERRAND_SHUTDOWN_GRACE", "on SIGINT/SIGTERM, how long running work may finish; tasks still running then are queued again, to run from the start")
 	c.dur(&cfg.RescueAfter, "task-rescue-after", "ERRAND_TASK_RESCUE_AFTER", "a running task whose node stops heartbeating this long is run again by another node")

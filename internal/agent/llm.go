@@ -60,6 +60,10 @@ type LLM struct {
 	ReplaySettle time.Duration
 	// Now is the clock for step durations. Default time.Now.
 	Now func() time.Time
+
+	// shotWaited, when set (by tests and benchmarks), is told how long the
+	// loop waited for a step screenshot.
+	shotWaited func(time.Duration)
 }
 
 func (a *LLM) replaySettle() time.Duration {
@@ -98,6 +102,11 @@ type taskRun struct {
 	system   string
 	intro    string
 
+	// inflight is the step screenshot being taken beside the loop, line
+	// the steps waiting for theirs (trace.go).
+	inflight *pendingShot
+	line     *stepLine
+
 	usage   task.Usage
 	network []task.NetworkURL
 	steps   int // steps recorded
@@ -109,12 +118,21 @@ type taskRun struct {
 	// tabNews are what happened to the tab besides the actions (a new tab
 	// opened, a tab closed), to tell the model with the next page view.
 	tabNews []string
-	turns   []turn
-	repairs int  // repair turns used
-	repair  bool // the last answer was invalid: the next turn is a repair
+	// files are the downloads kept for the task's result; fileNews what
+	// the model is told of downloads with its next page view.
+	files    []task.File
+	fileNews []string
+	turns    []turn
+	repairs  int  // repair turns used
+	repair   bool // the last answer was invalid: the next turn is a repair
 	// learn is the run's part in learned tasks (replay, recording); nil
 	// when it has none.
 	learn *learning
+	// firstView fingerprints the first page view; acted: a tool other
+	// than an answer or a note ran, so the answer may not come from that
+	// view alone (see memo.go).
+	firstView string
+	acted     bool
 }
 
 // turn is one model answer and what its tool calls did, kept in compact
@@ -134,6 +152,7 @@ func (a *LLM) Run(ctx context.Context, req Request) task.Outcome {
 		r.now = time.Now
 	}
 	out := r.drive(ctx)
+	out = r.lastDownloads(ctx, out)
 	return r.finish(r.conclude(ctx, out))
 }
 
@@ -161,15 +180,23 @@ func (r *taskRun) drive(ctx context.Context) task.Outcome {
 // finish fills in what every outcome reports (usage, network) and masks
 // what is reported by webhook and stored.
 func (r *taskRun) finish(out task.Outcome) task.Outcome {
+	r.settleShot()
+	if r.line != nil {
+		r.line.drain() // every step recorded before the outcome
+	}
 	if r.tab != nil {
 		r.collectNetwork()
 	}
 	out.Usage.InputTokens = r.usage.InputTokens
 	out.Usage.OutputTokens = r.usage.OutputTokens
 	out.Network = r.network
+	out.Files = r.files
 	out.Message = r.sec.mask(out.Message)
 	out.Error = r.sec.mask(out.Error)
 	out.Question = r.sec.mask(out.Question)
+	if out.PageHash == "" && !r.acted && out.Status() == task.StatusCompleted {
+		out.PageHash = r.firstView
+	}
 	return out
 }
 
@@ -275,6 +302,9 @@ func (r *taskRun) next(ctx context.Context) *task.Outcome {
 	if obs.end != nil {
 		return obs.end
 	}
+	if out := r.unchanged(obs); out != nil {
+		return out
+	}
 	if out, done, rejoined := r.rejoin(ctx); rejoined {
 		if done {
 			return &out
@@ -355,6 +385,7 @@ func (r *taskRun) actOn(ctx context.Context, resp model.Response, began time.Tim
 			res = actResult{text: "not run: the previous action failed or changed the page; look at the current page first", err: "not run", notRun: true}
 		default:
 			res = r.perform(ctx, call)
+			r.acted = r.acted || !readsOnly(call.Name)
 			if res.answer != nil {
 				res = r.checkAnswer(*res.answer)
 			}
@@ -417,9 +448,11 @@ func (r *taskRun) record(ctx context.Context, call model.ToolCall, res actResult
 		DurationMs:   r.since(began),
 		Error:        res.err,
 	}
-	st.Screenshot = r.shoot(ctx, call, res)
-	r.step(st)
+	r.emit(st, r.shoot(ctx, call, res))
 	r.tabEvents()
+	if end := r.collectDownloads(ctx); end != nil {
+		return end
+	}
 	if res.end != nil {
 		return res.end
 	}
@@ -524,6 +557,7 @@ type observation struct {
 	text  string
 	image []byte // a JPEG of the viewport, when Screenshot is on
 	end   *task.Outcome
+	hash  string // pageHash of the view before clipping (see memo.go)
 }
 
 func (r *taskRun) observe(ctx context.Context) observation {
@@ -551,23 +585,18 @@ func (r *taskRun) observe(ctx context.Context) observation {
 		limit = 16000
 	}
 	var b strings.Builder
-	for _, n := range r.tabNews {
+	for _, n := range append(r.tabNews, r.fileNews...) {
 		b.WriteString("Note: " + n + "\n")
 	}
-	r.tabNews = nil
+	r.tabNews, r.fileNews = nil, nil
 	fmt.Fprintf(&b, "URL: %s\nTitle: %s\n", o.URL, o.Title)
 	b.WriteString(clip(o.Text, limit))
 	// The screenshot may show a typed secret; the browser masks password
 	// fields, and secrets are only typed into fields the model asked for.
-	return observation{text: r.sec.mask(b.String()), image: o.Screenshot}
+	return observation{text: r.sec.mask(b.String()), image: o.Screenshot, hash: pageHash(r.spec, o.URL, o.Title, r.sec.mask(o.Text))}
 }
 
-func (r *taskRun) step(s task.Step) {
-	r.steps++
-	s.N = r.steps
-	s.At = r.now()
-	r.req.Step(s)
-}
+func (r *taskRun) step(s task.Step) { r.emit(s, nil) }
 
 func (r *taskRun) since(t time.Time) int64 { return r.now().Sub(t).Milliseconds() }
 

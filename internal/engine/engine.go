@@ -57,6 +57,10 @@ type Config struct {
 	Store store.Store
 	// Agent runs the tasks. Required to run tasks, no default.
 	Agent Agent
+	// Monitors settles the runs of monitors (tasks with Spec.Monitor set).
+	// Default: none (a monitor's run then ends like any task, owing
+	// nothing, and its monitor is freed for its next run).
+	Monitors MonitorHooks
 	// Deliveries sends the webhook deliveries the store owes (a
 	// *webhook.Dispatcher over the same store). Default: none; deliveries
 	// stay owed in the store until a node with a dispatcher sends them.
@@ -466,7 +470,10 @@ func (e *Engine) Task(ctx context.Context, tenantID, sessionID, taskID string) (
 	if errors.Is(err, store.ErrNotFound) {
 		return t, ErrTaskNotFound
 	}
-	return t, err
+	if err != nil {
+		return t, err
+	}
+	return e.withFiles(ctx, t)
 }
 
 // Steps lists a task's steps.
@@ -495,7 +502,8 @@ func (e *Engine) Wait(ctx context.Context, t task.Task, d time.Duration) (task.T
 		}
 		if cur.Status.Final() || cur.Status == task.StatusGuardrail {
 			e.unwatch(t.ID, wake)
-			return cur, true, nil
+			cur, err = e.withFiles(ctx, cur)
+			return cur, err == nil, err
 		}
 		select {
 		case <-wake:

@@ -18,6 +18,7 @@ import (
 	"github.com/errandhq/errand/internal/model"
 	"github.com/errandhq/errand/internal/netguard"
 	"github.com/errandhq/errand/internal/task"
+	"github.com/errandhq/errand/internal/trace"
 )
 
 // agentSetup is the agent newAgent picked, with what goes with it.
@@ -54,7 +55,7 @@ func newAgent(ctx context.Context, c Config, policy *netguard.Policy, m *metrics
 		Client:    &http.Client{Transport: policy.Transport(netguard.TransportOptions{}), Timeout: 60 * time.Second},
 		UserAgent: "errand/" + c.Version,
 	}
-	bc := browser.ChromiumConfig{Policy: policy, Logger: logger, SettleTimeout: c.SettleTimeout}
+	bc := browser.ChromiumConfig{Policy: policy, Logger: logger, SettleTimeout: c.SettleTimeout, MaxDownload: int64(c.DownloadMaxMiB) << 20}
 	switch b := c.Browser; {
 	case b == "http":
 		return agentSetup{agent: &agent.Builtin{Loader: fetcher}, close: func() {}}, nil
@@ -83,7 +84,7 @@ func newAgent(ctx context.Context, c Config, policy *netguard.Policy, m *metrics
 	logger.Info("pages are loaded in Chromium", "exec", bc.Exec, "ws", bc.WSURL != "")
 	m.CountBrowserContexts(chrome.Contexts)
 	setup := agentSetup{
-		agent: &agent.Builtin{Loader: browser.ChromiumLoader{Browser: chrome}},
+		agent: &agent.Builtin{Loader: browser.ChromiumLoader{Browser: chrome, Screenshot: agent.PageScreenshot(trace.Capture{Off: c.TraceScreenshotsOff})}},
 		close: func() { chrome.Close() },
 		ready: []httpapi.ReadyCheck{{Name: "browser", Check: browserStarts(chrome)}},
 	}

@@ -160,6 +160,9 @@ func (s *Sender) Send(ctx context.Context, d task.Delivery, attempt int, now tim
 	h.Set(webhookkit.HeaderEvent, string(d.Event))
 	h.Set(webhookkit.HeaderSessionID, d.SessionID)
 	h.Set(webhookkit.HeaderTaskID, d.TaskID)
+	if d.MonitorID != "" {
+		h.Set(webhookkit.HeaderMonitorID, d.MonitorID)
+	}
 
 	client := *s.Client
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
