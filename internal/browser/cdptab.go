@@ -385,7 +385,9 @@ func (t *chromiumTab) waitSettledOrNav(ctx context.Context, from *uint64) bool {
 		}
 		wait, netBusy := t.netWait(now)
 		if !netBusy && wait == 0 {
-			st, ok := t.checkFrames(ctx, deadline)
+			// A navigation the page announced counts while an action's
+			// may begin one; after a load it is over (or was a download).
+			st, ok := t.checkFrames(ctx, deadline, from != nil)
 			if !ok || st.Ready {
 				return false
 			}
@@ -449,14 +451,14 @@ type settleState struct {
 // and each cross-origin frame's. ok is false when the deadline passed
 // while asking (a page too busy to answer is read as it is; a hung one is
 // found by the next call).
-func (t *chromiumTab) checkFrames(ctx context.Context, deadline time.Time) (settleState, bool) {
+func (t *chromiumTab) checkFrames(ctx context.Context, deadline time.Time, navs bool) (settleState, bool) {
 	within := time.Until(deadline)
 	if within <= 0 {
 		return settleState{}, false
 	}
 	t.mu.Lock()
-	expr := fmt.Sprintf(`window.__errandSettle ? window.__errandSettle.check(%d, %d, %d) : {ready: true}`,
-		domQuiet.Milliseconds(), within.Milliseconds(), t.epoch)
+	expr := fmt.Sprintf(`window.__errandSettle ? window.__errandSettle.check(%d, %d, %d, %t) : {ready: true}`,
+		domQuiet.Milliseconds(), within.Milliseconds(), t.epoch, navs)
 	frames := t.settleFrames()
 	t.mu.Unlock()
 	var st settleState
