@@ -71,7 +71,11 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dbURL := fs.String("database-url", "", "PostgreSQL to measure (default: a throwaway local cluster if PostgreSQL is installed)")
 	stores := fs.String("stores", "sqlite,postgres", "which stores to measure")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
-	only := fs.String("only", "", "run only this phase: throughput, latency, isolation or api")
+	only := fs.String("only", "", "run only this phase: throughput, latency, isolation, api or monitors")
+	monitors := fs.Int("monitors", 10000, "monitors due every minute for the monitor scheduling phase")
+	monitorWindow := fs.Duration("monitor-window", time.Minute, "how long the monitor scheduling phase measures, after a minute of warm-up")
+	listed := fs.Int("monitors-listed", 100000, "monitors stored for the monitor listing phase")
+	changes := fs.Int("monitor-changes", 1000, "monitors whose value changes, for the change-to-webhook phase")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -184,6 +188,12 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				add(fmt.Sprintf("%s: POST /start/start-session at %d req/s", tg.name, r), ss.String())
 				add(fmt.Sprintf("%s: GET /task/… (polling) at %d req/s", tg.name, r), poll.String())
 			}
+		}
+	}
+
+	if phase("monitors") {
+		if err := b.monitorPhases(add, *monitors, *monitorWindow, *listed, *changes, *rate); err != nil {
+			return err
 		}
 	}
 

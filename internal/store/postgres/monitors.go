@@ -212,6 +212,23 @@ func (s *Store) startMonitorRun(ctx context.Context, tx pgx.Tx, m monitor.Monito
 	build func(monitor.Monitor, monitor.Run) (task.Task, error)) (monitor.Run, error) {
 	run := monitor.Run{ID: task.NewID("run"), MonitorID: m.ID, DueAt: due, RunAt: now, SessionID: m.SessionID,
 		Status: string(task.StatusQueued)}
+	// The monitor's session may have been terminated through the session
+	// API: the monitor carries on in a new one.
+	var state task.SessionState
+	if err := tx.QueryRow(ctx, `SELECT state FROM sessions WHERE id = $1`, m.SessionID).Scan(&state); err != nil {
+		return monitor.Run{}, fmt.Errorf("postgres: monitor %s session: %w", m.ID, err)
+	}
+	if state == task.SessionTerminated {
+		m.SessionID = task.NewID("sess")
+		run.SessionID = m.SessionID
+		if _, err := tx.Exec(ctx, `INSERT INTO sessions (id, tenant_id, state, created_at, last_active) VALUES ($1, $2, $3, $4, $4)`,
+			m.SessionID, m.TenantID, task.SessionActive, ts(now)); err != nil {
+			return monitor.Run{}, fmt.Errorf("postgres: monitor %s new session: %w", m.ID, err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE monitors SET session_id = $1 WHERE id = $2`, m.SessionID, m.ID); err != nil {
+			return monitor.Run{}, fmt.Errorf("postgres: monitor %s new session: %w", m.ID, err)
+		}
+	}
 	t, err := build(m, run)
 	if err != nil {
 		return monitor.Run{}, fmt.Errorf("postgres: monitor %s run: %w", m.ID, err)

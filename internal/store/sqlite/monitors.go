@@ -207,6 +207,23 @@ func (s *Store) startMonitorRun(ctx context.Context, tx *sql.Tx, m monitor.Monit
 	build func(monitor.Monitor, monitor.Run) (task.Task, error)) (monitor.Run, error) {
 	run := monitor.Run{ID: task.NewID("run"), MonitorID: m.ID, DueAt: due, RunAt: now, SessionID: m.SessionID,
 		Status: string(task.StatusQueued)}
+	// The monitor's session may have been terminated through the session
+	// API: the monitor carries on in a new one.
+	state, _, err := sessionState(ctx, tx, m.SessionID)
+	if err != nil {
+		return monitor.Run{}, fmt.Errorf("sqlite: monitor %s session: %w", m.ID, err)
+	}
+	if state == task.SessionTerminated {
+		m.SessionID = task.NewID("sess")
+		run.SessionID = m.SessionID
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, tenant_id, state, created_at, last_active) VALUES (?, ?, ?, ?, ?)`,
+			m.SessionID, m.TenantID, task.SessionActive, ms(now), ms(now)); err != nil {
+			return monitor.Run{}, fmt.Errorf("sqlite: monitor %s new session: %w", m.ID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE monitors SET session_id = ? WHERE id = ?`, m.SessionID, m.ID); err != nil {
+			return monitor.Run{}, fmt.Errorf("sqlite: monitor %s new session: %w", m.ID, err)
+		}
+	}
 	t, err := build(m, run)
 	if err != nil {
 		return monitor.Run{}, fmt.Errorf("sqlite: monitor %s run: %w", m.ID, err)
