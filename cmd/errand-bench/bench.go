@@ -76,6 +76,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	monitorWindow := fs.Duration("monitor-window", time.Minute, "how long the monitor scheduling phase measures, after a minute of warm-up")
 	listed := fs.Int("monitors-listed", 100000, "monitors stored for the monitor listing phase")
 	changes := fs.Int("monitor-changes", 1000, "monitors whose value changes, for the change-to-webhook phase")
+	monitorWorkers := fs.Int("monitor-workers", 64, "the node's --workers in the monitor phases")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,7 +96,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	phase := func(name string) bool { return *only == "" || *only == name }
 	began := time.Now()
-	b := &bencher{ctx: ctx, out: stderr, pgURL: *dbURL}
+	b := &bencher{ctx: ctx, out: stderr, pgURL: *dbURL, monitorWorkers: *monitorWorkers}
 	defer b.close()
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
@@ -212,6 +213,8 @@ type target struct {
 	name  string
 	nodes int
 	pg    bool
+	// workers is the nodes' --workers; 0 is errand serve's default.
+	workers int
 }
 
 const benchPage = `<html><head><title>Bench Product</title>
@@ -220,14 +223,16 @@ const benchPage = `<html><head><title>Bench Product</title>
 <body><h1>Bench Product</h1><p>Something to read.</p></body></html>`
 
 type bencher struct {
-	ctx      context.Context
-	out      io.Writer
-	rc       *benchReceiver
-	site     string
-	pgURL    string // given by --database-url
-	cluster  *pgtest.Cluster
-	dbs      int
-	dataDirs []string
+	ctx   context.Context
+	out   io.Writer
+	rc    *benchReceiver
+	site  string
+	pgURL string // given by --database-url
+	// monitorWorkers is the nodes' --workers in the monitor phases.
+	monitorWorkers int
+	cluster        *pgtest.Cluster
+	dbs            int
+	dataDirs       []string
 }
 
 // ensurePostgres finds a PostgreSQL to measure: --database-url, or a
@@ -259,6 +264,9 @@ func (b *bencher) newApps(tg target) ([]*node.Node, func(), error) {
 	// errand serve's defaults, as its flags give them, but no inline wait.
 	c := node.Default()
 	c.AllowNetworks, c.Browser, c.APIKey, c.InlineWait, c.Version = "127.0.0.0/8", "http", "bench", 0, version
+	if tg.workers > 0 {
+		c.Workers = tg.workers
+	}
 	if tg.pg {
 		c.DatabaseURL = b.pgURL
 		if b.cluster != nil {

@@ -323,6 +323,15 @@ func (s *Store) DueMonitors(ctx context.Context, now time.Time) (int64, error) {
 	return n, err
 }
 
+// NextMonitorDue is the earliest next run time of the monitors not paused.
+func (s *Store) NextMonitorDue(ctx context.Context) (time.Time, bool, error) {
+	var at *time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT min(next_run_at) FROM monitors WHERE NOT paused`).Scan(&at); err != nil {
+		return time.Time{}, false, fmt.Errorf("postgres: next monitor due: %w", err)
+	}
+	return fromTS(at), at != nil, nil
+}
+
 // settleMonitor writes a monitor run's end inside FinishTask's
 // transaction: when the monitor still runs this task, its new state, the
 // run's history entry and the deliveries it owes; else nothing. A final

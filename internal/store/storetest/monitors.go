@@ -523,6 +523,11 @@ func testMonitorReopen(t *testing.T, h *harness) {
 	if n != 1 {
 		t.Fatalf("due after reopen: %d", n)
 	}
+	next, ok, err := s.NextMonitorDue(ctx)
+	noErr(t, "NextMonitorDue", err)
+	if !ok || !next.Equal(base.Add(time.Minute)) {
+		t.Fatalf("NextMonitorDue = %s %v, want %s", next, ok, base.Add(time.Minute))
+	}
 	// Due during the downtime: one run now, not one per missed tick.
 	late := base.Add(10 * time.Minute)
 	noErr(t, "FinishTask", s.FinishTask(ctx, store.FinishParams{TaskID: got.Running, Outcome: task.Outcome{Message: "{}"}, At: late}))
