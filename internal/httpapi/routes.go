@@ -21,6 +21,8 @@ var routeTable = []route{
 	{"POST", "/start/send-message", false, (*api).sendMessage},
 	{"POST", "/start/run-task", false, (*api).runTask},
 	{"GET", "/task/{sessionId}/{taskId}", false, (*api).getTask},
+	{"DELETE", "/task/{sessionId}/{taskId}", false, (*api).deleteTask},
+	{"GET", "/task/{sessionId}/{taskId}/files/{fileId}", false, (*api).getFile},
 	{"GET", "/task/{sessionId}/{taskId}/deliveries", false, (*api).getDeliveries},
 	{"POST", "/task/{sessionId}/{taskId}/deliveries/redeliver", false, (*api).redeliver},
 	{"GET", "/task/{sessionId}/{taskId}/events", false, (*api).taskEvents},
