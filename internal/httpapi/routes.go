@@ -1,6 +1,9 @@
 package httpapi
 
-import "net/http"
+import (
+	"net/http"
+	"time"
+)
 
 // route is one endpoint of the API.
 type route struct {
@@ -24,8 +27,12 @@ var routeTable = []route{
 	{"GET", "/task/{sessionId}/{taskId}/deliveries", false, (*api).getDeliveries},
 	{"POST", "/task/{sessionId}/{taskId}/deliveries/redeliver", false, (*api).redeliver},
 	{"GET", "/task/{sessionId}/{taskId}/events", false, (*api).taskEvents},
+	{"POST", "/task/{sessionId}/{taskId}/cancel", false, (*api).cancelTask},
 	{"GET", "/recipes", false, (*api).listRecipes},
 	{"DELETE", "/recipes/{name}", false, (*api).deleteRecipe},
+	{"POST", "/mcp", false, (*api).mcp},
+	{"GET", "/mcp", false, (*api).mcp},
+	{"DELETE", "/mcp", false, (*api).mcp},
 	{"GET", "/metrics", false, (*api).metrics},
 	{"GET", "/openapi.json", true, (*api).openAPI},
 }
@@ -47,6 +54,20 @@ func (a *api) metrics(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusNotFound, "NOT_FOUND", "metrics are not enabled")
 	}
 	a.Metrics.Handler().ServeHTTP(w, r)
+	return nil
+}
+
+// mcp serves the Model Context Protocol's streamable HTTP transport
+// (internal/mcp) to API-key holders; the MCP handler finds the caller's
+// tenant with Tenant.
+func (a *api) mcp(w http.ResponseWriter, r *http.Request) error {
+	if a.MCP == nil {
+		return errorf(http.StatusNotFound, "NOT_FOUND", "MCP is not served by this server")
+	}
+	// A tool call streams its task's progress for as long as it waits,
+	// and a client's event stream stays open: past the write timeout.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	a.MCP.ServeHTTP(w, r)
 	return nil
 }
 
