@@ -238,6 +238,9 @@ type serveConfig struct {
 	// MetricsAddr, when set, serves /metrics without a key there.
 	MetricsAddr string
 	Grace       time.Duration
+	// traceShots is --trace-screenshots, the inverse of
+	// Config.TraceScreenshotsOff.
+	traceShots bool
 }
 
 func serveCommand(getenv func(string) string) (*command, *serveConfig) {
@@ -256,6 +259,11 @@ func serveCommand(getenv func(string) string) (*command, *serveConfig) {
 	c.rate(&cfg.RateLimit, "rate-limit", "ERRAND_RATE_LIMIT", "requests per second per API key; over it: 429 with Retry-After (0: no limit)")
 	c.dur(&sc.Grace, "shutdown-grace", "ERRAND_SHUTDOWN_GRACE", "on SIGINT/SIGTERM, how long running work may finish; tasks still running then are queued again, to run from the start")
 	c.dur(&cfg.RescueAfter, "task-rescue-after", "ERRAND_TASK_RESCUE_AFTER", "a running task whose node stops heartbeating this long is run again by another node")
+	sc.traceShots = true
+	c.boolean(&sc.traceShots, "trace-screenshots", "ERRAND_TRACE_SCREENSHOTS", "keep a screenshot of the page after each step in the task's trace")
+	c.dur(&cfg.TraceMaxAge, "trace-max-age", "ERRAND_TRACE_MAX_AGE", "how long trace screenshots are kept (0s: no age limit)")
+	c.positive(&cfg.TraceMaxMiB, "trace-max-size", "ERRAND_TRACE_MAX_SIZE", "MiB of trace screenshots kept in all, the oldest removed first")
+	c.checks = append(c.checks, func() error { cfg.TraceScreenshotsOff = !sc.traceShots; return nil })
 	c.secret(&cfg.APIKey, "ERRAND_API_KEY", "a bootstrap API key accepted besides stored keys (errand keys create)")
 	c.secret(&cfg.SecretsKey, "ERRAND_SECRETS_KEY", "32 bytes, base64 or hex, that seal task secrets in the store; give every PostgreSQL node the same (SQLite default: <data>/secrets.key)")
 	return c, sc

@@ -55,6 +55,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	retention, stopRetention := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRetention()
+	go n.Retention.Run(retention)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "errand %s listening on http://%s\n", version, ln.Addr())
 	logger.Info("listening", "addr", ln.Addr().String(), "version", version)

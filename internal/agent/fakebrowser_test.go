@@ -1,15 +1,19 @@
 package agent_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"html"
+	"image"
+	"image/jpeg"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/errandhq/errand/internal/agent"
+	"github.com/errandhq/errand/internal/browser"
 	"github.com/errandhq/errand/internal/task"
 )
 
@@ -76,6 +80,24 @@ type fakeTab struct {
 	avoid   []string
 	// typed logs every text the page received, as typed (real values).
 	typed []string
+	// shots logs every screenshot asked for, with the URL shown.
+	shots []fakeShot
+}
+
+type fakeShot struct {
+	url  string
+	opts browser.ScreenshotOptions
+}
+
+// Screenshot answers a small real JPEG and logs what was asked.
+func (t *fakeTab) Screenshot(ctx context.Context, opts browser.ScreenshotOptions) (browser.Screenshot, error) {
+	t.shots = append(t.shots, fakeShot{t.url, opts})
+	img := image.NewGray(image.Rect(0, 0, 16, 9))
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: opts.Quality}); err != nil {
+		return browser.Screenshot{}, err
+	}
+	return browser.Screenshot{JPEG: b.Bytes(), Width: 16, Height: 9}, nil
 }
 
 func (t *fakeTab) page() *fakePage {

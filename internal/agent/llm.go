@@ -12,6 +12,7 @@ import (
 	"github.com/errandhq/errand/internal/model"
 	"github.com/errandhq/errand/internal/output"
 	"github.com/errandhq/errand/internal/task"
+	"github.com/errandhq/errand/internal/trace"
 )
 
 // Model is the language model the agent asks what to do; *model.Client
@@ -45,6 +46,9 @@ type LLM struct {
 	// Screenshot asks the browser for a viewport image with each view.
 	// Default false (the image is not sent to the model yet either way).
 	Screenshot bool
+	// Trace configures the screenshot kept with each step in the task's
+	// trace (package trace). Default: on, JPEG quality 60, at most 300 KiB.
+	Trace trace.Capture
 	// Recipes keeps learned tasks: with it, tasks whose replay mode allows
 	// (see task.Spec.ReplayMode) replay their recipe without the model and
 	// record what the model did (package recipe). Default nil: no replay,
@@ -345,7 +349,7 @@ func (r *taskRun) actOn(ctx context.Context, resp model.Response, began time.Tim
 			// Element numbers (and the answer) belong to the page the model
 			// saw; after a failure or a possible page change the rest of
 			// the batch would act blind.
-			res = actResult{text: "not run: the previous action failed or changed the page; look at the current page first", err: "not run"}
+			res = actResult{text: "not run: the previous action failed or changed the page; look at the current page first", err: "not run", notRun: true}
 		default:
 			res = r.perform(ctx, call)
 			if res.answer != nil {
@@ -401,7 +405,7 @@ func (r *taskRun) record(ctx context.Context, call model.ToolCall, res actResult
 		r.navFailure = nil
 	}
 	r.collectNetwork()
-	r.step(task.Step{
+	st := task.Step{
 		Action:       call.Name,
 		Args:         r.maskedArgs(call.Arguments),
 		URL:          r.sec.mask(r.tab.URL()),
@@ -409,7 +413,9 @@ func (r *taskRun) record(ctx context.Context, call model.ToolCall, res actResult
 		OutputTokens: usage.CompletionTokens,
 		DurationMs:   r.since(began),
 		Error:        res.err,
-	})
+	}
+	st.Screenshot = r.shoot(ctx, call, res)
+	r.step(st)
 	if res.end != nil {
 		return res.end
 	}

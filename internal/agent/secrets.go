@@ -173,3 +173,16 @@ func placeholderList(names []string) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// values lists the secret values, for what must be covered in screenshots.
+func (s *secrets) values() []string {
+	var out []string
+	for _, sec := range s.list {
+		for _, v := range sec.Fields {
+			if v != "" && !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}

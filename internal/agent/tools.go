@@ -178,6 +178,9 @@ type actResult struct {
 	navFailure *NavigationError
 	// keep marks a result worth keeping in full in later turns (a note).
 	keep bool
+	// notRun marks a call that was not run (it would have acted blind):
+	// the page did not change, so the step has no screenshot.
+	notRun bool
 }
 
 // act runs one tool call.

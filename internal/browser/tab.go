@@ -42,6 +42,9 @@ type Tab interface {
 	// Page returns the rendered page (URL and serialized DOM) for the
 	// built-in extractor.
 	Page(ctx context.Context) (url string, html []byte, err error)
+	// Screenshot captures the viewport as a JPEG for the task's trace,
+	// with opts.Hide covered; see ScreenshotOptions.
+	Screenshot(ctx context.Context, opts ScreenshotOptions) (Screenshot, error)
 	// URL is the page's current URL.
 	URL() string
 	// ElementURL is the URL of the document that element id (of the

@@ -6,9 +6,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +13,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/errandhq/errand/internal/engine"
@@ -36,6 +32,9 @@ type Deps struct {
 	Policy *netguard.Policy
 	// BootstrapKey (ERRAND_API_KEY) is accepted besides stored keys.
 	BootstrapKey string
+	// Keys resolves API keys; share it with the dashboard. Default: one
+	// made of Store and BootstrapKey.
+	Keys *Keys
 	// InlineWait is how long send-message and run-task wait for the task
 	// to end before answering pending. Zero never waits.
 	InlineWait time.Duration
@@ -61,7 +60,7 @@ const BootstrapTenant = "tenant_bootstrap"
 
 type api struct {
 	Deps
-	keys  sync.Map // key hash -> tenant id (stored keys are never changed)
+	keys  *Keys
 	limit *limiter
 }
 
@@ -76,7 +75,10 @@ func NewHandler(d Deps) http.Handler {
 	if d.ReadyTimeout <= 0 {
 		d.ReadyTimeout = DefaultReadyTimeout
 	}
-	a := &api{Deps: d, limit: newLimiter(d.RateLimit)}
+	if d.Keys == nil {
+		d.Keys = &Keys{Store: d.Store, Bootstrap: d.BootstrapKey}
+	}
+	a := &api{Deps: d, keys: d.Keys, limit: newLimiter(d.RateLimit)}
 	mux := http.NewServeMux()
 	a.routes(mux)
 	return a.recoverer(mux)
@@ -148,6 +150,8 @@ func mapEngineError(err error) *Error {
 		return errorf(http.StatusGone, "SESSION_EXPIRED", "the session has expired or was terminated; start a new one")
 	case errors.Is(err, engine.ErrNotWaiting):
 		return errorf(http.StatusConflict, "TASK_ALREADY_RUNNING", "no task of this session is waiting for a human answer")
+	case errors.Is(err, engine.ErrScreenshotNotFound):
+		return screenshotError(err)
 	case errors.Is(err, engine.ErrNoFinalEvent):
 		return errorf(http.StatusConflict, "INVALID_REQUEST", "this task has no webhook delivery to send again")
 	case errors.Is(err, context.Canceled):
@@ -248,27 +252,12 @@ func (a *api) authenticate(r *http.Request) (string, error) {
 	if !ok || key == "" {
 		return "", errorf(http.StatusUnauthorized, "INVALID_API_KEY", "missing API key: send Authorization: Bearer <key>")
 	}
-	if a.BootstrapKey != "" && subtle.ConstantTimeCompare([]byte(key), []byte(a.BootstrapKey)) == 1 {
-		return BootstrapTenant, nil
-	}
-	hash := HashKey(key)
-	if t, ok := a.keys.Load(hash); ok {
-		return t.(string), nil
-	}
-	tenant, err := a.Store.TenantByKeyHash(r.Context(), hash)
-	if errors.Is(err, store.ErrNotFound) {
+	tenant, err := a.keys.Tenant(r.Context(), key)
+	if errors.Is(err, ErrInvalidKey) {
 		return "", errorf(http.StatusUnauthorized, "INVALID_API_KEY", "invalid API key")
 	}
 	if err != nil {
 		return "", &Error{Status: http.StatusServiceUnavailable, Code: "UNAVAILABLE", Message: "the store is unavailable", Internal: err}
 	}
-	a.keys.Store(hash, tenant)
 	return tenant, nil
-}
-
-// HashKey is how API keys are stored: hex SHA-256. Keys are 256-bit random
-// values, so a fast hash is enough (no password stretching needed).
-func HashKey(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:])
 }

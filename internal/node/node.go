@@ -1,9 +1,9 @@
 // Package node wires one errand node from its configuration: the network
 // policy, the agent (the built-in extractor or the model-driven loop, in
 // Chromium or over plain HTTP), the store (SQLite or PostgreSQL), the box
-// that seals secrets, the webhook dispatcher, the engine and the HTTP API.
-// cmd/errand runs a node (serve, run); cmd/errand-bench measures several.
-// It holds wiring only: every decision lives in the packages it wires.
+// that seals secrets, the webhook dispatcher, the engine, the HTTP API and
+// the dashboard beside it, and the trace retention. cmd/errand runs a node
+// (serve, run); cmd/errand-bench measures several. It holds wiring only: every decision lives in the packages it wires.
 package node
 
 import (
@@ -29,6 +29,8 @@ import (
 	"github.com/errandhq/errand/internal/store/postgres"
 	"github.com/errandhq/errand/internal/store/sqlite"
 	"github.com/errandhq/errand/internal/task"
+	"github.com/errandhq/errand/internal/trace"
+	"github.com/errandhq/errand/internal/ui"
 	"github.com/errandhq/errand/internal/webhook"
 )
 
@@ -96,6 +98,17 @@ type Config struct {
 	// Prices turn usage into cost (ERRAND_PRICE_*). Default zero: no cost
 	// (errand serve's: engine.DefaultPrices).
 	Prices engine.Prices
+	// TraceScreenshotsOff keeps no screenshot with the steps of task traces
+	// (--trace-screenshots=false). Default false: a screenshot after each
+	// step that acted on a page.
+	TraceScreenshotsOff bool
+	// TraceMaxAge is how long trace screenshots are kept (--trace-max-age).
+	// Default 0: no age limit (errand serve's: 7 days).
+	TraceMaxAge time.Duration
+	// TraceMaxMiB caps the trace screenshots of all tasks together, the
+	// oldest removed first (--trace-max-size). Default 0: no size limit
+	// (errand serve's: 2048 MiB).
+	TraceMaxMiB int
 	// Version is errand's version, sent as User-Agent errand/<version>.
 	// Default "dev".
 	Version string
@@ -112,6 +125,7 @@ func Default() Config {
 		RetryBase: webhook.DefaultBackoffBase, RetryMax: webhook.DefaultBackoffMax,
 		RescueAfter: 30 * time.Second, Workers: 8, Prices: engine.DefaultPrices,
 		SettleTimeout: browser.DefaultSettleTimeout,
+		TraceMaxAge:   trace.DefaultMaxAge, TraceMaxMiB: int(trace.DefaultTotalBytes >> 20),
 	}
 }
 
@@ -153,7 +167,9 @@ type Node struct {
 	Handler http.Handler
 	Policy  *netguard.Policy
 	Metrics *metrics.Metrics
-	close   func()
+	// Retention enforces the trace retention while it runs (Run).
+	Retention *trace.Janitor
+	close     func()
 }
 
 // Close releases the store and the browser; stop the engine first.
@@ -191,6 +207,7 @@ func New(ctx context.Context, c Config) (*Node, error) {
 	}
 	if llm, ok := ag.agent.(*agent.LLM); ok {
 		llm.Recipes = st // learned tasks live in the store, per tenant
+		llm.Trace = trace.Capture{Off: c.TraceScreenshotsOff}
 	}
 	fail := func(err error) (*Node, error) {
 		st.Close()
@@ -234,12 +251,32 @@ func New(ctx context.Context, c Config) (*Node, error) {
 		Metrics:        m,
 		Logger:         logger,
 	})
-	handler := httpapi.NewHandler(httpapi.Deps{
-		Engine: eng, Store: st, Policy: policy, BootstrapKey: c.APIKey,
+	keys := &httpapi.Keys{Store: st, Bootstrap: c.APIKey}
+	api := httpapi.NewHandler(httpapi.Deps{
+		Engine: eng, Store: st, Policy: policy, BootstrapKey: c.APIKey, Keys: keys,
 		InlineWait: c.InlineWait, RateLimit: c.RateLimit, Metrics: m, Logger: logger,
 		Ready: ag.ready,
 	})
-	return &Node{Config: c, Store: st, Engine: eng, Handler: handler, Policy: policy, Metrics: m, close: ag.close}, nil
+	// The dashboard at /ui/ sees what the API does, through the same keys
+	// and engine; its logins are sealed with the secrets key, which every
+	// node shares.
+	dashboard, err := ui.New(ui.Deps{Engine: eng, Keys: keys, API: api, Box: box, Logger: logger})
+	if err != nil {
+		return fail(err)
+	}
+	handler := http.NewServeMux()
+	handler.Handle("/ui/", dashboard)
+	handler.Handle("/", api)
+	maxAge := c.TraceMaxAge
+	if maxAge <= 0 {
+		maxAge = -1 // no age limit
+	}
+	maxBytes := int64(c.TraceMaxMiB) << 20
+	if maxBytes <= 0 {
+		maxBytes = -1 // no size limit
+	}
+	retention := &trace.Janitor{Store: st, Retention: trace.Retention{MaxAge: maxAge, MaxBytes: maxBytes}, Logger: logger}
+	return &Node{Config: c, Store: st, Engine: eng, Handler: handler, Policy: policy, Metrics: m, Retention: retention, close: ag.close}, nil
 }
 
 // secretsBox makes the box that seals task secrets in the store, with the

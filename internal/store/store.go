@@ -218,10 +218,24 @@ type Store interface {
 	// queues it to run again. ErrConflict if it is not waiting.
 	AnswerGuardrail(ctx context.Context, taskID, answer string, at time.Time) error
 
-	// AppendStep records one agent step of a task.
+	// AppendStep records one agent step of a task, with its screenshot
+	// (s.Screenshot, the task's trace) in the same transaction.
 	AppendStep(ctx context.Context, taskID string, s task.Step) error
-	// Steps lists a task's steps in order.
+	// Steps lists a task's steps in order; a step with a screenshot has
+	// its Screenshot set without the image (Bytes, size, Omitted).
 	Steps(ctx context.Context, taskID string) ([]task.Step, error)
+	// Screenshot returns the JPEG of a task's step number index (1-based,
+	// in the order of Steps). ErrNotFound when there is no such step or it
+	// has no image (none taken, or removed by PruneScreenshots).
+	Screenshot(ctx context.Context, taskID string, index int) ([]byte, error)
+	// PruneScreenshots enforces the trace retention: see PruneParams.
+	PruneScreenshots(ctx context.Context, p PruneParams) (Pruned, error)
+
+	// ListTasks lists a tenant's tasks newest first: see TaskFilter.
+	ListTasks(ctx context.Context, f TaskFilter) ([]task.Task, error)
+	// ListSessions lists a tenant's sessions newest first: see
+	// SessionFilter.
+	ListSessions(ctx context.Context, f SessionFilter) ([]SessionSummary, error)
 
 	// Delivery loads a delivery, its credentials as they are stored
 	// (sealed: see task.Delivery.SealedCredentials).

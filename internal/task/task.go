@@ -267,6 +267,24 @@ type Step struct {
 	DurationMs   int64           `json:"durationMs"`
 	Error        string          `json:"error,omitempty"`
 	At           time.Time       `json:"at"`
+	// Screenshot is the viewport after the step, for the task's trace
+	// (package trace); nil for steps that did not act on a page. It is
+	// never serialized with the step: the trace serves it at its own URL.
+	Screenshot *Screenshot `json:"-"`
+}
+
+// Screenshot is a step's picture of the page in a task's trace: a JPEG of
+// the viewport, or the reason there is none.
+type Screenshot struct {
+	// JPEG is the image. Written with the step; left empty when steps are
+	// read back (the store serves the bytes on their own).
+	JPEG []byte
+	// Bytes is the size of the JPEG, also when it is not loaded.
+	Bytes         int
+	Width, Height int
+	// Omitted says why there is no image: it was not taken (a secret could
+	// not be hidden) or was removed by the trace retention.
+	Omitted string
 }
 
 // Task is one unit of work in a session.

@@ -37,7 +37,7 @@ func TestMigrationsUpDownUp(t *testing.T) {
 	defer s.Close()
 
 	up := tables(t, url)
-	for _, want := range []string{"api_keys", "sessions", "tasks", "steps", "deliveries", "delivery_attempts", "schema_migrations", "river_job", "river_migration"} {
+	for _, want := range []string{"api_keys", "sessions", "tasks", "steps", "deliveries", "delivery_attempts", "trace_shots", "schema_migrations", "river_job", "river_migration"} {
 		if !slices.Contains(up, want) {
 			t.Fatalf("after Open, table %s is missing: %v", want, up)
 		}

@@ -490,7 +490,8 @@ func (s *Store) AnswerGuardrail(ctx context.Context, taskID, answer string, at t
 	})
 }
 
-// AppendStep records one agent step of a task.
+// AppendStep records one agent step of a task, and its screenshot in the
+// same transaction.
 func (s *Store) AppendStep(ctx context.Context, taskID string, st task.Step) error {
 	var args *string
 	if len(st.Args) > 0 {
@@ -500,10 +501,22 @@ func (s *Store) AppendStep(ctx context.Context, taskID string, st task.Step) err
 	if st.At.IsZero() {
 		st.At = s.now()
 	}
-	_, err := s.pool.Exec(ctx, `
+	const insert = `
 		INSERT INTO steps (task_id, n, action, args, url, input_tokens, output_tokens, duration_ms, error, at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		taskID, st.N, st.Action, args, st.URL, st.InputTokens, st.OutputTokens, st.DurationMs, st.Error, ts(st.At))
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`
+	values := []any{taskID, st.N, st.Action, args, st.URL, st.InputTokens, st.OutputTokens, st.DurationMs, st.Error, ts(st.At)}
+	var err error
+	if st.Screenshot == nil {
+		_, err = s.pool.Exec(ctx, insert, values...)
+	} else {
+		err = s.inTx(ctx, func(tx pgx.Tx) error {
+			var id int64
+			if err := tx.QueryRow(ctx, insert, values...).Scan(&id); err != nil {
+				return err
+			}
+			return insertShot(ctx, tx, id, taskID, st.At, st.Screenshot)
+		})
+	}
 	if isConstraint(err) {
 		return store.ErrNotFound // no such task (foreign key)
 	}
@@ -513,20 +526,41 @@ func (s *Store) AppendStep(ctx context.Context, taskID string, st task.Step) err
 	return nil
 }
 
-// Steps lists a task's steps in the order they were recorded.
+// Steps lists a task's steps in the order they were recorded, with what is
+// known of their screenshots.
 func (s *Store) Steps(ctx context.Context, taskID string) ([]task.Step, error) {
-	// The columns are named as task.Step's fields; at is read in UTC (a
-	// timestamp without zone), as fromTS answers times.
 	rows, err := s.pool.Query(ctx, `
-		SELECT n, action, args, url, input_tokens, output_tokens, duration_ms, error,
-			at AT TIME ZONE 'UTC' AS at
-		FROM steps WHERE task_id = $1 ORDER BY id`, taskID)
+		SELECT n, action, args, url, input_tokens, output_tokens, duration_ms, error, steps.at,
+		       sh.step_id IS NOT NULL, COALESCE(sh.bytes, 0), COALESCE(sh.width, 0), COALESCE(sh.height, 0), COALESCE(sh.omitted, '')
+		FROM steps LEFT JOIN trace_shots sh ON sh.step_id = steps.id
+		WHERE steps.task_id = $1 ORDER BY steps.id`, taskID)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: steps: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[task.Step])
+	out, err := pgx.CollectRows(rows, scanStep)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: steps: %w", err)
 	}
 	return out, nil
+}
+
+// scanStep reads a step with what is known of its screenshot.
+func scanStep(row pgx.CollectableRow) (task.Step, error) {
+	var (
+		st      task.Step
+		args    *string
+		at      *time.Time
+		hasShot bool
+		shot    task.Screenshot
+	)
+	err := row.Scan(&st.N, &st.Action, &args, &st.URL, &st.InputTokens, &st.OutputTokens,
+		&st.DurationMs, &st.Error, &at, &hasShot, &shot.Bytes, &shot.Width, &shot.Height, &shot.Omitted)
+	if args != nil {
+		st.Args = json.RawMessage(*args)
+	}
+	st.At = fromTS(at)
+	if hasShot {
+		st.Screenshot = &shot
+	}
+	return st, err
 }

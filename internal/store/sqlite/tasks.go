@@ -483,7 +483,8 @@ func (s *Store) AnswerGuardrail(ctx context.Context, taskID, answer string, at t
 	})
 }
 
-// AppendStep records one agent step of a task.
+// AppendStep records one agent step of a task, and its screenshot in the
+// same transaction.
 func (s *Store) AppendStep(ctx context.Context, taskID string, st task.Step) error {
 	var args sql.NullString
 	if len(st.Args) > 0 {
@@ -492,10 +493,20 @@ func (s *Store) AppendStep(ctx context.Context, taskID string, st task.Step) err
 	if st.At.IsZero() {
 		st.At = s.now()
 	}
-	_, err := s.db.ExecContext(ctx, `
-		INSERT INTO steps (task_id, n, action, args, url, input_tokens, output_tokens, duration_ms, error, at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		taskID, st.N, st.Action, args, st.URL, st.InputTokens, st.OutputTokens, st.DurationMs, st.Error, ms(st.At))
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `
+			INSERT INTO steps (task_id, n, action, args, url, input_tokens, output_tokens, duration_ms, error, at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			taskID, st.N, st.Action, args, st.URL, st.InputTokens, st.OutputTokens, st.DurationMs, st.Error, ms(st.At))
+		if err != nil || st.Screenshot == nil {
+			return err
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		return insertShot(ctx, tx, id, taskID, st.At, st.Screenshot)
+	})
 	if isConstraint(err) {
 		return store.ErrNotFound // no such task (foreign key)
 	}
@@ -505,28 +516,37 @@ func (s *Store) AppendStep(ctx context.Context, taskID string, st task.Step) err
 	return nil
 }
 
-// Steps lists a task's steps in the order they were recorded.
+// Steps lists a task's steps in the order they were recorded, with what is
+// known of their screenshots.
 func (s *Store) Steps(ctx context.Context, taskID string) ([]task.Step, error) {
 	out, err := queryAll(ctx, s.db, scanStep, `
-		SELECT n, action, args, url, input_tokens, output_tokens, duration_ms, error, at
-		FROM steps WHERE task_id = ? ORDER BY id`, taskID)
+		SELECT n, action, args, url, input_tokens, output_tokens, duration_ms, error, steps.at,
+		       sh.step_id IS NOT NULL, COALESCE(sh.bytes, 0), COALESCE(sh.width, 0), COALESCE(sh.height, 0), COALESCE(sh.omitted, '')
+		FROM steps LEFT JOIN trace_shots sh ON sh.step_id = steps.id
+		WHERE steps.task_id = ? ORDER BY steps.id`, taskID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: steps: %w", err)
 	}
 	return out, nil
 }
 
+// scanStep reads a step with what is known of its screenshot.
 func scanStep(row scanner) (task.Step, error) {
 	var (
-		st   task.Step
-		args sql.NullString
-		at   sql.NullInt64
+		st      task.Step
+		args    sql.NullString
+		at      sql.NullInt64
+		hasShot bool
+		shot    task.Screenshot
 	)
 	err := row.Scan(&st.N, &st.Action, &args, &st.URL, &st.InputTokens, &st.OutputTokens,
-		&st.DurationMs, &st.Error, &at)
+		&st.DurationMs, &st.Error, &at, &hasShot, &shot.Bytes, &shot.Width, &shot.Height, &shot.Omitted)
 	if args.Valid {
 		st.Args = json.RawMessage(args.String)
 	}
 	st.At = fromMS(at)
+	if hasShot {
+		st.Screenshot = &shot
+	}
 	return st, err
 }

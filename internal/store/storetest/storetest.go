@@ -77,6 +77,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"RecipesPerTenant", testRecipeTenants},
 		{"RecipeVersionsConcurrent", testRecipeVersionsConcurrent},
 	}
+	tests = append(tests, traceTests...)
 	tests = append(tests, monitorTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
