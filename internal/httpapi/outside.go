@@ -67,6 +67,10 @@ func ErrorOf(err error) *Error {
 	return mapEngineError(err)
 }
 
+// Invalid is the API's answer to a request with bad fields: details maps
+// each field's JSON Pointer to what is wrong with it.
+func Invalid(details map[string]string) *Error { return invalid(details) }
+
 // Body is the error envelope the API answers with (docs/API.md).
 func (e *Error) Body() map[string]any {
 	body := map[string]any{"success": false, "error": e.Message, "code": e.Code}
@@ -84,9 +88,6 @@ func TaskAnswer(t task.Task) map[string]any {
 
 // StepsAnswer is a task's step log as the API shows it.
 func StepsAnswer(steps []task.Step) []map[string]any { return stepsView(steps) }
-
-// StateMessage is what send-message answers to a state action.
-func StateMessage(newState string) string { return stateMessage[newState] }
 
 // OpenAPI is the API's OpenAPI 3.1 document (openapi.json), whose request
 // schemas describe what the decoder accepts.

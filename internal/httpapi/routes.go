@@ -23,6 +23,7 @@ var routeTable = []route{
 	{"POST", "/start/start-session", false, (*api).startSession},
 	{"POST", "/start/send-message", false, (*api).sendMessage},
 	{"POST", "/start/run-task", false, (*api).runTask},
+	{"GET", "/tasks", false, (*api).listTasks},
 	{"GET", "/task/{sessionId}/{taskId}", false, (*api).getTask},
 	{"GET", "/task/{sessionId}/{taskId}/deliveries", false, (*api).getDeliveries},
 	{"POST", "/task/{sessionId}/{taskId}/deliveries/redeliver", false, (*api).redeliver},

@@ -27,18 +27,24 @@ func (a *api) startSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	writeJSON(w, http.StatusOK, StartedAnswer(s, t, a.Engine.SessionIdle()))
+	return nil
+}
+
+// StartedAnswer is start-session's answer: the session, and its initial
+// task if one was queued. idle is the engine's session idle time.
+func StartedAnswer(s task.Session, t *task.Task, idle time.Duration) map[string]any {
 	resp := map[string]any{
 		"success":   true,
 		"sessionId": s.ID,
-		"expiresIn": int(a.Engine.SessionIdle().Seconds()),
+		"expiresIn": int(idle.Seconds()),
 		"message":   "Session started",
 	}
 	if t != nil {
 		resp["taskId"] = t.ID
 		resp["message"] = "Session started; the initial task is queued"
 	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
+	return resp
 }
 
 // decodeStartSession reads a start-session body: its initial task, or nil
@@ -97,8 +103,13 @@ func (a *api) sendMessage(w http.ResponseWriter, r *http.Request) error {
 	if t != nil {
 		return a.answerTask(w, r, *t)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"success": true, "sessionId": m.SessionID, "message": stateMessage[m.NewState]})
+	writeJSON(w, http.StatusOK, StateAnswer(m))
 	return nil
+}
+
+// StateAnswer is send-message's answer to a state message.
+func StateAnswer(m Message) map[string]any {
+	return map[string]any{"success": true, "sessionId": m.SessionID, "message": stateMessage[m.NewState]}
 }
 
 // Message is a send-message body, read and checked.

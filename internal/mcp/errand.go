@@ -1,0 +1,85 @@
+package mcp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+)
+
+// Errand is the errand the tools work on: one in this process (Local) or
+// one reached over its HTTP API (Remote). Requests are the API's bodies,
+// answers its JSON answers (docs/API.md) and failures its errors (an
+// *httpapi.Error, its Details naming bad fields by JSON Pointer), so a tool
+// answers the same whichever errand is behind it. tenant is whose tasks
+// they are; Remote acts as its API key's tenant and ignores it.
+type Errand interface {
+	// RunTask queues a run-task body.
+	RunTask(ctx context.Context, tenant string, body Body) (Ref, error)
+	// StartSession opens a session from a start-session body. The answer
+	// is start-session's; ref names the initial task, if any.
+	StartSession(ctx context.Context, tenant string, body Body) (answer Answer, ref *Ref, err error)
+	// SendMessage sends a send-message body. A newTask or guardrail
+	// message returns the task it queued; a state message, the answer.
+	SendMessage(ctx context.Context, tenant string, body Body) (answer Answer, ref *Ref, err error)
+	// Task is the task's answer as polling gives it, with its step log
+	// under "steps".
+	Task(ctx context.Context, tenant string, ref Ref) (Answer, error)
+	// Follow calls step with each of the task's steps after the first
+	// since, in order, and returns the task's answer once it has ended or
+	// waits for a human. When ctx ends first it returns ctx's error.
+	Follow(ctx context.Context, tenant string, ref Ref, since int, step func(Step)) (Answer, error)
+	// Cancel stops the task, wherever it is in its session.
+	Cancel(ctx context.Context, tenant string, ref Ref) error
+	// Tasks lists the tenant's tasks, newest first.
+	Tasks(ctx context.Context, tenant string, q TaskQuery) (Answer, error)
+}
+
+// Body is a request body, field by field, as the API reads it.
+type Body = map[string]json.RawMessage
+
+// Answer is an answer of the API, as it is sent.
+type Answer = map[string]any
+
+// Ref names a task.
+type Ref struct {
+	SessionID string `json:"sessionId"`
+	TaskID    string `json:"taskId"`
+}
+
+// refOf reads the task an answer names.
+func refOf(a Answer) (Ref, bool) {
+	sid, _ := a["sessionId"].(string)
+	tid, _ := a["taskId"].(string)
+	return Ref{SessionID: sid, TaskID: tid}, sid != "" && tid != ""
+}
+
+// Step is one step of a task's log as the API shows it.
+type Step struct {
+	N          int    `json:"n"`
+	Action     string `json:"action"`
+	URL        string `json:"url,omitempty"`
+	Error      string `json:"error,omitempty"`
+	DurationMs int64  `json:"durationMs"`
+}
+
+// String is the step as a progress message says it.
+func (s Step) String() string {
+	msg := fmt.Sprintf("step %d: %s", s.N, s.Action)
+	if s.URL != "" {
+		msg += " " + s.URL
+	}
+	if s.Error != "" {
+		msg += " (" + s.Error + ")"
+	}
+	return msg
+}
+
+// TaskQuery selects tasks for list_tasks (GET /tasks).
+type TaskQuery struct {
+	SessionID string
+	Status    string
+	Limit     int
+	// Cursor continues a listing where the previous page ended (its
+	// nextCursor).
+	Cursor string
+}
