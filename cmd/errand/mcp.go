@@ -27,15 +27,15 @@ func mcpStdio(ctx context.Context, args []string, getenv func(string) string, st
 	var server string
 	grace := 10 * time.Second
 	c := newCommand("mcp", "", "Serve errand's MCP tools (run_task, start_session, send_message, get_task, list_tasks) over stdin and stdout, "+
-		"for an assistant or IDE that starts it. Tasks run here, in the data folder, as the bootstrap key's tenant; "+
-		"with --server they run on a running errand, as ERRAND_API_KEY's tenant.", getenv)
+		"for an assistant or IDE that starts it. Tasks run in this process, in the data folder (not shared with a running errand serve), "+
+		"as the tenant of serve's ERRAND_API_KEY; with --server they run on a running errand, as ERRAND_API_KEY's tenant.", getenv)
 	c.str(&server, "server", "ERRAND_SERVER", "base URL of a running errand (e.g. http://127.0.0.1:8080) to send the tools to, with ERRAND_API_KEY; none: run tasks in this process")
 	storeFlags(c, &cfg)
 	agentFlags(c, &cfg)
 	c.positive(&cfg.Workers, "workers", "ERRAND_WORKERS", "tasks run at once")
 	c.dur(&cfg.SessionIdle, "session-idle", "ERRAND_SESSION_IDLE", "idle time after which a session expires")
 	c.dur(&grace, "shutdown-grace", "ERRAND_SHUTDOWN_GRACE", "when the client closes the connection, how long running tasks may finish; tasks still running then are queued again, to run at the next start")
-	c.secret(&cfg.APIKey, "ERRAND_API_KEY", "with --server: the API key the tools use; without: whose tasks these are when errand serve shares the data folder")
+	c.secret(&cfg.APIKey, "ERRAND_API_KEY", "with --server: the API key the tools act with (they see its tenant's tasks)")
 	c.secret(&cfg.SecretsKey, "ERRAND_SECRETS_KEY", "32 bytes, base64 or hex, that seal task secrets in the store (SQLite default: <data>/secrets.key)")
 	if err := c.parse(args, stdout, stderr); err != nil {
 		return helpOrErr(err)
@@ -66,6 +66,9 @@ func mcpStdio(ctx context.Context, args []string, getenv func(string) string, st
 	if err := n.Engine.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start the queue: %w", err)
 	}
+	retention, stopRetention := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRetention()
+	go n.Retention.Run(retention)
 	srv, err := mcp.NewServer(mcp.Config{
 		Errand: mcp.Local{Engine: n.Engine, Policy: n.Policy}, Tenant: httpapi.BootstrapTenant,
 		Version: version, Logger: logger,

@@ -58,8 +58,9 @@ func NewServer(c Config) (*sdk.Server, error) {
 	}
 	srv := sdk.NewServer(&sdk.Implementation{Name: "errand", Title: "errand", Version: c.Version}, &sdk.ServerOptions{
 		Instructions: instructions,
-		// Only what fails; arguments (task secrets) are never logged.
-		Logger: c.Logger,
+		// Only what fails (the SDK tells of every session at Info);
+		// arguments (task secrets) are never logged.
+		Logger: slog.New(warnings{c.Logger.Handler()}),
 		// No logging capability: nothing is sent as a log message.
 		Capabilities: &sdk.ServerCapabilities{},
 	})
@@ -393,3 +394,16 @@ func answerResult(a Answer) *sdk.CallToolResult {
 func errorResult(ae *httpapi.Error) *sdk.CallToolResult {
 	return answerResult(ae.Body())
 }
+
+// warnings passes on only warnings and errors.
+type warnings struct{ slog.Handler }
+
+func (w warnings) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && w.Handler.Enabled(ctx, l)
+}
+
+func (w warnings) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return warnings{w.Handler.WithAttrs(attrs)}
+}
+
+func (w warnings) WithGroup(name string) slog.Handler { return warnings{w.Handler.WithGroup(name)} }

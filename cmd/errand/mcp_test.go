@@ -1,0 +1,335 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// mcpProgress records the progress notifications an MCP client gets.
+type mcpProgress struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (p *mcpProgress) options() *sdk.ClientOptions {
+	return &sdk.ClientOptions{ProgressNotificationHandler: func(_ context.Context, r *sdk.ProgressNotificationClientRequest) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.msgs = append(p.msgs, r.Params.Message)
+	}}
+}
+
+// waitFor waits until n notifications have arrived and returns them.
+func (p *mcpProgress) waitFor(t *testing.T, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.mu.Lock()
+		got := slices.Clone(p.msgs)
+		p.mu.Unlock()
+		if len(got) >= n || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// mcpCall calls a tool and returns its structured answer and whether the
+// tool said it failed.
+func mcpCall(t *testing.T, cs *sdk.ClientSession, name string, args map[string]any, meta sdk.Meta) (map[string]any, bool) {
+	t.Helper()
+	res, err := cs.CallTool(t.Context(), &sdk.CallToolParams{Name: name, Arguments: args, Meta: meta})
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	m, ok := res.StructuredContent.(map[string]any)
+	if !ok {
+		t.Fatalf("%s: no structured answer: %+v", name, res)
+	}
+	return m, res.IsError
+}
+
+// gatedSite serves the product page, and /gate, whose answer waits until
+// the request is abandoned; each request it holds is sent on held.
+type gatedSite struct {
+	*httptest.Server
+	held chan *http.Request
+}
+
+func newGatedSite(t *testing.T) *gatedSite {
+	t.Helper()
+	g := &gatedSite{held: make(chan *http.Request, 8)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/product", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, productPage)
+	})
+	mux.HandleFunc("/gate", func(w http.ResponseWriter, r *http.Request) {
+		g.held <- r
+		<-r.Context().Done()
+	})
+	g.Server = httptest.NewServer(mux)
+	t.Cleanup(g.Close)
+	return g
+}
+
+// productSchema asks for the product page's name and price.
+var productSchema = map[string]any{"type": "object", "required": []any{"name", "price"},
+	"properties": map[string]any{"name": map[string]any{"type": "string"}, "price": map[string]any{"type": "number"}}}
+
+// checkProductRun runs the product task through run_task and checks its
+// answer and its progress: a notification per step of its log.
+func checkProductRun(t *testing.T, cs *sdk.ClientSession, p *mcpProgress, page string) (sid, tid string) {
+	t.Helper()
+	got, isErr := mcpCall(t, cs, "run_task", map[string]any{
+		"taskDetails": "The product's name and price", "startingPoint": page,
+		"outputType": "structured_json", "outputSchema": productSchema,
+	}, sdk.Meta{"progressToken": "product"})
+	if isErr || got["type"] != "task_completed" {
+		t.Fatalf("run_task: %v", got)
+	}
+	msg := got["data"].(map[string]any)["message"].(string)
+	if msg != `{"name":"Acme Anvil","price":29.99}` {
+		t.Errorf("answer = %s", msg)
+	}
+	sid, tid = got["sessionId"].(string), got["taskId"].(string)
+	task, _ := mcpCall(t, cs, "get_task", map[string]any{"sessionId": sid, "taskId": tid}, nil)
+	steps, _ := task["steps"].([]any)
+	if len(steps) < 2 {
+		t.Fatalf("get_task's step log: %v", task)
+	}
+	msgs := p.waitFor(t, len(steps))
+	if len(msgs) != len(steps) {
+		t.Fatalf("progress = %q for %d steps", msgs, len(steps))
+	}
+	for i, s := range steps {
+		if want := fmt.Sprintf("step %d: %s %s", i+1, s.(map[string]any)["action"], page); msgs[i] != want {
+			t.Errorf("progress %d = %q, want %q", i, msgs[i], want)
+		}
+	}
+	return sid, tid
+}
+
+// checkCancel starts a task on the held page, cancels the call once the
+// page is being loaded, and checks that the load is abandoned and the task
+// ends cancelled.
+func checkCancel(t *testing.T, cs *sdk.ClientSession, site *gatedSite) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "run_task", Arguments: map[string]any{"taskDetails": "Read it", "startingPoint": site.URL + "/gate"}})
+		done <- err
+	}()
+	var held *http.Request
+	select {
+	case held = <-site.held:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the task never loaded its page")
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("the cancelled call ended with %v", err)
+	}
+	select {
+	case <-held.Context().Done():
+	case <-time.After(10 * time.Second):
+		t.Error("the cancelled task went on loading its page")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		list, _ := mcpCall(t, cs, "list_tasks", map[string]any{"status": "cancelled"}, nil)
+		if tasks, _ := list["tasks"].([]any); len(tasks) == 1 {
+			if tk := tasks[0].(map[string]any); tk["code"] != "CANCELLED" || tk["startingPoint"] != site.URL+"/gate" {
+				t.Errorf("cancelled task: %v", tk)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no cancelled task: %v", list)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// mcpProcess starts the real binary as `errand mcp` with args and env and
+// connects an MCP client to it over stdio.
+func mcpProcess(t *testing.T, env []string, opts *sdk.ClientOptions, args ...string) (*sdk.ClientSession, *exec.Cmd, *syncBuffer) {
+	t.Helper()
+	bin, err := buildErrand()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, append([]string{"mcp"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	logs := &syncBuffer{}
+	cmd.Stderr = logs
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "errand-test", Version: "1"}, opts).
+		Connect(t.Context(), &sdk.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Minute}, nil)
+	if err != nil {
+		t.Fatalf("connect to errand mcp: %v\n%s", err, logs.String())
+	}
+	t.Cleanup(func() { cs.Close() })
+	return cs, cmd, logs
+}
+
+// errand mcp as an assistant starts it: the real binary over stdio, an
+// embedded errand in its data folder. It lists its tools, runs a task on a
+// local page with the built-in extractor and reports its steps, stops a
+// task whose call is cancelled, exits when the client closes stdin, and
+// leaves its tasks where errand serve finds them.
+func TestMCPStdio(t *testing.T) {
+	site := newGatedSite(t)
+	data := t.TempDir()
+	p := &mcpProgress{}
+	cs, cmd, logs := mcpProcess(t, nil, p.options(), "--data", data, "--browser", "http", "--allow-networks", "127.0.0.0/8,::1/128")
+	tools, err := cs.ListTools(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tl := range tools.Tools {
+		names = append(names, tl.Name)
+		if tl.InputSchema.(map[string]any)["type"] != "object" {
+			t.Errorf("%s's input schema is not an object", tl.Name)
+		}
+	}
+	slices.Sort(names)
+	if want := []string{"get_task", "list_tasks", "run_task", "send_message", "start_session"}; !slices.Equal(names, want) {
+		t.Errorf("tools = %v, want %v", names, want)
+	}
+	sid, tid := checkProductRun(t, cs, p, site.URL+"/product")
+	checkCancel(t, cs, site)
+
+	// Closing stdin is how a client ends the session: errand mcp exits
+	// by itself (it would be sent SIGTERM only after minutes).
+	if err := cs.Close(); err != nil || !cmd.ProcessState.Success() {
+		t.Errorf("errand mcp exited with %v after the client left\n%s", err, logs.String())
+	}
+	// The task is in the data folder, the bootstrap key's.
+	srv := startServer(t, data)
+	if m := srv.waitTask(t, sid, tid); m["type"] != "task_completed" {
+		t.Errorf("errand serve over the same data finds %v", m)
+	}
+}
+
+// errand mcp --server talks to a running errand with the API key of its
+// environment, and is refused with a wrong one; without a key it does not
+// start.
+func TestMCPStdioToServer(t *testing.T) {
+	site := newGatedSite(t)
+	srv := startServer(t, "")
+	p := &mcpProgress{}
+	cs, _, _ := mcpProcess(t, []string{"ERRAND_API_KEY=" + testKey}, p.options(), "--server", srv.URL)
+	sid, tid := checkProductRun(t, cs, p, site.URL+"/product")
+	if m := srv.waitTask(t, sid, tid); m["type"] != "task_completed" {
+		t.Errorf("the server's own answer: %v", m)
+	}
+	checkCancel(t, cs, site)
+
+	bad, _, _ := mcpProcess(t, []string{"ERRAND_API_KEY=wrong-key"}, nil, "--server", srv.URL)
+	got, isErr := mcpCall(t, bad, "run_task", map[string]any{"taskDetails": "x", "startingPoint": site.URL + "/product"}, nil)
+	if !isErr || got["code"] != "INVALID_API_KEY" {
+		t.Errorf("wrong key: %v", got)
+	}
+	var out, errOut syncBuffer
+	err := run(t.Context(), []string{"mcp", "--server", srv.URL}, func(string) string { return "" }, strings.NewReader(""), &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "ERRAND_API_KEY") {
+		t.Errorf("--server without a key: %v", err)
+	}
+}
+
+// bearer adds an API key to each request.
+type bearer struct {
+	key  string
+	base http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.key)
+	return b.base.RoundTrip(r)
+}
+
+// mcpHTTP connects an MCP client to errand serve's /mcp with key.
+func mcpHTTP(t *testing.T, srv *server, key string, opts *sdk.ClientOptions) (*sdk.ClientSession, error) {
+	t.Helper()
+	tr := &sdk.StreamableClientTransport{Endpoint: srv.URL + "/mcp", HTTPClient: &http.Client{Transport: bearer{key, http.DefaultTransport}}}
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "errand-test", Version: "1"}, opts).Connect(t.Context(), tr, nil)
+	if err == nil {
+		t.Cleanup(func() { cs.Close() })
+	}
+	return cs, err
+}
+
+// /mcp on errand serve: the same tools over streamable HTTP, with the API's
+// keys. A wrong key is refused, each key sees only its tenant's tasks, and
+// an MCP session cannot be used with another tenant's key.
+func TestMCPOverHTTP(t *testing.T) {
+	site := newGatedSite(t)
+	data := t.TempDir()
+	var out, errOut syncBuffer
+	if err := run(t.Context(), []string{"keys", "create", "--name", "other", "--data", data}, func(string) string { return "" }, strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatalf("keys create: %v %s", err, errOut.String())
+	}
+	otherKey := strings.TrimSpace(out.String())
+	srv := startServer(t, data)
+
+	if _, err := mcpHTTP(t, srv, "wrong-key", nil); err == nil || !strings.Contains(err.Error(), "Unauthorized") {
+		t.Errorf("a wrong key connected: %v", err)
+	}
+	p := &mcpProgress{}
+	cs, err := mcpHTTP(t, srv, testKey, p.options())
+	if err != nil {
+		t.Fatalf("connect: %v\n%s", err, srv.logs.String())
+	}
+	sid, tid := checkProductRun(t, cs, p, site.URL+"/product")
+	checkCancel(t, cs, site)
+
+	other, err := mcpHTTP(t, srv, otherKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, isErr := mcpCall(t, other, "get_task", map[string]any{"sessionId": sid, "taskId": tid}, nil)
+	if !isErr || got["code"] != "TASK_NOT_FOUND" {
+		t.Errorf("another tenant's get_task: %v", got)
+	}
+	if list, _ := mcpCall(t, other, "list_tasks", nil, nil); len(list["tasks"].([]any)) != 0 {
+		t.Errorf("another tenant lists %v", list)
+	}
+	// The first client's MCP session, used with the other key.
+	body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"list_tasks","arguments":{}}}`
+	req, _ := http.NewRequest("POST", srv.URL+"/mcp", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+otherKey)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", cs.ID())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || strings.Contains(string(raw), tid) {
+		t.Errorf("another tenant's key on this session: %d %s", resp.StatusCode, raw)
+	}
+	// Without a key, /mcp answers like every other route.
+	code, m := srv.callKey(t, "", "POST", "/mcp", json.RawMessage(body))
+	if code != 401 || m["code"] != "INVALID_API_KEY" {
+		t.Errorf("no key: %d %v", code, m)
+	}
+}
