@@ -13,9 +13,6 @@ import (
 // FollowParams says which task Follow reads and what it tells the caller.
 type FollowParams struct {
 	TenantID, SessionID, TaskID string
-	// Since is how many of the task's steps the caller has already seen:
-	// they are not given again. Default 0.
-	Since int
 	// Each is called after every read with the task as it is then and the
 	// steps recorded since the previous call, in order (possibly none). An
 	// error ends Follow with that error. Default: nothing is called.
@@ -35,7 +32,7 @@ func (e *Engine) Follow(ctx context.Context, p FollowParams) (task.Task, error) 
 	}
 	poll := time.NewTicker(p.Poll)
 	defer poll.Stop()
-	seen := max(p.Since, 0)
+	seen := 0
 	var cur task.Task
 	for {
 		changed, stop := e.Changes(p.TaskID)

@@ -24,10 +24,10 @@ type Errand interface {
 	// Task is the task's answer as polling gives it, with its step log
 	// under "steps".
 	Task(ctx context.Context, tenant string, ref Ref) (Answer, error)
-	// Follow calls step with each of the task's steps after the first
-	// since, in order, and returns the task's answer once it has ended or
-	// waits for a human. When ctx ends first it returns ctx's error.
-	Follow(ctx context.Context, tenant string, ref Ref, since int, step func(Step)) (Answer, error)
+	// Follow tells w of the task's progress and returns the task's answer
+	// once it has ended or waits for a human. When ctx ends first it
+	// returns ctx's error.
+	Follow(ctx context.Context, tenant string, ref Ref, w Watch) (Answer, error)
 	// Cancel stops the task, wherever it is in its session.
 	Cancel(ctx context.Context, tenant string, ref Ref) error
 	// Tasks lists the tenant's tasks, newest first.
@@ -51,6 +51,28 @@ func refOf(a Answer) (Ref, bool) {
 	sid, _ := a["sessionId"].(string)
 	tid, _ := a["taskId"].(string)
 	return Ref{SessionID: sid, TaskID: tid}, sid != "" && tid != ""
+}
+
+// Watch is what Follow tells of a task as it runs.
+type Watch struct {
+	// Status is called when the task is seen in a new status before it
+	// ends (queued, running). Default: nothing is called.
+	Status func(status string)
+	// Step is called with each of the task's steps, in order. Default:
+	// nothing is called.
+	Step func(Step)
+}
+
+func (w Watch) status(s string) {
+	if w.Status != nil {
+		w.Status(s)
+	}
+}
+
+func (w Watch) step(s Step) {
+	if w.Step != nil {
+		w.Step(s)
+	}
 }
 
 // Step is one step of a task's log as the API shows it.

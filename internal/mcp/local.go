@@ -111,15 +111,22 @@ func (l Local) Task(ctx context.Context, tenant string, ref Ref) (Answer, error)
 }
 
 // Follow implements Errand.
-func (l Local) Follow(ctx context.Context, tenant string, ref Ref, since int, step func(Step)) (Answer, error) {
+func (l Local) Follow(ctx context.Context, tenant string, ref Ref, w Watch) (Answer, error) {
 	if err := needTenant(tenant); err != nil {
 		return nil, err
 	}
+	// As the event stream tells it: a status when it changes, before
+	// the steps seen with it.
+	var status task.Status
 	t, err := l.Engine.Follow(ctx, engine.FollowParams{
-		TenantID: tenant, SessionID: ref.SessionID, TaskID: ref.TaskID, Since: since,
-		Each: func(_ task.Task, steps []task.Step) error {
+		TenantID: tenant, SessionID: ref.SessionID, TaskID: ref.TaskID,
+		Each: func(t task.Task, steps []task.Step) error {
+			if t.Status != status && !t.Status.Final() && t.Status != task.StatusGuardrail {
+				status = t.Status
+				w.status(string(status))
+			}
 			for _, s := range steps {
-				step(Step{N: s.N, Action: s.Action, URL: s.URL, Error: s.Error, DurationMs: s.DurationMs})
+				w.step(Step{N: s.N, Action: s.Action, URL: s.URL, Error: s.Error, DurationMs: s.DurationMs})
 			}
 			return nil
 		},

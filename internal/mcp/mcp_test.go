@@ -305,13 +305,29 @@ func TestRunTaskAnswersWithProgress(t *testing.T) {
 			if task["type"] != "task_completed" || len(steps) < 2 {
 				t.Fatalf("get_task: %v", task)
 			}
-			msgs := p.waitFor(t, len(steps))
+			// Its status first (with the ids), then each step, counted.
+			all := p.waitFor(t, len(steps)+1)
+			status := fmt.Sprintf("task %s of session %s is queued", got["taskId"], got["sessionId"])
+			if all[0] != status {
+				t.Errorf("first progress = %q, want %q", all[0], status)
+			}
+			var msgs []string
+			for _, m := range all {
+				if strings.HasPrefix(m, "step ") {
+					msgs = append(msgs, m)
+				}
+			}
+			if len(msgs) != len(steps) {
+				t.Fatalf("progress %q for %d steps", all, len(steps))
+			}
 			for i, s := range steps {
 				st := s.(map[string]any)
 				want := fmt.Sprintf("step %d: %s %s", i+1, st["action"], page)
 				if msgs[i] != want {
 					t.Errorf("progress %d = %q, want %q", i, msgs[i], want)
 				}
+			}
+			for i := range p.seen {
 				if p.seen[i] != float64(i+1) {
 					t.Errorf("progress %d counts %v", i, p.seen[i])
 				}

@@ -77,7 +77,7 @@ func (r Remote) Task(ctx context.Context, _ string, ref Ref) (Answer, error) {
 		return a, err
 	}
 	steps := []Step{}
-	final, err := r.Follow(ctx, "", ref, 0, func(s Step) { steps = append(steps, s) })
+	final, err := r.Follow(ctx, "", ref, Watch{Step: func(s Step) { steps = append(steps, s) }})
 	if err != nil {
 		return nil, err
 	}
@@ -86,25 +86,29 @@ func (r Remote) Task(ctx context.Context, _ string, ref Ref) (Answer, error) {
 }
 
 // Follow implements Errand over the task's event stream.
-func (r Remote) Follow(ctx context.Context, _ string, ref Ref, since int, step func(Step)) (Answer, error) {
+func (r Remote) Follow(ctx context.Context, _ string, ref Ref, w Watch) (Answer, error) {
 	resp, err := r.send(ctx, "GET", taskPath(ref)+"/events", nil)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	seen := 0
 	var result Answer
 	err = readEvents(resp.Body, func(event string, data []byte) error {
 		switch event {
-		case "step":
-			if seen++; seen <= since {
-				return nil
+		case "status":
+			var st struct {
+				Status string `json:"status"`
 			}
+			if err := json.Unmarshal(data, &st); err != nil {
+				return fmt.Errorf("errand's event stream: status: %w", err)
+			}
+			w.status(st.Status)
+		case "step":
 			var s Step
 			if err := json.Unmarshal(data, &s); err != nil {
 				return fmt.Errorf("errand's event stream: step: %w", err)
 			}
-			step(s)
+			w.step(s)
 		case "result":
 			return json.Unmarshal(data, &result)
 		}

@@ -340,19 +340,32 @@ func (c *call) ref() (Ref, error) {
 // answer is then its status as polling gives it. A cancelled call stops
 // the task; a client that went away leaves it running.
 func (s *server) await(ctx context.Context, c *call, ref Ref, timeout time.Duration) (*sdk.CallToolResult, error) {
+	// Progress counts the notifications; each message says what happened.
 	token := c.req.Params.GetProgressToken()
-	wctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	n := 0
-	a, err := s.Errand.Follow(wctx, c.tenant, ref, 0, func(st Step) {
+	notify := func(msg string) {
 		if token == nil {
 			return
 		}
 		n++
 		// A notification that cannot be sent is not the task's failure.
-		_ = c.req.Session.NotifyProgress(ctx, &sdk.ProgressNotificationParams{
-			ProgressToken: token, Progress: float64(n), Message: st.String(),
-		})
+		_ = c.req.Session.NotifyProgress(ctx, &sdk.ProgressNotificationParams{ProgressToken: token, Progress: float64(n), Message: msg})
+	}
+	// The task was just queued: the first notification says so, with its
+	// ids, which a client needs should the call end before the task.
+	last := "queued"
+	status := func(st string) { notify(fmt.Sprintf("task %s of session %s is %s", ref.TaskID, ref.SessionID, st)) }
+	status(last)
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	a, err := s.Errand.Follow(wctx, c.tenant, ref, Watch{
+		Status: func(st string) {
+			if st != last {
+				last = st
+				status(st)
+			}
+		},
+		Step: func(st Step) { notify(st.String()) },
 	})
 	switch {
 	case err == nil:
