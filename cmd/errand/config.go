@@ -256,6 +256,7 @@ func serveCommand(getenv func(string) string) (*command, *serveConfig) {
 	c.dur(&cfg.RetryBase, "webhook-retry-base", "ERRAND_WEBHOOK_RETRY_BASE", "with maxAttempts > 1, the wait before the 2nd attempt; it doubles each time, ±20%")
 	c.dur(&cfg.RetryMax, "webhook-retry-max", "ERRAND_WEBHOOK_RETRY_MAX", "longest wait between webhook attempts")
 	c.positive(&cfg.Workers, "workers", "ERRAND_WORKERS", "tasks run at once on this node")
+	c.dur(&cfg.MonitorMinInterval, "monitor-min-interval", "ERRAND_MONITOR_MIN_INTERVAL", "the shortest interval a monitor's schedule may have")
 	c.rate(&cfg.RateLimit, "rate-limit", "ERRAND_RATE_LIMIT", "requests per second per API key; over it: 429 with Retry-After (0: no limit)")
 	c.dur(&sc.Grace, "shutdown-grace", "ERRAND_SHUTDOWN_GRACE", "on SIGINT/SIGTERM, how long running work may finish; tasks still running then are queued again, to run from the start")
 	c.dur(&cfg.RescueAfter, "task-rescue-after", "ERRAND_TASK_RESCUE_AFTER", "a running task whose node stops heartbeating this long is run again by another node")

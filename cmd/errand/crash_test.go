@@ -262,52 +262,29 @@ func TestCrashHarness(t *testing.T) {
 	data := t.TempDir()
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 
-	type sub struct{ sid, tid string }
-	var accepted []sub
 	body, _ := json.Marshal(map[string]any{"taskDetails": "read", "startingPoint": site.URL + "/news",
 		"webhook": map[string]any{"name": "harness", "url": rc.URL, "submittedData": "full_response"}})
-	client := &http.Client{Timeout: 5 * time.Second}
-	submitUntil := func(p *proc, stop <-chan struct{}) {
-		for len(accepted) < total {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			req, _ := http.NewRequest("POST", p.URL+"/start/run-task", bytes.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+testKey)
-			resp, err := client.Do(req)
-			if err != nil {
-				return // killed: whether it was accepted is unknown, so it is not counted
-			}
-			var m map[string]any
-			json.NewDecoder(resp.Body).Decode(&m)
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				accepted = append(accepted, sub{m["sessionId"].(string), m["taskId"].(string)})
-			}
-		}
-	}
+	sub := &submitter{body: body, total: total}
 	killed := 0
-	for killed < kills || len(accepted) < total {
+	for killed < kills || len(sub.accepted) < total {
 		p := startProc(t, data)
 		stop := make(chan struct{})
 		done := make(chan struct{})
-		go func() { submitUntil(p, stop); close(done) }()
+		go func() { sub.until(p, stop); close(done) }()
 		if killed < kills {
 			time.Sleep(time.Duration(200+rng.IntN(1300)) * time.Millisecond)
 			p.kill()
 			killed++
 			close(stop)
 			<-done
-			t.Logf("kill %d: %d tasks accepted so far", killed, len(accepted))
+			t.Logf("kill %d: %d tasks accepted so far", killed, len(sub.accepted))
 			continue
 		}
 		<-done
 		close(stop)
 		// Final run: everything accepted must end and be delivered.
 		deadline := time.Now().Add(2 * time.Minute)
-		for _, s := range accepted {
+		for _, s := range sub.accepted {
 			for {
 				code, m := p.call(t, "GET", "/task/"+s.sid+"/"+s.tid, nil)
 				if code != 200 {
@@ -328,7 +305,7 @@ func TestCrashHarness(t *testing.T) {
 		for {
 			mu.Lock()
 			missing := 0
-			for _, s := range accepted {
+			for _, s := range sub.accepted {
 				if len(ids[s.tid]) == 0 {
 					missing++
 				}
@@ -338,7 +315,7 @@ func TestCrashHarness(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d owed webhooks never arrived", missing, len(accepted))
+				t.Fatalf("%d of %d owed webhooks never arrived", missing, len(sub.accepted))
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -347,7 +324,7 @@ func TestCrashHarness(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	repeats := 0
-	for _, s := range accepted {
+	for _, s := range sub.accepted {
 		got := ids[s.tid]
 		for _, id := range got {
 			if id != got[0] {
@@ -357,5 +334,40 @@ func TestCrashHarness(t *testing.T) {
 		repeats += len(got) - 1
 	}
 	t.Logf("crash harness: %d tasks accepted, %d SIGKILLs, %d final, %d webhooks received (%d repeats, all with their webhook-id)",
-		len(accepted), killed, len(accepted), len(accepted)+repeats, repeats)
+		len(sub.accepted), killed, len(sub.accepted), len(sub.accepted)+repeats, repeats)
+}
+
+// submitter posts one run-task body to errand until total tasks were
+// accepted or stop is closed, pausing pace between requests. A request
+// whose answer the kill cut off is not counted: whether it was accepted
+// is unknown.
+type submitter struct {
+	body     []byte
+	total    int
+	pace     time.Duration
+	accepted []struct{ sid, tid string }
+}
+
+func (s *submitter) until(p *proc, stop <-chan struct{}) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	for len(s.accepted) < s.total {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		req, _ := http.NewRequest("POST", p.URL+"/start/run-task", bytes.NewReader(s.body))
+		req.Header.Set("Authorization", "Bearer "+testKey)
+		resp, err := client.Do(req)
+		if err != nil {
+			return
+		}
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			s.accepted = append(s.accepted, struct{ sid, tid string }{m["sessionId"].(string), m["taskId"].(string)})
+		}
+		time.Sleep(s.pace)
+	}
 }

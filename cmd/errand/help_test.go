@@ -12,7 +12,7 @@ import (
 // it reads, nothing of the others', and asking for it is a success.
 func TestHelpPerCommand(t *testing.T) {
 	serverOnly := []string{"addr", "metrics-addr", "rate-limit", "inline-wait", "database-url", "shutdown-grace", "task-rescue-after", "session-idle", "workers", "webhook-retry-base", "webhook-retry-max",
-		"trace-screenshots", "trace-max-age", "trace-max-size"}
+		"trace-screenshots", "trace-max-age", "trace-max-size", "monitor-min-interval"}
 	agent := []string{"allow-networks", "browser", "model-url", "model", "model-vision", "webhook-timeout", "settle-timeout"}
 	agentEnv := []string{"ERRAND_ALLOW_NETWORKS", "ERRAND_BROWSER", "ERRAND_MODEL_URL", "ERRAND_MODEL", "ERRAND_MODEL_VISION",
 		"ERRAND_WEBHOOK_TIMEOUT", "ERRAND_SETTLE_TIMEOUT", "ERRAND_MODEL_KEY", "OPENAI_API_KEY", "ERRAND_PRICE_INPUT_PER_MTOK", "ERRAND_PRICE_OUTPUT_PER_MTOK", "ERRAND_PRICE_COMPUTE_PER_MIN"}
@@ -25,7 +25,7 @@ func TestHelpPerCommand(t *testing.T) {
 			append(slices.Clone(agentEnv), "ERRAND_ADDR", "ERRAND_METRICS_ADDR", "ERRAND_DATA", "ERRAND_DATABASE_URL", "ERRAND_INLINE_WAIT", "ERRAND_SESSION_IDLE",
 				"ERRAND_WEBHOOK_RETRY_BASE", "ERRAND_WEBHOOK_RETRY_MAX", "ERRAND_WORKERS", "ERRAND_RATE_LIMIT", "ERRAND_SHUTDOWN_GRACE",
 				"ERRAND_TASK_RESCUE_AFTER", "ERRAND_API_KEY", "ERRAND_SECRETS_KEY",
-				"ERRAND_TRACE_SCREENSHOTS", "ERRAND_TRACE_MAX_AGE", "ERRAND_TRACE_MAX_SIZE")},
+				"ERRAND_TRACE_SCREENSHOTS", "ERRAND_TRACE_MAX_AGE", "ERRAND_TRACE_MAX_SIZE", "ERRAND_MONITOR_MIN_INTERVAL")},
 		{[]string{"run"}, append(slices.Clone(agent), "url", "output-type", "schema", "webhook", "max-duration"), agentEnv},
 		{[]string{"keys", "create"}, []string{"name", "data", "database-url"}, []string{"ERRAND_DATA", "ERRAND_DATABASE_URL"}},
 		{[]string{"listen"}, []string{"addr", "secret", "forward"}, nil},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -19,7 +20,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 		badSec  = "whsec_leak-bad-secret-55d1"
 		urlPass = "leak-urlpass-91e2"
 	)
-	markers := []string{testKey, "leak-auth-7f3a9c", "bGVhay1zZWNyZXQtNzE5YmMtcGFkZGluZy1wYWQ", "leak-bad-secret-55d1", urlPass}
+	markers := []string{testKey, "leak-auth-7f3a9c", "bGVhay1zZWNyZXQtNzE5YmMtcGFkZGluZy1wYWQ", "leak-bad-secret-55d1", urlPass,
+		// The Basic header net/http makes from the URL's userinfo, as an echo shows it.
+		base64.StdEncoding.EncodeToString([]byte("user:" + urlPass))}
 
 	// Receivers that echo everything they got, fail with it, or hang.
 	echo := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
@@ -42,6 +45,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 			"events": []string{"task_completed", "task_failed"}, "maxAttempts": 2}
 	}
 	var tasks [][2]string
+	// An echo of a request whose URL carries the password: it comes back
+	// as a Basic header.
+	first := call("POST", "/start/run-task", map[string]any{"taskDetails": "read", "startingPoint": site.URL + "/news", "webhook": map[string]any{
+		"name": "s", "url": strings.Replace(echo.URL, "http://", "http://user:"+urlPass+"@", 1) + "/echo-userinfo", "submittedData": "just_ping"}})
+	tasks = append(tasks, [2]string{first["sessionId"].(string), first["taskId"].(string)})
 	for _, url := range []string{
 		echo.URL + "/echo",
 		ok.URL + "/ok",

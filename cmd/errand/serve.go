@@ -46,6 +46,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ln.Close()
 		return fmt.Errorf("start the queue: %w", err)
 	}
+	n.Monitors.Start()
 	srv := &http.Server{
 		Handler:           n.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -72,6 +73,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case err := <-served:
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.Grace)
 		defer cancel()
+		_ = n.Monitors.Stop(stopCtx)
 		_ = eng.Stop(stopCtx)
 		return err
 	case <-ctx.Done():
@@ -83,6 +85,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// the grace period; tasks still running then are queued again (the
 	// engine hands them back) and deliveries in flight stay owed.
 	_ = srv.Shutdown(stopCtx)
+	// No new monitor run starts; those started are the engine's to finish
+	// or hand back, like any task.
+	_ = n.Monitors.Stop(stopCtx)
 	if err := eng.Stop(stopCtx); err != nil {
 		logger.Warn("work interrupted by the shutdown is owed again", "err", err)
 	}

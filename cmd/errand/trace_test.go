@@ -142,3 +142,42 @@ func TestTraceScreenshotsHideSecrets(t *testing.T) {
 		t.Errorf("trace.zip: %d, %d bytes", resp.StatusCode, len(body))
 	}
 }
+
+// The built-in extractor in Chromium keeps a screenshot of the page it read.
+func TestBuiltinTraceScreenshot(t *testing.T) {
+	needChromium(t)
+	site := newSite(t)
+	srv := startServer(t, "", "--browser", "auto")
+	sid, tid := srv.runTask(t, map[string]any{"taskDetails": "Extract the product", "startingPoint": site.URL + "/product"})
+	if p := srv.waitTask(t, sid, tid); p["type"] != "task_completed" {
+		t.Fatalf("task: %v", p)
+	}
+	_, tr := srv.call(t, "GET", "/task/"+sid+"/"+tid+"/trace", nil)
+	steps := tr["steps"].([]any)
+	if len(steps) != 2 {
+		t.Fatalf("steps: %v", steps)
+	}
+	nav, extract := steps[0].(map[string]any), steps[1].(map[string]any)
+	sh, ok := nav["screenshot"].(map[string]any)
+	if !ok || sh["url"] == nil {
+		t.Fatalf("the navigate step has no screenshot: %v", nav)
+	}
+	resp, body := srv.getRaw(t, sh["url"].(string))
+	img, err := jpeg.Decode(bytes.NewReader(body))
+	if resp.StatusCode != 200 || err != nil || img.Bounds().Dx() != 1280 {
+		t.Fatalf("screenshot: %d %v", resp.StatusCode, err)
+	}
+	// The page is not blank: its heading is dark on white.
+	if _, max := tracetest.Luminance(img, 0, 0, 1280, 900); max < 200 {
+		t.Errorf("the screenshot is dark all over")
+	}
+	if mean, _ := tracetest.Luminance(img, 0, 0, 1280, 900); mean > 254.5 {
+		t.Errorf("the screenshot is blank")
+	}
+	if a, _ := extract["answer"].(map[string]any); a == nil || a["valid"] != true || !strings.Contains(a["text"].(string), "Acme Anvil") {
+		t.Errorf("the extract step's answer: %v", extract)
+	}
+	if extract["screenshot"] != nil {
+		t.Errorf("extracting does not act on the page, it has no screenshot: %v", extract["screenshot"])
+	}
+}

@@ -53,10 +53,18 @@ func (b *Builtin) Run(ctx context.Context, req Request) task.Outcome {
 		out.Error = "could not load " + spec.StartingPoint + ": " + err.Error()
 		return out
 	}
+	st.Screenshot = page.Screenshot // the loaded page, when the loader took one
 	req.Step(st)
 	if page.Status >= 400 {
 		out.Code = task.CodeOutputInvalid
 		out.Error = fmt.Sprintf("the page answered HTTP %d: nothing to extract", page.Status)
+		return out
+	}
+
+	out.PageHash = pageHash(spec, page.URL, string(page.HTML))
+	if answer, ok := reuse(req.Memo, out.PageHash); ok {
+		req.Step(unchangedStep(2, page.URL))
+		out.Message = answer
 		return out
 	}
 

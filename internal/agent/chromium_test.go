@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -582,4 +583,96 @@ func TestChromiumLoginInCrossOriginFrame(t *testing.T) {
 		default:
 		}
 	})
+}
+
+// TestChromiumPopupSignIn: "Sign in with the provider" opens a popup; the
+// model is told a new tab opened, signs in there with the task's secrets,
+// the popup hands the result to the shop and closes itself, and the model
+// is told it is back on the shop, now signed in. The step log records both
+// changes of tab.
+func TestChromiumPopupSignIn(t *testing.T) {
+	c := needChromium(t)
+	const user, password = "ada", "c0rrect horse"
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	shop, idp := "http://shop.test:"+port, "http://idp.test:"+port
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		switch host, _, _ := strings.Cut(r.Host, ":"); host + " " + r.Method + " " + r.URL.Path {
+		case "shop.test GET /":
+			page("Shop", `<h1>Shop</h1><p id=who>Not signed in</p>
+<button onclick="window.open('`+idp+`/authorize', 'signin', 'width=480,height=640')">Sign in with IdP</button>
+<script>addEventListener('message', (e) => {
+  if (e.origin !== '`+idp+`') return;
+  fetch('/orders?user=' + encodeURIComponent(e.data)).then((r) => r.text()).then((t) => { who.textContent = t });
+});</script>`)(w, r)
+		case "shop.test GET /orders":
+			io.WriteString(w, "Signed in as "+r.URL.Query().Get("user")+": 3 orders, the latest shipped on 2 March.")
+		case "idp.test GET /authorize":
+			page("IdP", `<h1>Sign in to IdP</h1><form method=post action=/authorize>
+<label>User <input name=user></label> <label>Password <input name=password type=password></label>
+<button>Allow</button></form>`)(w, r)
+		case "idp.test POST /authorize":
+			r.ParseForm()
+			if r.PostForm.Get("user") != user || r.PostForm.Get("password") != password {
+				page("IdP", `<p>Wrong password</p>`)(w, r)
+				return
+			}
+			page("IdP", `<p>Signed in, returning to the shop…</p>
+<script>setTimeout(() => { window.opener.postMessage(`+strconv.Quote(user)+`, '`+shop+`'); window.close() }, 150)</script>`)(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	m := modeltest.New(t,
+		func(r modeltest.Request) modeltest.Reply {
+			obs := lastObs(r)
+			return modeltest.Reply{Calls: []modeltest.Call{{Name: "click", Args: map[string]any{"id": elementID(t, obs, `<button>Sign in with IdP`)}}}}
+		},
+		func(r modeltest.Request) modeltest.Reply {
+			obs := lastObs(r)
+			if !strings.Contains(obs, "Note: a new tab opened and is now the page: "+idp+"/authorize") || !strings.Contains(obs, "# Sign in to IdP") {
+				t.Errorf("after the click the model sees:\n%s", obs)
+			}
+			return modeltest.Reply{Calls: []modeltest.Call{
+				{Name: "type", Args: map[string]any{"id": elementID(t, obs, `<input type=text label="User"`), "text": "{{user}}"}},
+				{Name: "type", Args: map[string]any{"id": elementID(t, obs, `<input type=password`), "text": "{{password}}", "submit": true}},
+			}}
+		},
+		func(r modeltest.Request) modeltest.Reply {
+			obs := lastObs(r)
+			if !strings.Contains(obs, "Note: the tab closed; back on the page that opened it: "+shop+"/") ||
+				!strings.Contains(obs, "Signed in as {{user}}: 3 orders, the latest shipped on 2 March.") {
+				t.Errorf("after signing in the model sees:\n%s", obs)
+			}
+			return modeltest.Reply{Calls: []modeltest.Call{{Name: "done", Args: map[string]string{"answer": "3 orders"}}}}
+		},
+	)
+	s := spec("How many orders do I have?", shop+"/")
+	s.Secrets = []task.Secret{{Match: "idp.test", Fields: map[string]string{"user": user, "password": password}}}
+	res := runAgent(t, c, m, e2eTask(t, s), nil)
+	if res.out.Code != "" || res.out.Message != "3 orders" {
+		t.Fatalf("outcome = %+v\nsteps = %+v", res.out, res.steps)
+	}
+	var log []string
+	for _, st := range res.steps {
+		log = append(log, st.Action+" "+st.URL)
+	}
+	want := []string{
+		"navigate " + shop + "/",
+		"click " + idp + "/authorize",
+		"tab_opened " + idp + "/authorize",
+		"type " + idp + "/authorize",
+		"type " + shop + "/",
+		"tab_closed " + shop + "/",
+		"done " + shop + "/",
+	}
+	if strings.Join(log, "\n") != strings.Join(want, "\n") {
+		t.Errorf("step log:\n%s\nwant:\n%s", strings.Join(log, "\n"), strings.Join(want, "\n"))
+	}
+	if !slices.ContainsFunc(res.out.Network, func(n task.NetworkURL) bool { return n.URL == idp+"/authorize" }) {
+		t.Errorf("the task's network list lacks the popup's page: %v", res.out.Network)
+	}
+	assertNoSecrets(t, m, user, password)
 }

@@ -231,6 +231,8 @@ func (t *fakeTab) URL() string { return t.url }
 
 func (t *fakeTab) ElementURL(int) string { return t.url }
 
+func (t *fakeTab) Events() []agent.PageEvent { return nil }
+
 func (t *fakeTab) Network() []task.NetworkURL {
 	n := t.network
 	t.network = nil

@@ -60,6 +60,10 @@ type LLM struct {
 	ReplaySettle time.Duration
 	// Now is the clock for step durations. Default time.Now.
 	Now func() time.Time
+
+	// shotWaited, when set (by tests and benchmarks), is told how long the
+	// loop waited for a step screenshot.
+	shotWaited func(time.Duration)
 }
 
 func (a *LLM) replaySettle() time.Duration {
@@ -98,6 +102,11 @@ type taskRun struct {
 	system   string
 	intro    string
 
+	// inflight is the step screenshot being taken beside the loop, line
+	// the steps waiting for theirs (trace.go).
+	inflight *pendingShot
+	line     *stepLine
+
 	usage   task.Usage
 	network []task.NetworkURL
 	steps   int // steps recorded
@@ -106,12 +115,20 @@ type taskRun struct {
 	// successful one clears it.
 	navFailure *NavigationError
 	notes      []string
-	turns      []turn
-	repairs    int  // repair turns used
-	repair     bool // the last answer was invalid: the next turn is a repair
+	// tabNews are what happened to the tab besides the actions (a new tab
+	// opened, a tab closed), to tell the model with the next page view.
+	tabNews []string
+	turns   []turn
+	repairs int  // repair turns used
+	repair  bool // the last answer was invalid: the next turn is a repair
 	// learn is the run's part in learned tasks (replay, recording); nil
 	// when it has none.
 	learn *learning
+	// firstView fingerprints the first page view; acted: a tool other
+	// than an answer or a note ran, so the answer may not come from that
+	// view alone (see memo.go).
+	firstView string
+	acted     bool
 }
 
 // turn is one model answer and what its tool calls did, kept in compact
@@ -126,7 +143,7 @@ type turn struct {
 // Run implements Agent: prepare, open the starting point, then one turn
 // after another (observe, ask, act) until a turn ends the task.
 func (a *LLM) Run(ctx context.Context, req Request) task.Outcome {
-	r := &taskRun{a: a, req: req, spec: req.Task.Spec, now: a.Now, sec: newSecrets(req.Task.Spec.Secrets)}
+	r := &taskRun{a: a, req: req, spec: req.Task.Spec, now: a.Now, sec: newSecrets(req.Task.Spec.Secrets, a.Now)}
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -158,6 +175,10 @@ func (r *taskRun) drive(ctx context.Context) task.Outcome {
 // finish fills in what every outcome reports (usage, network) and masks
 // what is reported by webhook and stored.
 func (r *taskRun) finish(out task.Outcome) task.Outcome {
+	r.settleShot()
+	if r.line != nil {
+		r.line.drain() // every step recorded before the outcome
+	}
 	if r.tab != nil {
 		r.collectNetwork()
 	}
@@ -167,6 +188,9 @@ func (r *taskRun) finish(out task.Outcome) task.Outcome {
 	out.Message = r.sec.mask(out.Message)
 	out.Error = r.sec.mask(out.Error)
 	out.Question = r.sec.mask(out.Question)
+	if out.PageHash == "" && !r.acted && out.Status() == task.StatusCompleted {
+		out.PageHash = r.firstView
+	}
 	return out
 }
 
@@ -272,6 +296,9 @@ func (r *taskRun) next(ctx context.Context) *task.Outcome {
 	if obs.end != nil {
 		return obs.end
 	}
+	if out := r.unchanged(obs); out != nil {
+		return out
+	}
 	if out, done, rejoined := r.rejoin(ctx); rejoined {
 		if done {
 			return &out
@@ -352,6 +379,7 @@ func (r *taskRun) actOn(ctx context.Context, resp model.Response, began time.Tim
 			res = actResult{text: "not run: the previous action failed or changed the page; look at the current page first", err: "not run", notRun: true}
 		default:
 			res = r.perform(ctx, call)
+			r.acted = r.acted || !readsOnly(call.Name)
 			if res.answer != nil {
 				res = r.checkAnswer(*res.answer)
 			}
@@ -414,8 +442,8 @@ func (r *taskRun) record(ctx context.Context, call model.ToolCall, res actResult
 		DurationMs:   r.since(began),
 		Error:        res.err,
 	}
-	st.Screenshot = r.shoot(ctx, call, res)
-	r.step(st)
+	r.emit(st, r.shoot(ctx, call, res))
+	r.tabEvents()
 	if res.end != nil {
 		return res.end
 	}
@@ -424,6 +452,20 @@ func (r *taskRun) record(ctx context.Context, call model.ToolCall, res actResult
 		return &out
 	}
 	return nil
+}
+
+// tabEvents records what happened to the tab besides the last action, as
+// steps of their own (tab_opened, tab_closed, with the page now shown),
+// and keeps it for the model's next page view.
+func (r *taskRun) tabEvents() {
+	for _, e := range r.tab.Events() {
+		action := "tab_closed"
+		if e.Opened {
+			action = "tab_opened"
+		}
+		r.step(task.Step{Action: action, URL: r.sec.mask(e.URL)})
+		r.tabNews = append(r.tabNews, r.sec.mask(e.String()))
+	}
 }
 
 // checkAnswer validates done's answer against the output type. A valid
@@ -506,6 +548,7 @@ type observation struct {
 	text  string
 	image []byte // a JPEG of the viewport, when Screenshot is on
 	end   *task.Outcome
+	hash  string // pageHash of the view before clipping (see memo.go)
 }
 
 func (r *taskRun) observe(ctx context.Context) observation {
@@ -533,19 +576,18 @@ func (r *taskRun) observe(ctx context.Context) observation {
 		limit = 16000
 	}
 	var b strings.Builder
+	for _, n := range r.tabNews {
+		b.WriteString("Note: " + n + "\n")
+	}
+	r.tabNews = nil
 	fmt.Fprintf(&b, "URL: %s\nTitle: %s\n", o.URL, o.Title)
 	b.WriteString(clip(o.Text, limit))
 	// The screenshot may show a typed secret; the browser masks password
 	// fields, and secrets are only typed into fields the model asked for.
-	return observation{text: r.sec.mask(b.String()), image: o.Screenshot}
+	return observation{text: r.sec.mask(b.String()), image: o.Screenshot, hash: pageHash(r.spec, o.URL, o.Title, r.sec.mask(o.Text))}
 }
 
-func (r *taskRun) step(s task.Step) {
-	r.steps++
-	s.N = r.steps
-	s.At = r.now()
-	r.req.Step(s)
-}
+func (r *taskRun) step(s task.Step) { r.emit(s, nil) }
 
 func (r *taskRun) since(t time.Time) int64 { return r.now().Sub(t).Milliseconds() }
 

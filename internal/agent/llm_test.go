@@ -33,6 +33,13 @@ type result struct {
 // and the in-memory site.
 func runAgent(t *testing.T, site agent.Browser, srv *modeltest.Server, tk task.Task, mut func(*agent.LLM)) result {
 	t.Helper()
+	return runAgentMemo(t, site, srv, tk, mut, nil)
+}
+
+// runAgentMemo is runAgent for a monitor's run, with the previous run's
+// memo (see memo_test.go).
+func runAgentMemo(t *testing.T, site agent.Browser, srv *modeltest.Server, tk task.Task, mut func(*agent.LLM), memo *task.RunMemo) result {
+	t.Helper()
 	client, err := model.New(model.Config{BaseURL: srv.URL, APIKey: modelKey, Model: "test-model", MaxRetryDelay: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +55,7 @@ func runAgent(t *testing.T, site agent.Browser, srv *modeltest.Server, tk task.T
 		tk.ID = "task_1"
 	}
 	var res result
-	res.out = a.Run(context.Background(), agent.Request{Task: tk, Step: func(s task.Step) { res.steps = append(res.steps, s) }})
+	res.out = a.Run(context.Background(), agent.Request{Task: tk, Step: func(s task.Step) { res.steps = append(res.steps, s) }, Memo: memo})
 	return res
 }
 

@@ -65,6 +65,15 @@ func (r *taskRun) systemPrompt() string {
 `)
 	if names := r.sec.names(); len(names) > 0 {
 		b.WriteString("- Secrets: to type one, write its placeholder exactly; the real value is filled in on its own site only: " + placeholderList(names) + ".\n")
+		var codes []string
+		for _, n := range names {
+			if r.sec.isTOTP(n) {
+				codes = append(codes, n)
+			}
+		}
+		if len(codes) > 0 {
+			b.WriteString("- " + placeholderList(codes) + " type the one-time code of an authenticator, valid at the moment it is typed: use it where the site asks for a verification or 2FA code, right before submitting.\n")
+		}
 	}
 	switch r.spec.OutputType {
 	case task.OutputJSON:

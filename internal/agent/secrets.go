@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/errandhq/errand/internal/task"
 )
@@ -17,6 +18,9 @@ import (
 // placeholders ({{email}}), the agent substitutes the values when typing on
 // a matching host, and every text going to the model, to the step log or
 // into the outcome passes through mask first.
+//
+// A value written as a TOTP seed (task.IsTOTP) is typed as the code valid
+// at that moment; the seed, and every code typed, are masked like values.
 type secrets struct {
 	list []task.Secret
 	// forms are every way a value may show up in text — as is, URL-query
@@ -24,31 +28,91 @@ type secrets struct {
 	// escaped — longest first, so a value that contains another is replaced
 	// whole.
 	forms []secretForm
+	seen  map[string]bool
+	// totps are the values that are TOTP seeds, by value; bad are those
+	// that do not parse (refused when typed; the API refuses them at
+	// submission).
+	totps map[string]task.TOTP
+	bad   map[string]bool
+	now   func() time.Time
 }
 
 type secretForm struct{ text, placeholder string }
 
 var placeholderPattern = regexp.MustCompile(`\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}`)
 
-func newSecrets(list []task.Secret) *secrets {
-	s := &secrets{list: list}
-	seen := map[string]bool{}
+// newSecrets prepares a task's secrets; now is the clock TOTP codes are
+// computed at.
+func newSecrets(list []task.Secret, now func() time.Time) *secrets {
+	s := &secrets{list: list, seen: map[string]bool{}, totps: map[string]task.TOTP{}, bad: map[string]bool{}, now: now}
 	for _, sec := range list {
 		for name, v := range sec.Fields {
 			if v == "" {
 				continue
 			}
 			ph := "{{" + name + "}}"
-			for _, f := range []string{v, url.QueryEscape(v), url.PathEscape(v), html.EscapeString(v)} {
-				if !seen[f] {
-					seen[f] = true
-					s.forms = append(s.forms, secretForm{f, ph})
+			s.hide(v, ph)
+			if task.IsTOTP(v) {
+				k, err := task.ParseTOTP(v)
+				if err != nil {
+					s.bad[v] = true
+					continue
 				}
+				s.totps[v] = k
+				s.hide(k.Seed(), ph)
 			}
 		}
 	}
-	sort.SliceStable(s.forms, func(i, j int) bool { return len(s.forms[i].text) > len(s.forms[j].text) })
 	return s
+}
+
+// hide adds the forms of v to what mask replaces by ph.
+func (s *secrets) hide(v, ph string) {
+	added := false
+	for _, f := range []string{v, url.QueryEscape(v), url.PathEscape(v), html.EscapeString(v)} {
+		if !s.seen[f] {
+			s.seen[f] = true
+			s.forms = append(s.forms, secretForm{f, ph})
+			added = true
+		}
+	}
+	if added {
+		sort.SliceStable(s.forms, func(i, j int) bool { return len(s.forms[i].text) > len(s.forms[j].text) })
+	}
+}
+
+// typed is the text to type for value v of placeholder ph: v itself, or
+// for a TOTP seed the code valid now (masked from then on, as it may be
+// echoed by the page).
+func (s *secrets) typed(v, ph string) (string, error) {
+	if s.bad[v] {
+		return "", &secretRefusal{fmt.Sprintf("BAD_SECRET: %s is a TOTP seed that does not parse; it cannot be typed", ph)}
+	}
+	k, ok := s.totps[v]
+	if !ok {
+		return v, nil
+	}
+	now := time.Now
+	if s.now != nil {
+		now = s.now
+	}
+	code, err := k.Code(now())
+	if err != nil {
+		return "", &secretRefusal{fmt.Sprintf("BAD_SECRET: no code could be made from %s", ph)}
+	}
+	s.hide(code, ph)
+	return code, nil
+}
+
+// isTOTP reports whether the placeholder name stands for a TOTP seed in
+// any of the secrets.
+func (s *secrets) isTOTP(name string) bool {
+	for _, sec := range s.list {
+		if v, ok := sec.Fields[name]; ok && task.IsTOTP(v) {
+			return true
+		}
+	}
+	return false
 }
 
 // names lists the placeholder names the model may use, sorted.
@@ -108,8 +172,15 @@ func (s *secrets) fill(text, pageURL string) (string, bool, error) {
 			}
 			known = true
 			if u != nil && matchHost(sec.Match, u) {
+				text, err := s.typed(v, "{{"+name+"}}")
+				if err != nil {
+					if refusal == nil {
+						refusal = err
+					}
+					return ph
+				}
 				used = true
-				return v
+				return text
 			}
 		}
 		if refusal == nil {

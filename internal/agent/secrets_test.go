@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/errandhq/errand/internal/task"
 )
@@ -47,7 +48,7 @@ func TestSecretsFillAndMask(t *testing.T) {
 	s := newSecrets([]task.Secret{
 		{Match: "*.shop.test", Fields: map[string]string{"email": "a@b.c", "password": "p w&<x>"}},
 		{Match: "bank.test", Fields: map[string]string{"password": "bankpass"}},
-	})
+	}, nil)
 	if got := strings.Join(s.names(), ","); got != "email,password" {
 		t.Errorf("names = %s", got)
 	}
@@ -97,5 +98,55 @@ func TestSecretNeverSerialized(t *testing.T) {
 		if strings.Contains(s, "hunter2") {
 			t.Errorf("%q shows the value", s)
 		}
+	}
+}
+
+// A TOTP seed is typed as the code valid at that moment, never as the
+// seed; the seed (in any form) and every code typed are masked.
+func TestSecretsTOTP(t *testing.T) {
+	const seed = "JBSWY3DPEHPK3PXP"
+	uri := "otpauth://totp/Shop:ada?secret=" + seed + "&issuer=Shop"
+	now := time.Unix(1_700_000_000, 0)
+	s := newSecrets([]task.Secret{
+		{Match: "shop.test", Fields: map[string]string{"otp": uri, "pin": "totp:jbsw y3dp ehpk 3pxp"}},
+		{Match: "bad.test", Fields: map[string]string{"code": "totp:not base32!"}},
+	}, func() time.Time { return now })
+	k, err := task.ParseTOTP(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := k.Code(now)
+	got, used, err := s.fill("{{otp}}", "https://shop.test/2fa")
+	if err != nil || !used || got != want {
+		t.Fatalf("fill({{otp}}) = %q, %v, %v; want the code %s", got, used, err, want)
+	}
+	if got, _, _ := s.fill("{{ pin }}", "https://shop.test/2fa"); got != want {
+		t.Errorf("the totp: form gives %q, want %s", got, want)
+	}
+	// 30 s later the code is the next one.
+	now = now.Add(30 * time.Second)
+	next, _ := k.Code(now)
+	if got, _, _ := s.fill("{{otp}}", "https://shop.test/2fa"); got != next || next == want {
+		t.Errorf("30 s later fill = %q, want the next code %s (was %s)", got, next, want)
+	}
+	page := "code " + want + " then " + next + "; seed " + seed + " or " + uri
+	masked := s.mask(page)
+	for _, leak := range []string{want, next, seed, uri} {
+		if strings.Contains(masked, leak) {
+			t.Errorf("mask left %q in %q", leak, masked)
+		}
+	}
+	if !s.isTOTP("otp") || s.isTOTP("password") {
+		t.Error("isTOTP")
+	}
+	// Another site gets nothing, and a seed that does not parse is refused
+	// rather than typed.
+	if _, _, err := s.fill("{{otp}}", "https://evil.test/"); err == nil {
+		t.Error("the code was typed on another site")
+	}
+	_, _, err = s.fill("{{code}}", "https://bad.test/")
+	var ref *secretRefusal
+	if !errors.As(err, &ref) || strings.Contains(err.Error(), "not base32") {
+		t.Errorf("a bad seed: %v", err)
 	}
 }

@@ -185,6 +185,7 @@ type actResult struct {
 
 // act runs one tool call.
 func (r *taskRun) act(ctx context.Context, call model.ToolCall) actResult {
+	r.settleShot() // the last step's screenshot shows the page it left
 	var a toolArgs
 	if strings.TrimSpace(call.Arguments) != "" {
 		if err := json.Unmarshal([]byte(call.Arguments), &a); err != nil {

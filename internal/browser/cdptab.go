@@ -70,6 +70,7 @@ type chromiumTab struct {
 	frameID cdp.FrameID // the main frame; its id is the target's
 
 	crashed atomic.Bool // renderer crashed, or a call to it hung
+	closed  atomic.Bool // the page closed (window.close())
 	avoid   atomic.Pointer[netguard.DomainMatcher]
 	settleD atomic.Int64 // the running task's settle timeout (time.Duration)
 
@@ -87,7 +88,11 @@ type chromiumTab struct {
 	loading   bool
 	doc       docState
 	inflight  map[network.RequestID]time.Time
-	lastNet   time.Time // last request start or end
+	lastNet   time.Time   // last request start or end
+	opened    []target.ID // pages this one opened (new tabs, popups), not yet followed
+	// onOpened is told at once of a page this one opened, so that it is
+	// attached to before its document's scripts have run far.
+	onOpened func(target.ID)
 }
 
 // docState is what is known about the main frame's latest document request.
@@ -99,15 +104,27 @@ type docState struct {
 	failed    string // net error text
 }
 
-func (c *Chromium) newTab(ctx context.Context, inst *instance, s *session) (*chromiumTab, error) {
+// newTab opens a page in the session's browser context, or, with popup
+// set, attaches to one that a page of the session opened (a new tab, a
+// window.open popup): that page has started already, so the settle
+// tracker also runs in its current document.
+func (c *Chromium) newTab(ctx context.Context, inst *instance, s *session, popup target.ID) (*chromiumTab, error) {
 	t := &chromiumTab{c: c, inst: inst, sess: s, changed: make(chan struct{}), url: "about:blank", inflight: map[network.RequestID]time.Time{},
 		frames: map[cdp.FrameID]*frameInfo{}, oopifs: map[target.SessionID]*frameTarget{}, nextID: 1, elems: map[int]cdp.FrameID{},
 		frameDocs: map[network.RequestID]frameDoc{}}
 	t.avoid.Store(&netguard.DomainMatcher{})
 	t.settleD.Store(int64(c.cfg.SettleTimeout))
-	t.ctx, t.cancel = chromedp.NewContext(inst.ctx,
-		chromedp.WithExistingBrowserContext(s.context),
-		chromedp.WithListener(t.onEvent))
+	if popup == "" {
+		t.ctx, t.cancel = chromedp.NewContext(inst.ctx,
+			chromedp.WithExistingBrowserContext(s.context),
+			chromedp.WithListener(t.onEvent))
+	} else {
+		// Detached rather than closed when done with: the session's
+		// browser context closes it in the end.
+		t.ctx, t.cancel = chromedp.NewContext(inst.ctx,
+			chromedp.WithTargetID(popup), chromedp.WithDetachOnCancel(),
+			chromedp.WithListener(t.onEvent))
+	}
 	// The first Run attaches the page for as long as t.ctx lives, so it
 	// cannot carry a deadline itself: within bounds it from outside.
 	err := within(ctx, c.cfg.CallTimeout, func() error { return chromedp.Do(t.ctx) })
@@ -120,6 +137,10 @@ func (c *Chromium) newTab(ctx context.Context, inst *instance, s *session) (*chr
 	t.frame(t.frameID)
 	t.mu.Unlock()
 	err = t.run(ctx, c.cfg.CallTimeout, "setting the viewport", func(ctx context.Context) error {
+		// The settle tracker first: a new tab is loading already.
+		if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: settleJS, RunImmediately: ptr(popup != "")}); err != nil {
+			return err
+		}
 		if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
 			Width: int64(c.cfg.Width), Height: int64(c.cfg.Height), DeviceScaleFactor: 1,
 		}); err != nil {
@@ -127,9 +148,6 @@ func (c *Chromium) newTab(ctx context.Context, inst *instance, s *session) (*chr
 		}
 		// Pages must not wait on a dialog nobody will answer.
 		if _, err := chromedp.Call(ctx, page.SetInterceptFileChooserDialog, page.SetInterceptFileChooserDialogParams{Enabled: true}); err != nil {
-			return err
-		}
-		if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: settleJS}); err != nil {
 			return err
 		}
 		// Out-of-process frames attach paused, to be prepared like the
@@ -146,7 +164,7 @@ func (c *Chromium) newTab(ctx context.Context, inst *instance, s *session) (*chr
 
 func (t *chromiumTab) close() { t.cancel() }
 
-func (t *chromiumTab) isBroken() bool { return t.crashed.Load() || !t.inst.alive() }
+func (t *chromiumTab) isBroken() bool { return t.crashed.Load() || t.closed.Load() || !t.inst.alive() }
 
 func (t *chromiumTab) setOptions(opts PageOptions) {
 	m := netguard.NewDomainMatcher(opts.AvoidDomains)
@@ -222,10 +240,14 @@ func (t *chromiumTab) handle(src *frameTarget, ev any) {
 		if ev.FrameID == t.frameID {
 			t.starts++
 			t.loading = true
+		} else {
+			t.frame(ev.FrameID).loading = now
 		}
 	case *page.EventFrameStoppedLoading:
 		if ev.FrameID == t.frameID {
 			t.loading = false
+		} else if f := t.frames[ev.FrameID]; f != nil {
+			f.loading = time.Time{}
 		}
 	case *page.EventFrameNavigated:
 		if ev.Frame != nil && ev.Frame.ParentID == "" && src == nil {
@@ -251,6 +273,21 @@ func (t *chromiumTab) handle(src *frameTarget, ev any) {
 	case *inspector.EventTargetCrashed:
 		if src == nil {
 			t.crashed.Store(true)
+		}
+	case *inspector.EventDetached:
+		if src == nil {
+			t.closed.Store(true)
+		}
+	case *target.EventTargetDestroyed:
+		if src == nil && cdp.FrameID(ev.TargetID) == t.frameID {
+			t.closed.Store(true)
+		}
+	case *target.EventTargetCreated:
+		if i := ev.TargetInfo; src == nil && i != nil && i.Type == "page" && i.OpenerID != "" && cdp.FrameID(i.OpenerID) == t.frameID && len(t.opened) < 16 {
+			t.opened = append(t.opened, i.TargetID)
+			if t.onOpened != nil {
+				go t.onOpened(i.TargetID) // it takes the tab's lock, t.mu is held
+			}
 		}
 	case *page.EventJavascriptDialogOpening:
 		// alert/confirm/prompt would block the page until answered.
@@ -355,13 +392,18 @@ func (t *chromiumTab) waitSettled(ctx context.Context) {
 	}
 }
 
-// netWait says whether the network (or the main frame's loading) keeps
-// the page busy, and else how long until it has been quiet for netQuiet.
+// netWait says whether the network (or a frame's loading) keeps the page
+// busy, and else how long until it has been quiet for netQuiet.
 func (t *chromiumTab) netWait(now time.Time) (wait time.Duration, busy bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.loading {
 		return 0, true
+	}
+	for _, f := range t.frames {
+		if !f.loading.IsZero() && now.Sub(f.loading) < longRequest {
+			return 0, true // a frame loads a document (an answer to a form)
+		}
 	}
 	for id, since := range t.inflight {
 		if now.Sub(since) > longRequest {
@@ -486,6 +528,9 @@ func (t *chromiumTab) usable(ctx context.Context) error {
 	if t.crashed.Load() {
 		return &BrowserError{Reason: "the page crashed or stopped responding"}
 	}
+	if t.closed.Load() {
+		return &BrowserError{Reason: "the page closed"}
+	}
 	return nil
 }
 
@@ -498,6 +543,12 @@ func (t *chromiumTab) failure(ctx, cctx context.Context, what string, err error)
 	}
 	if t.crashed.Load() {
 		return &BrowserError{Reason: "the page crashed while " + what}
+	}
+	if errors.Is(err, chromedp.ErrTargetDetached) {
+		t.closed.Store(true)
+	}
+	if t.closed.Load() {
+		return &BrowserError{Reason: "the page closed while " + what}
 	}
 	if errors.Is(cctx.Err(), context.DeadlineExceeded) {
 		if !t.c.responsive(t.inst) {
@@ -892,6 +943,9 @@ func (t *chromiumTab) Scroll(ctx context.Context, direction string, pages float6
 	return ctx.Err()
 }
 
+// errNoHistory is Back on a page that has no previous one.
+var errNoHistory = errors.New("there is no previous page to go back to")
+
 // Back goes one page back in the history.
 func (t *chromiumTab) Back(ctx context.Context) error {
 	var hist page.GetNavigationHistoryResult
@@ -904,7 +958,7 @@ func (t *chromiumTab) Back(ctx context.Context) error {
 		return err
 	}
 	if hist.CurrentIndex <= 0 || int(hist.CurrentIndex) >= len(hist.Entries) {
-		return errors.New("there is no previous page to go back to")
+		return errNoHistory
 	}
 	prev := hist.Entries[hist.CurrentIndex-1]
 	starts := t.beginNav()

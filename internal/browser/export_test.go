@@ -14,7 +14,7 @@ func BrowserPID(c *Chromium) int {
 // OutOfProcessFrames counts the out-of-process frames a tab's page has
 // attached, so that a test can tell site isolation was in effect.
 func OutOfProcessFrames(tb Tab) int {
-	t := tb.(*chromiumTab)
+	t := tb.(*sessionTab).top()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.oopifs)

@@ -27,6 +27,9 @@ type Page struct {
 	HTML   []byte
 	// Visited lists every URL requested, redirects included.
 	Visited []task.NetworkURL
+	// Screenshot is the viewport once loaded, for the task's trace, when
+	// the loader takes one (ChromiumLoader.Screenshot).
+	Screenshot *task.Screenshot
 }
 
 // Fetcher loads pages over plain HTTP through the network policy.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/dom"
@@ -35,6 +36,9 @@ type frameInfo struct {
 	// tagged is set once the frame's iframe element in its parent's
 	// document carries the frame's id.
 	tagged bool
+	// loading is when the frame started loading a document, zero once it
+	// stopped.
+	loading time.Time
 	// blocked is the network policy's refusal of the frame's document,
 	// of blockedURL.
 	blocked, blockedURL string

@@ -208,19 +208,20 @@ func TestFramesAndShadowRoots(t *testing.T) {
 
 // TestExtractorReadsFramesAndShadowRoots: the built-in extractor answers
 // from a product drawn in a web component's shadow root, with its price in
-// a cross-origin frame.
+// a frame from another origin of the same site (the extractor leaves
+// frames of other sites out: ads and widgets).
 func TestExtractorReadsFramesAndShadowRoots(t *testing.T) {
 	c := needChromium(t)
 	mux := http.NewServeMux()
 	srv := site(t, mux)
 	p := port(srv)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.Host, "prices.test") {
+		if strings.HasPrefix(r.Host, "prices.shop.test") {
 			html(`<p>Price: <span itemprop=price>$149.00</span></p>`)(w, r)
 			return
 		}
 		html(`<product-card></product-card>
-<iframe src="http://prices.test:`+p+`/boot"></iframe>
+<iframe src="http://prices.shop.test:`+p+`/boot"></iframe>
 <script>
 customElements.define('product-card', class extends HTMLElement {
   connectedCallback() {

@@ -3,6 +3,8 @@ package browser
 import (
 	"context"
 	"crypto/rand"
+
+	"github.com/errandhq/errand/internal/task"
 )
 
 // ChromiumLoader loads pages in Chromium for the built-in extractor, so
@@ -10,6 +12,10 @@ import (
 // in a throwaway browser context: no cookies in, none kept.
 type ChromiumLoader struct {
 	Browser *Chromium
+	// Screenshot, when set, is called with the tab once the page has
+	// loaded, before it closes; its answer is the page's Screenshot (the
+	// task's trace). Default: none taken.
+	Screenshot func(ctx context.Context, tab Tab) *task.Screenshot
 }
 
 // Fetch loads rawURL in Chromium and returns the rendered DOM. A page that
@@ -22,7 +28,7 @@ func (l ChromiumLoader) Fetch(ctx context.Context, rawURL string, opts PageOptio
 	if err != nil {
 		return Page{}, err
 	}
-	ct := tab.(*chromiumTab)
+	ct := tab.(*sessionTab).top()
 	err = tab.Navigate(ctx, rawURL)
 	page := Page{URL: tab.URL(), Status: ct.status()}
 	page.Visited = tab.Network()
@@ -35,6 +41,9 @@ func (l ChromiumLoader) Fetch(ctx context.Context, rawURL string, opts PageOptio
 		return page, err
 	}
 	page.URL, page.HTML = u, html
+	if l.Screenshot != nil {
+		page.Screenshot = l.Screenshot(ctx, tab)
+	}
 	if page.Status == 0 {
 		// Served from cache or by a service worker: the page loaded.
 		page.Status = 200

@@ -43,10 +43,11 @@ var autoAttach = target.SetAutoAttachParams{
 }
 
 // frameTarget is an out-of-process frame's DevTools session, tunneled
-// through its parent's session.
+// through its parent's session (or a new page's, through the browser's:
+// see earlyTracker).
 type frameTarget struct {
-	tab     *chromiumTab
-	parent  cdp.Session // the session that attached it
+	tab     *chromiumTab // nil: the session's events are not wanted
+	parent  cdp.Session  // the session that attached it
 	session target.SessionID
 	frameID cdp.FrameID // an out-of-process frame's target id is its frame id
 
@@ -136,11 +137,51 @@ func (f *frameTarget) receive(raw string) {
 		}
 		return
 	}
+	if f.tab == nil {
+		return
+	}
 	ev, err := cdproto.UnmarshalMessage(msg, chromedp.DefaultUnmarshalOptions)
 	if err != nil {
 		return
 	}
 	f.tab.onFrameEvent(f, ev)
+}
+
+// route hands the browser session's tunneled messages to their sessions;
+// it runs on the browser's reader goroutine.
+func (inst *instance) route(ev any) {
+	switch ev := ev.(type) {
+	case *target.EventReceivedMessageFromTarget:
+		if f, ok := inst.tunnels.Load(ev.SessionID); ok {
+			f.(*frameTarget).receive(ev.Message)
+		}
+	case *target.EventDetachedFromTarget:
+		if f, ok := inst.tunnels.LoadAndDelete(ev.SessionID); ok {
+			f.(*frameTarget).detach()
+		}
+	}
+}
+
+// earlyTracker installs the settle tracker in a page that has just been
+// opened (a new tab, a popup), before the page is attached to for good
+// (chromedp's attach takes a dozen round trips, by which time a fast
+// site's first document has run its scripts). It attaches a session of
+// its own through the browser's, not flattened, and registers the tracker
+// at once; the session lives as long as the page, which keeps the
+// registration. On a site that answers within a few milliseconds (on
+// loopback) the first document can still win the race.
+func (c *Chromium) earlyTracker(ctx context.Context, inst *instance, id target.ID) error {
+	res, err := cdp.Call(ctx, inst.browser, target.AttachToTarget, target.AttachToTargetParams{TargetID: id, Flatten: ptr(false)})
+	if err != nil {
+		return err
+	}
+	f := &frameTarget{parent: inst.browser, session: res.SessionID, frameID: cdp.FrameID(id),
+		pending: map[int64]chan *cdproto.Message{}, children: map[target.SessionID]*frameTarget{}}
+	inst.tunnels.Store(res.SessionID, f)
+	// No Page.enable first: its answer waits for the page's navigation,
+	// and the registration does not need it.
+	return f.Call(ctx, page.CommandAddScriptToEvaluateOnNewDocument,
+		page.AddScriptToEvaluateOnNewDocumentParams{Source: settleJS, RunImmediately: ptr(true)}, nil)
 }
 
 // detach ends the session: calls waiting on it fail.

@@ -51,10 +51,20 @@
   // this window.
   const ANIM_COUNT = 3;
   const ANIM_WINDOW = 500;
+  // A tracker installed in a running document (a new tab attached to late)
+  // has not seen what the page scheduled before: the DOM must have been
+  // quiet this long instead.
+  const LATE_QUIET = 400;
+  // How long a window.close() is given to take effect.
+  const CLOSING = 500;
 
   const s = {
+    // late: installed after the document began (a page attached to once
+    // it had started); what it scheduled before is unknown.
+    late: document.readyState !== 'loading' || !!document.body,
     lastChange: now(),
     lastActivity: -Infinity,
+    closing: -Infinity, // when the page called window.close()
     timers: new Map(), // id -> { due, wall }: due time, Date.now() when set
     frames: new Map(), // id -> { at, wall }: requested at
     idles: new Map(), // id -> { at, wall }
@@ -185,6 +195,13 @@
       }
     };
   }
+  // A page that closes itself is not read in between.
+  const origClose = W.close;
+  W.close = function close() {
+    s.closing = now();
+    return origClose.apply(this, arguments);
+  };
+
   if (origPost) {
     MP.prototype.postMessage = function postMessage(...args) {
       s.lastActivity = now();
@@ -264,9 +281,14 @@
     let wait = 0;
     let why = '';
     const since = Math.max(s.lastChange, s.lastActivity);
-    if (t - since < quiet) {
-      wait = quiet - (t - since);
-      why = 'dom';
+    const q = s.late ? Math.max(quiet, LATE_QUIET) : quiet;
+    if (t - since < q) {
+      wait = q - (t - since);
+      why = s.late ? 'late' : 'dom';
+    }
+    if (t - s.closing < CLOSING) {
+      wait = Math.max(wait, 20);
+      why = 'closing';
     }
     for (const [, timer] of s.timers) {
       if (timer.wall < epoch || timer.due - t > within) continue;

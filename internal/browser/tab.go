@@ -54,6 +54,12 @@ type Tab interface {
 	// Network lists the URLs this tab loaded since the last call, and
 	// resets the list.
 	Network() []task.NetworkURL
+	// Events lists what happened to the tab besides what the actions did
+	// to the page, since the last call, and resets the list: an action
+	// that opened a new page (a link with target=_blank, window.open) goes
+	// on in it, and when that page closes (or Back finds no earlier page
+	// in it) the page that opened it is the page again.
+	Events() []PageEvent
 }
 
 // PageOptions are what a task asks of the pages it loads.

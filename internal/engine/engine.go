@@ -57,6 +57,10 @@ type Config struct {
 	Store store.Store
 	// Agent runs the tasks. Required to run tasks, no default.
 	Agent Agent
+	// Monitors settles the runs of monitors (tasks with Spec.Monitor set).
+	// Default: none (a monitor's run then ends like any task, owing
+	// nothing, and its monitor is freed for its next run).
+	Monitors MonitorHooks
 	// Deliveries sends the webhook deliveries the store owes (a
 	// *webhook.Dispatcher over the same store). Default: none; deliveries
 	// stay owed in the store until a node with a dispatcher sends them.

@@ -162,10 +162,13 @@ func (e *Engine) runAgent(ctx context.Context, t task.Task) (task.Outcome, error
 	}()
 	go e.watchCancel(runCtx, t.ID, stop)
 
+	memo := e.monitorMemo(runCtx, t)
 	out := e.cfg.Agent.Run(runCtx, task.RunRequest{
 		Task: t,
 		Step: func(s task.Step) { e.step(ctx, t.ID, s) },
+		Memo: memo,
 	})
+	e.monitorRunEnded(ctx, t, memo, &out)
 
 	switch {
 	case ctx.Err() != nil:
@@ -283,12 +286,24 @@ func (e *Engine) finish(ctx context.Context, t task.Task, out task.Outcome) erro
 			MaxAttempts: attempts, State: task.DeliveryPending, CreatedAt: now,
 		})
 	}
+	if t.Spec.Monitor != nil && ended.Status.Final() {
+		st, err := e.settleMonitor(ctx, ended, out)
+		if err != nil {
+			return err
+		}
+		p.Monitor = st
+	}
 	// The outcome must be recorded even if this node is stopping.
 	if err := e.st.FinishTask(context.WithoutCancel(ctx), p); err != nil {
 		return err
 	}
-	if len(p.Deliveries) > 0 {
+	if len(p.Deliveries) > 0 || (p.Monitor != nil && len(p.Monitor.Deliveries) > 0) {
 		e.out.Notify()
+	}
+	if t.Spec.Monitor != nil && ended.Status.Final() {
+		// A monitor keeps its browser storage in the store, not in this
+		// node's browser: its context is not held between runs.
+		e.endSession(t.SessionID)
 	}
 	if p.TerminateSession {
 		e.endSession(t.SessionID)

@@ -158,6 +158,9 @@ func (f *filler) plausible(g string, p *output.Property, src *record, s string) 
 		if (src.rank <= 1 || src.source == "heading") && f.pg.siteNames()[norm(s)] {
 			return "", false
 		}
+		if pageHeadings[norm(s)] {
+			return "", false // the page's heading names the page, not a thing
+		}
 	case "author":
 		if f.pg.siteNames()[norm(s)] {
 			return "", false // <meta name="author" content="The Daily Ledger">
@@ -184,6 +187,12 @@ func (f *filler) plausible(g string, p *output.Property, src *record, s string) 
 	}
 	return s, s != ""
 }
+
+// pageHeadings are the headings of a site's standard pages, which name
+// the page ("Contact Us") rather than the business or thing asked for.
+var pageHeadings = set("contact", "contactus", "getintouch", "visitus", "findus", "about", "aboutus", "ourstory", "ourteam", "team",
+	"faq", "faqs", "home", "welcome", "kontakt", "impressum", "uberuns", "überuns", "nouscontacter", "contacteznous", "quisommesnous",
+	"contacto", "contactenos", "contatti", "contattaci", "chisiamo", "overons", "contacteer", "locations", "directions", "openinghours")
 
 // personLike is a name as bylines write it: a few words, no digits, no
 // e-mail.

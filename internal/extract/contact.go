@@ -315,6 +315,9 @@ var caProvinces = set("AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE"
 func readAddresses(lines []string) []postal {
 	var out []postal
 	for i, line := range lines {
+		if len(line) > 200 {
+			continue // a paragraph, not an address line; and the search below is quadratic in its parts
+		}
 		parts := strings.Split(line, ", ")
 		found := false
 		for start := 0; start < len(parts) && !found; start++ {

@@ -314,7 +314,7 @@ func (f *filler) rootSources(n *output.Node) []*record {
 
 var (
 	contactGroups = []string{"telephone", "faxnumber", "email", "address", "streetaddress", "postalcode", "addresslocality", "addressregion", "addresscountry"}
-	cueGroups     = []string{"datepublished", "ratingvalue", "reviewcount", "location"}
+	cueGroups     = []string{"datepublished", "ratingvalue", "reviewcount", "location", "availability"}
 )
 
 // groupsAsked gathers the synonym groups of n's properties, nested ones

@@ -308,9 +308,11 @@ func (pg *page) facts(n *html.Node) *facts {
 
 // foreignFrame reports whether n holds the document of a frame from
 // another site (the browser inlines each frame as <div
-// data-errand-frame="URL">): an ad, a widget, an embedded shop of someone
-// else, whose titles and prices are not the page's. A frame of the page's
-// own site (a specs panel, a legacy frameset) is read as the page.
+// data-errand-frame="URL">) that names a thing of its own: an ad with its
+// own headline and price, a map's place card. Such a frame is about
+// something else. A frame of the page's own site, or one that only adds to
+// the page (a price served from a pricing service, a form), reads as the
+// page.
 func (pg *page) foreignFrame(n *html.Node) bool {
 	src, ok := attr(n, "data-errand-frame")
 	if !ok || pg.url == nil {
@@ -320,7 +322,32 @@ func (pg *page) foreignFrame(n *html.Node) bool {
 	if err != nil || u.Hostname() == "" {
 		return false // about:blank, srcdoc: the page's own content
 	}
-	return site(u.Hostname()) != site(pg.url.Hostname())
+	if site(u.Hostname()) == site(pg.url.Hostname()) {
+		return false
+	}
+	return namesAThing(n)
+}
+
+// namesAThing reports whether n holds a title of its own: a heading, or an
+// element named as a name, title or headline.
+func namesAThing(n *html.Node) bool {
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if c.Type != html.ElementNode {
+			continue
+		}
+		switch c.Data {
+		case "h1", "h2", "h3", "h4":
+			return true
+		}
+		if v, _ := attr(c, "itemprop"); v == "name" {
+			return true
+		}
+		ws, _ := nameWords(c)
+		if anyIn(set("name", "title", "headline"), ws) || namesAThing(c) {
+			return true
+		}
+	}
+	return false
 }
 
 // site is a host's registrable domain ("shop.example.co.uk" ->

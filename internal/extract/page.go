@@ -118,6 +118,8 @@ type page struct {
 	lang      string
 	furn      map[*html.Node]furnKind
 	factCache map[*html.Node]*facts
+	pairRuns  map[*html.Node]map[string]bool
+	wordCache map[string][]string
 	// memoised sources
 	siteNameSet map[string]bool
 	ld          []*record

@@ -61,7 +61,7 @@ func (pg *page) rows() *record {
 			return
 		}
 		// A pair of elements, the first naming the second.
-		if first, second := twoChildren(n); first != nil && (pg.labelLike(first) || pairRun(n)) {
+		if first, second := twoChildren(n); first != nil && (pg.labelLike(first) || pg.pairRun(n)) {
 			if l := pg.listItems(second); l != nil {
 				put(textOf(first), l)
 			} else {
@@ -249,24 +249,37 @@ func (pg *page) definitionLists() []list {
 
 // pairRun reports whether n is one of a run of like siblings (three or
 // more) that each hold two short texts, a label and a value: a grid of
-// rows written with plain <div>s.
-func pairRun(n *html.Node) bool {
+// rows written with plain <div>s. Worked out once per parent.
+func (pg *page) pairRun(n *html.Node) bool {
 	if n.Parent == nil {
 		return false
 	}
-	sig := signature(n)
-	count := 0
-	for c := n.Parent.FirstChild; c != nil; c = c.NextSibling {
-		if c.Type != html.ElementNode || signature(c) != sig {
-			continue
+	runs, ok := pg.pairRuns[n.Parent]
+	if !ok {
+		counts := map[string]int{}
+		broken := map[string]bool{}
+		for c := n.Parent.FirstChild; c != nil; c = c.NextSibling {
+			if c.Type != html.ElementNode {
+				continue
+			}
+			sig := signature(c)
+			first, second := twoChildren(c)
+			if first == nil || hasBlockChild(first) || hasBlockChild(second) || len(textOf(first)) > 40 || strings.ContainsAny(textOf(first), "0123456789") {
+				broken[sig] = true
+				continue
+			}
+			counts[sig]++
 		}
-		first, second := twoChildren(c)
-		if first == nil || hasBlockChild(first) || hasBlockChild(second) || len(textOf(first)) > 40 || strings.ContainsAny(textOf(first), "0123456789") {
-			return false
+		runs = map[string]bool{}
+		for sig, c := range counts {
+			runs[sig] = c >= 3 && !broken[sig]
 		}
-		count++
+		if pg.pairRuns == nil {
+			pg.pairRuns = map[*html.Node]map[string]bool{}
+		}
+		pg.pairRuns[n.Parent] = runs
 	}
-	return count >= 3
+	return runs[signature(n)]
 }
 
 // twoChildren returns n's two element children when it has exactly two
@@ -342,8 +355,8 @@ func (pg *page) blockLines(n *html.Node) []string {
 }
 
 // cues reads what the main text says in a recognisable form without naming
-// it: the date of a <time>, a rating "4.6 out of 5 stars" and a count of
-// ratings, the town in a company line "Acme · Berlin · Hybrid". The items
+// it: the date of a <time>, a stock line "In stock", a rating "4.6 out of 5
+// stars" and a count of ratings, the town in a company line "Acme · Berlin · Hybrid". The items
 // of lists (reviews with their own ratings) are left out.
 func (pg *page) cues() *record {
 	r := newRecord("cues")
@@ -378,6 +391,9 @@ func (pg *page) cues() *record {
 			if c.Type != html.TextNode {
 				continue
 			}
+			if stockText.MatchString(c.Data) {
+				r.add("availability", clean(c.Data))
+			}
 			if m := ratingText.FindStringSubmatch(c.Data); m != nil {
 				r.add("ratingvalue", m[1])
 			}
@@ -390,6 +406,9 @@ func (pg *page) cues() *record {
 }
 
 var (
+	// stockText is a stock line on its own: "In stock", "Only 3 left in
+	// stock", "Sold out".
+	stockText  = regexp.MustCompile(`(?i)^\s*(only \d+ left )?(in stock|out of stock|sold out|auf lager|ausverkauft|en stock|rupture de stock|épuisé|op voorraad|uitverkocht|disponibile|esaurito|agotado)\b[^.]{0,40}$`)
 	ratingText = regexp.MustCompile(`(?i)^\s*(\d(?:[.,]\d{1,2})?)\s*(?:out of|of|/|von|sur|su)\s*5(?:\s*stars?|\s*sterne|\s*étoiles)?\s*$`)
 	countText  = regexp.MustCompile(`(?i)^\s*\(?(\d[\d.,]*)\s+(?:ratings?|reviews?|customer reviews|global ratings|bewertungen|rezensionen|avis|recensioni|valoraciones|reseñas)\)?\s*$`)
 	workMode   = regexp.MustCompile(`(?i)^(remote|hybrid|on-?site|in-?office|full-?time|part-?time|contract|temporary|internship|freelance|cdi|cdd|temps (plein|partiel)|vollzeit|teilzeit|homeoffice|home office)$`)

@@ -415,7 +415,7 @@ func (pg *page) classRecord(root *html.Node, source string) *record {
 						} else {
 							r.add(k, value())
 						}
-						ws := words(name)
+						ws := pg.words(name)
 						if len(ws) < 2 {
 							continue
 						}
@@ -439,6 +439,20 @@ func (pg *page) classRecord(root *html.Node, source string) *record {
 	}
 	walk(root)
 	return r
+}
+
+// words is words(name), remembered: the same class names recur on every
+// card of a list.
+func (pg *page) words(name string) []string {
+	if ws, ok := pg.wordCache[name]; ok {
+		return ws
+	}
+	if pg.wordCache == nil {
+		pg.wordCache = map[string][]string{}
+	}
+	ws := words(name)
+	pg.wordCache[name] = ws
+	return ws
 }
 
 // link is a link found as a value: its text answers a name, its address a

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -257,7 +258,7 @@ func (a *api) decodeTask(o object, mode taskMode) *task.Spec {
 	}
 	a.decodeSchema(o, &spec)
 	if wo, ok := o.object("webhook"); ok {
-		spec.Webhook = a.decodeWebhook(wo)
+		spec.Webhook = a.decodeWebhook(wo, taskEvents)
 	}
 	spec.Secrets = decodeSecrets(o)
 	if mode == modeInitial && strings.TrimSpace(details) == "" {
@@ -318,7 +319,11 @@ func (a *api) decodeSchema(o object, spec *task.Spec) {
 	}
 }
 
-func (a *api) decodeWebhook(o object) *task.Webhook {
+// taskEvents are the events a task's webhook may subscribe to.
+var taskEvents = []task.Event{task.EventCompleted, task.EventFailed, task.EventGuardrail}
+
+// decodeWebhook reads a webhook object whose events may be among allowed.
+func (a *api) decodeWebhook(o object, allowed []task.Event) *task.Webhook {
 	wh := &task.Webhook{}
 	if name, ok := o.requiredStr("name"); ok && o.limit("name", name, maxNameLen) {
 		if reason := textProblem(name); reason != "" {
@@ -351,13 +356,16 @@ func (a *api) decodeWebhook(o object) *task.Webhook {
 		}
 	}
 	if evs, ok := o.strings("events"); ok {
+		names := make([]string, len(allowed))
+		for i, ev := range allowed {
+			names[i] = string(ev)
+		}
 		for i, ev := range evs {
-			switch task.Event(ev) {
-			case task.EventCompleted, task.EventFailed, task.EventGuardrail:
-				wh.Events = append(wh.Events, task.Event(ev))
-			default:
-				o.probs.add(fmt.Sprintf("%s/%d", o.at("events"), i), "must be one of task_completed, task_failed, guardrail_trigger")
+			if !slices.Contains(allowed, task.Event(ev)) {
+				o.probs.add(fmt.Sprintf("%s/%d", o.at("events"), i), "must be one of "+strings.Join(names, ", "))
+				continue
 			}
+			wh.Events = append(wh.Events, task.Event(ev))
 		}
 	}
 	wh.MaxAttempts = 1
@@ -449,7 +457,13 @@ func decodeSecrets(o object) []task.Secret {
 				o.probs.add(fo.at(name), "must be a string")
 				continue
 			}
-			fo.limit(name, v, maxSecretValueLen)
+			if fo.limit(name, v, maxSecretValueLen) && task.IsTOTP(v) {
+				// A seed that does not parse would only fail when typed:
+				// refused now, naming the field, never quoting the value.
+				if _, err := task.ParseTOTP(v); err != nil {
+					o.probs.add(fo.at(name), err.Error())
+				}
+			}
 			sec.Fields[name] = v
 		}
 		out = append(out, sec)

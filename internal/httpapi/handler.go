@@ -17,6 +17,7 @@ import (
 
 	"github.com/errandhq/errand/internal/engine"
 	"github.com/errandhq/errand/internal/metrics"
+	"github.com/errandhq/errand/internal/monitor/runner"
 	"github.com/errandhq/errand/internal/netguard"
 	"github.com/errandhq/errand/internal/store"
 )
@@ -28,6 +29,8 @@ const MaxBody = 1 << 20
 type Deps struct {
 	Engine *engine.Engine
 	Store  store.Store
+	// Monitors serves /monitors. Default: none (those routes answer 404).
+	Monitors *runner.Runner
 	// Policy judges webhook URLs at submission.
 	Policy *netguard.Policy
 	// BootstrapKey (ERRAND_API_KEY) is accepted besides stored keys.

@@ -884,6 +884,14 @@ func TestWebhookBodiesMatchDocument(t *testing.T) {
 			t.Errorf("%s with a replay: %s does not match webhook %q: %v", e, body, name, err)
 		}
 	}
+	// A monitor's events, in each submittedData (see monitors_test.go).
+	for name, body := range monitorBodies(t) {
+		used[name] = true
+		ptr := "/webhooks/" + escPtr(name) + "/post/requestBody/content/application~1json/schema"
+		if err := schemas.validate(t, ptr, body); err != nil {
+			t.Errorf("%s does not match webhook %q: %v", body, name, err)
+		}
+	}
 	var documented []string
 	for name := range doc["webhooks"].(map[string]any) {
 		documented = append(documented, name)

@@ -325,11 +325,16 @@ func schemaObjectAt(root any, n map[string]any, tokens []string, depth int) plac
 	return out
 }
 
+// propertyAt judges member tok of an object schema. Where the schema
+// declares properties, they are the answer's members unless it allows
+// others explicitly (additionalProperties, patternProperties): answers are
+// produced to the declared shape, and a watch or rule path naming a member
+// the schema does not declare is almost always a typo. A schema that
+// declares no properties allows any member.
 func propertyAt(root any, n map[string]any, tok string, rest []string, depth int) place {
-	if props, ok := n["properties"].(map[string]any); ok {
-		if sub, ok := props[tok]; ok {
-			return schemaAt(root, sub, rest, depth+1)
-		}
+	props, declared := n["properties"].(map[string]any)
+	if sub, ok := props[tok]; ok {
+		return schemaAt(root, sub, rest, depth+1)
 	}
 	if pats, ok := n["patternProperties"].(map[string]any); ok {
 		for pat, sub := range pats {
@@ -340,6 +345,9 @@ func propertyAt(root any, n map[string]any, tok string, rest []string, depth int
 	}
 	if ap, ok := n["additionalProperties"]; ok {
 		return schemaAt(root, ap, rest, depth+1)
+	}
+	if declared {
+		return place{}
 	}
 	return unknown
 }

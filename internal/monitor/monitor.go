@@ -191,7 +191,10 @@ type Monitor struct {
 	// Task is what each run runs; its Webhook is nil (the monitor's own
 	// Webhook is told instead) and its Secrets are kept sealed
 	// (SealedSecrets).
-	Task    task.Spec
+	Task task.Spec
+	// Webhook is told of the monitor's events; its credentials (auth,
+	// signing secret, URL userinfo) are kept in its SealedCredentials,
+	// sealed for the monitor.
 	Webhook *task.Webhook
 	Notify  Notify
 	Paused  bool
@@ -208,10 +211,6 @@ type Monitor struct {
 	State     State
 	// SealedSecrets are Task.Secrets sealed for the monitor's id.
 	SealedSecrets []byte
-	// SealedWebhook holds the webhook's credentials (auth, signing
-	// secret), sealed for the monitor's id: the store keeps Webhook
-	// without them.
-	SealedWebhook []byte
 	// SealedStorage is the browser storage state (cookies, local storage)
 	// the last run left, sealed for the monitor's id.
 	SealedStorage []byte

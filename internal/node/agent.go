@@ -18,6 +18,7 @@ import (
 	"github.com/errandhq/errand/internal/model"
 	"github.com/errandhq/errand/internal/netguard"
 	"github.com/errandhq/errand/internal/task"
+	"github.com/errandhq/errand/internal/trace"
 )
 
 // agentSetup is the agent newAgent picked, with what goes with it.
@@ -83,7 +84,7 @@ func newAgent(ctx context.Context, c Config, policy *netguard.Policy, m *metrics
 	logger.Info("pages are loaded in Chromium", "exec", bc.Exec, "ws", bc.WSURL != "")
 	m.CountBrowserContexts(chrome.Contexts)
 	setup := agentSetup{
-		agent: &agent.Builtin{Loader: browser.ChromiumLoader{Browser: chrome}},
+		agent: &agent.Builtin{Loader: browser.ChromiumLoader{Browser: chrome, Screenshot: agent.PageScreenshot(trace.Capture{Off: c.TraceScreenshotsOff})}},
 		close: func() { chrome.Close() },
 		ready: []httpapi.ReadyCheck{{Name: "browser", Check: browserStarts(chrome)}},
 	}

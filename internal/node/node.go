@@ -24,6 +24,8 @@ import (
 	"github.com/errandhq/errand/internal/httpapi"
 	"github.com/errandhq/errand/internal/mcp"
 	"github.com/errandhq/errand/internal/metrics"
+	"github.com/errandhq/errand/internal/monitor"
+	"github.com/errandhq/errand/internal/monitor/runner"
 	"github.com/errandhq/errand/internal/netguard"
 	"github.com/errandhq/errand/internal/seal"
 	"github.com/errandhq/errand/internal/store"
@@ -93,6 +95,13 @@ type Config struct {
 	// Workers is how many tasks run at once on this node (--workers).
 	// Default 8.
 	Workers int
+	// MonitorMinInterval is the shortest interval a monitor's schedule may
+	// have (--monitor-min-interval). Default monitor.DefaultMinInterval
+	// (1 minute).
+	MonitorMinInterval time.Duration
+	// MonitorPoll is how often the node's scheduler looks for due
+	// monitors. Default runner.DefaultPoll (250ms).
+	MonitorPoll time.Duration
 	// RateLimit caps requests per second per API key (--rate-limit).
 	// Default 0: no limit.
 	RateLimit float64
@@ -125,8 +134,8 @@ func Default() Config {
 		WebhookTimeout: 30 * time.Second, SessionIdle: 5 * time.Minute,
 		RetryBase: webhook.DefaultBackoffBase, RetryMax: webhook.DefaultBackoffMax,
 		RescueAfter: 30 * time.Second, Workers: 8, Prices: engine.DefaultPrices,
-		SettleTimeout: browser.DefaultSettleTimeout,
-		TraceMaxAge:   trace.DefaultMaxAge, TraceMaxMiB: int(trace.DefaultTotalBytes >> 20),
+		SettleTimeout: browser.DefaultSettleTimeout, MonitorMinInterval: monitor.DefaultMinInterval,
+		TraceMaxAge: trace.DefaultMaxAge, TraceMaxMiB: int(trace.DefaultTotalBytes >> 20),
 	}
 }
 
@@ -158,16 +167,20 @@ func (c *Config) defaults() {
 	}
 }
 
-// Node is one errand node, wired: start its Engine, serve its Handler,
-// Close it after the engine has stopped.
+// Node is one errand node, wired: start its Engine (then its Monitors'
+// scheduler), serve its Handler, stop the scheduler then the engine, and
+// Close it.
 type Node struct {
 	// Config is what the node was made with, defaults applied.
-	Config  Config
-	Store   store.Store
-	Engine  *engine.Engine
-	Handler http.Handler
-	Policy  *netguard.Policy
-	Metrics *metrics.Metrics
+	Config Config
+	Store  store.Store
+	Engine *engine.Engine
+	// Monitors keeps and schedules monitors; its runs are the engine's
+	// tasks.
+	Monitors *runner.Runner
+	Handler  http.Handler
+	Policy   *netguard.Policy
+	Metrics  *metrics.Metrics
 	// Retention enforces the trace retention while it runs (Run).
 	Retention *trace.Janitor
 	// MCP serves the MCP tools at /mcp (part of Handler); close its
@@ -238,9 +251,13 @@ func New(ctx context.Context, c Config) (*Node, error) {
 	if err != nil {
 		return fail(err)
 	}
+	monitors := runner.New(runner.Config{
+		Store: st, Secrets: box, MinInterval: c.MonitorMinInterval, Poll: c.MonitorPoll, Logger: logger,
+	})
 	eng := engine.New(engine.Config{
 		Store:       st,
 		Agent:       ag.agent,
+		Monitors:    monitors,
 		Deliveries:  deliveries,
 		NodeID:      nodeID,
 		Prices:      c.Prices,
@@ -263,14 +280,14 @@ func New(ctx context.Context, c Config) (*Node, error) {
 	mcpHTTP := mcp.NewHTTP(tools)
 	keys := &httpapi.Keys{Store: st, Bootstrap: c.APIKey}
 	api := httpapi.NewHandler(httpapi.Deps{
-		Engine: eng, Store: st, Policy: policy, BootstrapKey: c.APIKey, Keys: keys,
+		Engine: eng, Store: st, Monitors: monitors, Policy: policy, BootstrapKey: c.APIKey, Keys: keys,
 		InlineWait: c.InlineWait, RateLimit: c.RateLimit, Metrics: m, Logger: logger,
 		Ready: ag.ready, MCP: mcpHTTP,
 	})
 	// The dashboard at /ui/ sees what the API does, through the same keys
 	// and engine; its logins are sealed with the secrets key, which every
 	// node shares.
-	dashboard, err := ui.New(ui.Deps{Engine: eng, Keys: keys, API: api, Box: box, Logger: logger})
+	dashboard, err := ui.New(ui.Deps{Engine: eng, Keys: keys, API: api, Monitors: monitors, Box: box, Logger: logger})
 	if err != nil {
 		return fail(err)
 	}
@@ -286,7 +303,7 @@ func New(ctx context.Context, c Config) (*Node, error) {
 		maxBytes = -1 // no size limit
 	}
 	retention := &trace.Janitor{Store: st, Retention: trace.Retention{MaxAge: maxAge, MaxBytes: maxBytes}, Logger: logger}
-	return &Node{Config: c, Store: st, Engine: eng, Handler: handler, Policy: policy, Metrics: m, Retention: retention, MCP: mcpHTTP, close: ag.close}, nil
+	return &Node{Config: c, Store: st, Engine: eng, Monitors: monitors, Handler: handler, Policy: policy, Metrics: m, Retention: retention, MCP: mcpHTTP, close: ag.close}, nil
 }
 
 // secretsBox makes the box that seals task secrets in the store, with the

@@ -75,10 +75,9 @@ type UpdateMonitorParams struct {
 	// schedule, or a resume).
 	NextRunAt time.Time
 	Notify    *monitor.Notify
-	// Webhook replaces the webhook (with its credentials, sealed by the
-	// caller in SealedWebhook); RemoveWebhook drops it.
+	// Webhook replaces the webhook (its credentials sealed by the caller,
+	// see task.Webhook.SealCredentials); RemoveWebhook drops it.
 	Webhook       *task.Webhook
-	SealedWebhook []byte
 	RemoveWebhook bool
 	At            time.Time
 }
@@ -153,8 +152,8 @@ type MonitorSettlement struct {
 // MonitorJSON is a monitor's JSON columns.
 type MonitorJSON struct {
 	Task, Notify, State string
-	// Webhook is the webhook without its credentials (they are in
-	// monitor.Monitor.SealedWebhook); empty when there is none.
+	// Webhook is the webhook, never with credentials in clear (sealed,
+	// they are in its SealedCredentials); empty when there is none.
 	Webhook string
 }
 
@@ -222,9 +221,9 @@ func ApplyMonitorUpdate(m *monitor.Monitor, p UpdateMonitorParams) {
 	}
 	switch {
 	case p.RemoveWebhook:
-		m.Webhook, m.SealedWebhook = nil, nil
+		m.Webhook = nil
 	case p.Webhook != nil:
-		m.Webhook, m.SealedWebhook = p.Webhook, p.SealedWebhook
+		m.Webhook = p.Webhook
 	}
 	if !p.At.IsZero() {
 		m.UpdatedAt = p.At

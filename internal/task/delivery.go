@@ -19,6 +19,9 @@ type Delivery struct {
 	TaskID    string
 	SessionID string
 	TenantID  string
+	// MonitorID names the monitor whose run raised it (header
+	// Errand-Monitor-Id); empty for a task's own events.
+	MonitorID string
 	Event     Event
 	URL       string
 	Auth      string // sent verbatim as Authorization; never shown

@@ -215,7 +215,8 @@ type Replay struct {
 
 // Secret is a set of named values (e.g. email, password) the agent may type
 // into pages whose host matches Match. The model only ever sees the
-// placeholders ({{email}}), never the values.
+// placeholders ({{email}}), never the values. A value written as a TOTP
+// seed (see IsTOTP) is typed as the code valid at that moment.
 type Secret struct {
 	// Match is a host pattern: "example.com" is that host only;
 	// "*.example.com" is example.com and every subdomain of it; "*" is any
@@ -372,6 +373,14 @@ type Outcome struct {
 	Usage    Usage
 	// Replay, when a recipe was replayed or recorded, says how.
 	Replay *Replay
+	// PageHash fingerprints what the agent read when the answer came from
+	// the starting page alone (see RunMemo); empty otherwise. Not stored
+	// with the task: a monitor keeps it.
+	PageHash string
+	// Storage is the browser storage a monitor's run left (cookies, local
+	// storage), as the browser exported it. Not stored with the task: the
+	// monitor keeps it, sealed.
+	Storage []byte
 }
 
 // Status is the task status the outcome leads to.
@@ -418,4 +427,8 @@ type RunRequest struct {
 	// Step is called for each step as it happens, so the step log and the
 	// progress stream show it while the task runs. Never nil.
 	Step func(Step)
+	// Memo, for a monitor's run, is what the previous run left: when the
+	// page reads the same as then, the agent answers Memo.Answer without
+	// the model (see RunMemo). Nil for other tasks.
+	Memo *RunMemo
 }

@@ -31,9 +31,12 @@ type auth struct {
 // page is what every page template gets.
 type page struct {
 	Title string
-	// Nav names the menu entry to mark current: tasks or sessions.
-	Nav  string
-	CSRF string
+	// Nav names the menu entry to mark current: tasks, sessions or
+	// monitors; empty on pages outside the menu (login, errors).
+	Nav string
+	// Monitors: the monitors pages are served (a menu entry).
+	Monitors bool
+	CSRF     string
 	// Message is an error or a notice shown above the content.
 	Message string
 	Data    any
@@ -61,6 +64,8 @@ func (u *ui) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /ui/tasks/{sessionId}/{taskId}/trace.zip", u.authed(u.traceZip))
 	mux.HandleFunc("GET /ui/tasks/{sessionId}/{taskId}/events", u.authed(u.events))
 	mux.HandleFunc("POST /ui/tasks/{sessionId}/{taskId}/redeliver", u.authed(u.redeliver))
+	mux.HandleFunc("GET /ui/monitors", u.authed(u.monitors))
+	mux.HandleFunc("GET /ui/monitors/{monitorId}", u.authed(u.monitor))
 	mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		u.render(w, r, http.StatusNotFound, "error", page{Title: "Not found", Message: "There is no such page."})
 	})

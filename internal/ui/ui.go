@@ -13,6 +13,7 @@ import (
 
 	"github.com/errandhq/errand/internal/engine"
 	"github.com/errandhq/errand/internal/httpapi"
+	"github.com/errandhq/errand/internal/monitor/runner"
 	"github.com/errandhq/errand/internal/seal"
 )
 
@@ -32,6 +33,9 @@ type Deps struct {
 	// API serves the task event stream a running task's page follows
 	// (the API's handler). Required.
 	API http.Handler
+	// Monitors, when set, gives the monitors pages (the same Runner the
+	// API's /monitors routes call). Default: none, no monitors pages.
+	Monitors *runner.Runner
 	// Box seals the login cookie. Every node that serves the dashboard
 	// needs the same key (errand uses the secrets key). Default: a random
 	// key, so logins last as long as this process.
@@ -48,6 +52,7 @@ type ui struct {
 	eng   *engine.Engine
 	keys  *httpapi.Keys
 	api   http.Handler
+	mons  *runner.Runner
 	box   *seal.Box
 	ttl   time.Duration
 	now   func() time.Time
@@ -65,7 +70,7 @@ func New(d Deps) (http.Handler, error) {
 	if d.Engine == nil || d.Keys == nil || d.API == nil {
 		return nil, errors.New("ui: Engine, Keys and API are required")
 	}
-	u := &ui{eng: d.Engine, keys: d.Keys, api: d.API, box: d.Box, ttl: d.SessionTTL, now: d.Now, log: d.Logger}
+	u := &ui{eng: d.Engine, keys: d.Keys, api: d.API, mons: d.Monitors, box: d.Box, ttl: d.SessionTTL, now: d.Now, log: d.Logger}
 	if u.box == nil {
 		u.box = seal.NewRandom()
 	}
@@ -124,15 +129,16 @@ func securityHeaders(next http.Handler) http.Handler {
 
 // render writes a page (layout and content) or a part, buffered so that a
 // template error becomes a clean 500.
-func (u *ui) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
-	t := u.pages[page]
-	name := "layout"
+func (u *ui) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	t := u.pages[name]
+	tmpl := "layout"
 	if t == nil {
-		t, name = u.pages["parts"], page
+		t, tmpl = u.pages["parts"], name
 	}
+	p.Monitors = u.mons != nil
 	var b bytes.Buffer
-	if err := t.ExecuteTemplate(&b, name, data); err != nil {
-		u.log.ErrorContext(r.Context(), "ui: rendering failed", "page", page, "err", err)
+	if err := t.ExecuteTemplate(&b, tmpl, p); err != nil {
+		u.log.ErrorContext(r.Context(), "ui: rendering failed", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}

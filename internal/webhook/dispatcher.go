@@ -86,6 +86,12 @@ type DispatcherConfig struct {
 // records the attempts in batches (one transaction for all that finished
 // together). A commit that owes deliveries wakes it at once (Notify);
 // polling catches retries coming due and deliveries owed on other nodes.
+//
+// Delivery is at least once: after a crash, what was in flight (at most
+// HostConcurrency requests per receiver host, and answers from the last
+// milliseconds whose record had not committed) is sent again, with the
+// same webhook-id, and nothing else is (cmd/errand's TestCrashRepeats;
+// BENCHMARKS.md).
 type Dispatcher struct {
 	cfg DispatcherConfig
 	now func() time.Time

@@ -143,8 +143,9 @@ func (s *Sender) Send(ctx context.Context, d task.Delivery, attempt int, now tim
 	}
 	h.Set(webhookkit.HeaderID, d.ID)
 	h.Set(webhookkit.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+	var sig string
 	if d.Secret != "" {
-		sig, err := Sign(d.ID, now, d.Body, strings.Fields(d.Secret))
+		sig, err = Sign(d.ID, now, d.Body, strings.Fields(d.Secret))
 		if err != nil {
 			// Not retryable: the secret will not fix itself. The error
 			// text names the problem, never the secret.
@@ -153,9 +154,15 @@ func (s *Sender) Send(ctx context.Context, d task.Delivery, attempt int, now tim
 		}
 		h.Set(webhookkit.HeaderSignature, sig)
 	}
+	// Whatever comes back (an answer, an error) is cleared of every
+	// credential this request carries before it is kept or shown.
+	clean := newRedactor(d, sig)
 	h.Set(webhookkit.HeaderEvent, string(d.Event))
 	h.Set(webhookkit.HeaderSessionID, d.SessionID)
 	h.Set(webhookkit.HeaderTaskID, d.TaskID)
+	if d.MonitorID != "" {
+		h.Set(webhookkit.HeaderMonitorID, d.MonitorID)
+	}
 
 	client := *s.Client
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -165,15 +172,17 @@ func (s *Sender) Send(ctx context.Context, d task.Delivery, attempt int, now tim
 	if err != nil {
 		res.Duration = time.Since(start)
 		res.Err, res.Retryable = s.reason(ctx, err, timeout)
-		res.Err = scrub(res.Err, d)
+		res.Err = clean.redact(res.Err)
 		return res
 	}
 	res.StatusCode = resp.StatusCode
-	answer := s.readAnswer(resp.Body)
+	// Read past the snippet by the longest credential's length, so that
+	// one cut by the snippet's end is still seen whole, and redacted.
+	answer := s.readAnswer(resp.Body, SnippetSize+clean.longest)
 	res.Duration = time.Since(start)
 	// A receiver echoing the request back must not make the log show the
-	// auth value either.
-	res.Snippet = snippet(scrub(answer, d))
+	// credentials either.
+	res.Snippet = snippet(clean.redact(answer))
 
 	code := resp.StatusCode
 	switch {
@@ -191,18 +200,18 @@ func (s *Sender) Send(ctx context.Context, d task.Delivery, attempt int, now tim
 	return res
 }
 
-// readAnswer keeps the first SnippetSize bytes, reads on up to MaxResponse
-// so that the connection goes back to the pool, and closes the body, which
+// readAnswer keeps the first keep bytes, reads on up to MaxResponse so
+// that the connection goes back to the pool, and closes the body, which
 // drops the connection when the answer was longer.
-func (s *Sender) readAnswer(body io.ReadCloser) string {
+func (s *Sender) readAnswer(body io.ReadCloser, keep int) string {
 	defer body.Close()
 	limit := s.MaxResponse
 	if limit <= 0 {
 		limit = DefaultMaxResponse
 	}
-	buf := make([]byte, SnippetSize)
+	buf := make([]byte, keep)
 	n, _ := io.ReadFull(body, buf)
-	if rest := limit - int64(n); rest > 0 && n == SnippetSize {
+	if rest := limit - int64(n); rest > 0 && n == keep {
 		_, _ = io.CopyN(io.Discard, body, rest)
 	}
 	return string(buf[:n])
@@ -253,30 +262,6 @@ func (s *Sender) reason(ctx context.Context, err error, timeout time.Duration) (
 	default:
 		return err.Error(), true
 	}
-}
-
-// scrub removes from a message what must never be shown: the Authorization
-// value, and the URL's userinfo and query (tokens often live there). The
-// reasons above should not contain them; this guards against a wrapped
-// error that quotes more than expected.
-func scrub(msg string, d task.Delivery) string {
-	secrets := []string{d.Auth}
-	secrets = append(secrets, strings.Fields(d.Secret)...)
-	if u, err := url.Parse(d.URL); err == nil {
-		if u.User != nil {
-			secrets = append(secrets, u.User.String())
-			if p, ok := u.User.Password(); ok {
-				secrets = append(secrets, p)
-			}
-		}
-		secrets = append(secrets, u.RawQuery)
-	}
-	for _, s := range secrets {
-		if s != "" {
-			msg = strings.ReplaceAll(msg, s, "[redacted]")
-		}
-	}
-	return msg
 }
 
 // ParseRetryAfter reads a Retry-After header, delay-seconds or an HTTP date

@@ -34,10 +34,10 @@ func (s *Store) insertDelivery(ctx context.Context, tx pgx.Tx, d task.Delivery) 
 	}
 	_, err := tx.Exec(ctx, `
 		INSERT INTO deliveries (id, task_id, session_id, tenant_id, event, url, auth, secret, sealed_credentials,
-			credentials_in_clear, body, max_attempts, state, attempts, created_at, next_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			credentials_in_clear, body, max_attempts, state, attempts, created_at, next_at, monitor_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		d.ID, d.TaskID, d.SessionID, d.TenantID, d.Event, d.URL, d.Auth, d.Secret, d.SealedCredentials,
-		d.CredentialsInClear(), body, d.MaxAttempts, d.State, d.Attempts, ts(d.CreatedAt), ts(d.NextAt))
+		d.CredentialsInClear(), body, d.MaxAttempts, d.State, d.Attempts, ts(d.CreatedAt), ts(d.NextAt), d.MonitorID)
 	if isConstraint(err) {
 		return fmt.Errorf("postgres: delivery %s: %w", d.ID, store.ErrConflict)
 	}
@@ -48,7 +48,7 @@ func (s *Store) insertDelivery(ctx context.Context, tx pgx.Tx, d task.Delivery) 
 }
 
 const deliveryColumns = `id, task_id, session_id, tenant_id, event, url, auth, secret, sealed_credentials,
-	body, max_attempts, state, attempts, created_at, next_at`
+	body, max_attempts, state, attempts, created_at, next_at, monitor_id`
 
 func scanDelivery(row pgx.Row) (task.Delivery, error) {
 	var (
@@ -56,7 +56,7 @@ func scanDelivery(row pgx.Row) (task.Delivery, error) {
 		created, next *time.Time
 	)
 	err := row.Scan(&d.ID, &d.TaskID, &d.SessionID, &d.TenantID, &d.Event, &d.URL, &d.Auth, &d.Secret,
-		&d.SealedCredentials, &d.Body, &d.MaxAttempts, &d.State, &d.Attempts, &created, &next)
+		&d.SealedCredentials, &d.Body, &d.MaxAttempts, &d.State, &d.Attempts, &created, &next, &d.MonitorID)
 	if err != nil {
 		return task.Delivery{}, notFound(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/errandhq/errand/internal/task"
 )
 
-const monitorColumns = `id, tenant_id, name, schedule, timezone, task, webhook, sealed_webhook, notify,
+const monitorColumns = `id, tenant_id, name, schedule, timezone, task, webhook, notify,
 	paused, session_id, next_run_at, coalesce(running_task_id, ''), skipped, runs, last_run_at, state,
 	sealed_secrets, sealed_storage, created_at, updated_at`
 
@@ -25,7 +25,7 @@ func scanMonitor(row pgx.Row) (monitor.Monitor, error) {
 		webhook                         *string
 		next, lastRun, created, updated *time.Time
 	)
-	err := row.Scan(&m.ID, &m.TenantID, &m.Name, &m.Schedule, &m.Timezone, &spec, &webhook, &m.SealedWebhook, &notify,
+	err := row.Scan(&m.ID, &m.TenantID, &m.Name, &m.Schedule, &m.Timezone, &spec, &webhook, &notify,
 		&m.Paused, &m.SessionID, &next, &m.Running, &m.Skipped, &m.Runs, &lastRun, &state,
 		&m.SealedSecrets, &m.SealedStorage, &created, &updated)
 	if err != nil {
@@ -61,10 +61,10 @@ func (s *Store) CreateMonitor(ctx context.Context, m monitor.Monitor) error {
 			return fmt.Errorf("postgres: create monitor: session: %w", err)
 		}
 		_, err = tx.Exec(ctx, `
-			INSERT INTO monitors (id, tenant_id, name, schedule, timezone, task, webhook, sealed_webhook, notify,
+			INSERT INTO monitors (id, tenant_id, name, schedule, timezone, task, webhook, notify,
 				paused, session_id, next_run_at, state, sealed_secrets, sealed_storage, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
-			m.ID, m.TenantID, m.Name, m.Schedule, m.Timezone, j.Task, nullJSON(j.Webhook), m.SealedWebhook, j.Notify,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			m.ID, m.TenantID, m.Name, m.Schedule, m.Timezone, j.Task, nullJSON(j.Webhook), j.Notify,
 			m.Paused, m.SessionID, ts(m.NextRunAt), j.State, m.SealedSecrets, m.SealedStorage,
 			ts(m.CreatedAt), ts(m.UpdatedAt))
 		if isConstraint(err) {
@@ -127,9 +127,9 @@ func (s *Store) UpdateMonitor(ctx context.Context, p store.UpdateMonitorParams) 
 		}
 		_, err = tx.Exec(ctx, `
 			UPDATE monitors SET paused = $1, schedule = $2, timezone = $3, next_run_at = $4, notify = $5,
-				webhook = $6, sealed_webhook = $7, updated_at = $8
-			WHERE id = $9`,
-			m.Paused, m.Schedule, m.Timezone, ts(m.NextRunAt), j.Notify, nullJSON(j.Webhook), m.SealedWebhook, ts(m.UpdatedAt), m.ID)
+				webhook = $6, updated_at = $7
+			WHERE id = $8`,
+			m.Paused, m.Schedule, m.Timezone, ts(m.NextRunAt), j.Notify, nullJSON(j.Webhook), ts(m.UpdatedAt), m.ID)
 		if err != nil {
 			return fmt.Errorf("postgres: update monitor: %w", err)
 		}

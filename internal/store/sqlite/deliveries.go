@@ -31,10 +31,10 @@ func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, d task.Delivery)
 	}
 	_, err := tx.ExecContext(ctx, `
 		INSERT INTO deliveries (id, task_id, session_id, tenant_id, event, url, auth, secret, sealed_credentials,
-			credentials_in_clear, body, max_attempts, state, attempts, created_at, next_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			credentials_in_clear, body, max_attempts, state, attempts, created_at, next_at, monitor_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		d.ID, d.TaskID, d.SessionID, d.TenantID, d.Event, d.URL, d.Auth, d.Secret, d.SealedCredentials,
-		d.CredentialsInClear(), body, d.MaxAttempts, d.State, d.Attempts, ms(d.CreatedAt), ms(d.NextAt))
+		d.CredentialsInClear(), body, d.MaxAttempts, d.State, d.Attempts, ms(d.CreatedAt), ms(d.NextAt), d.MonitorID)
 	if isConstraint(err) {
 		return fmt.Errorf("sqlite: delivery %s: %w", d.ID, store.ErrConflict)
 	}
@@ -45,7 +45,7 @@ func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, d task.Delivery)
 }
 
 const deliveryColumns = `id, task_id, session_id, tenant_id, event, url, auth, secret, sealed_credentials,
-	body, max_attempts, state, attempts, created_at, next_at`
+	body, max_attempts, state, attempts, created_at, next_at, monitor_id`
 
 func scanDelivery(row scanner) (task.Delivery, error) {
 	var (
@@ -53,7 +53,7 @@ func scanDelivery(row scanner) (task.Delivery, error) {
 		created, next sql.NullInt64
 	)
 	err := row.Scan(&d.ID, &d.TaskID, &d.SessionID, &d.TenantID, &d.Event, &d.URL, &d.Auth, &d.Secret,
-		&d.SealedCredentials, &d.Body, &d.MaxAttempts, &d.State, &d.Attempts, &created, &next)
+		&d.SealedCredentials, &d.Body, &d.MaxAttempts, &d.State, &d.Attempts, &created, &next, &d.MonitorID)
 	if err != nil {
 		return task.Delivery{}, notFound(err)
 	}

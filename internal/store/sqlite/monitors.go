@@ -13,7 +13,7 @@ import (
 	"github.com/errandhq/errand/internal/task"
 )
 
-const monitorColumns = `id, tenant_id, name, schedule, timezone, task, webhook, sealed_webhook, notify,
+const monitorColumns = `id, tenant_id, name, schedule, timezone, task, webhook, notify,
 	paused, session_id, next_run_at, coalesce(running_task_id, ''), skipped, runs, last_run_at, state,
 	sealed_secrets, sealed_storage, created_at, updated_at`
 
@@ -25,7 +25,7 @@ func scanMonitor(row interface{ Scan(...any) error }) (monitor.Monitor, error) {
 		webhook                         sql.NullString
 		next, lastRun, created, updated sql.NullInt64
 	)
-	err := row.Scan(&m.ID, &m.TenantID, &m.Name, &m.Schedule, &m.Timezone, &spec, &webhook, &m.SealedWebhook, &notify,
+	err := row.Scan(&m.ID, &m.TenantID, &m.Name, &m.Schedule, &m.Timezone, &spec, &webhook, &notify,
 		&m.Paused, &m.SessionID, &next, &m.Running, &m.Skipped, &m.Runs, &lastRun, &state,
 		&m.SealedSecrets, &m.SealedStorage, &created, &updated)
 	if err != nil {
@@ -57,10 +57,10 @@ func (s *Store) CreateMonitor(ctx context.Context, m monitor.Monitor) error {
 			return fmt.Errorf("sqlite: create monitor: session: %w", err)
 		}
 		_, err = tx.ExecContext(ctx, `
-			INSERT INTO monitors (id, tenant_id, name, schedule, timezone, task, webhook, sealed_webhook, notify,
+			INSERT INTO monitors (id, tenant_id, name, schedule, timezone, task, webhook, notify,
 				paused, session_id, next_run_at, state, sealed_secrets, sealed_storage, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			m.ID, m.TenantID, m.Name, m.Schedule, m.Timezone, j.Task, nullString(j.Webhook), m.SealedWebhook, j.Notify,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			m.ID, m.TenantID, m.Name, m.Schedule, m.Timezone, j.Task, nullString(j.Webhook), j.Notify,
 			m.Paused, m.SessionID, ms(m.NextRunAt), j.State, m.SealedSecrets, m.SealedStorage,
 			ms(m.CreatedAt), ms(m.UpdatedAt))
 		if isConstraint(err) {
@@ -126,9 +126,9 @@ func (s *Store) UpdateMonitor(ctx context.Context, p store.UpdateMonitorParams) 
 		}
 		_, err = tx.ExecContext(ctx, `
 			UPDATE monitors SET paused = ?, schedule = ?, timezone = ?, next_run_at = ?, notify = ?,
-				webhook = ?, sealed_webhook = ?, updated_at = ?
+				webhook = ?, updated_at = ?
 			WHERE id = ?`,
-			m.Paused, m.Schedule, m.Timezone, ms(m.NextRunAt), j.Notify, nullString(j.Webhook), m.SealedWebhook, ms(m.UpdatedAt), m.ID)
+			m.Paused, m.Schedule, m.Timezone, ms(m.NextRunAt), j.Notify, nullString(j.Webhook), ms(m.UpdatedAt), m.ID)
 		if err != nil {
 			return fmt.Errorf("sqlite: update monitor: %w", err)
 		}

@@ -39,8 +39,8 @@ func newMonitor(tenant string, due time.Time) monitor.Monitor {
 		ID: id, TenantID: tenant, Name: "price of " + id, Schedule: "@every 1m", Timezone: "UTC",
 		Task: task.Spec{TaskDetails: "Extract the price", StartingPoint: "https://shop.example/anvil",
 			MaxDuration: time.Minute, OutputType: task.OutputJSON, OutputSchema: json.RawMessage(`{"type":"object"}`)},
-		Webhook:       &task.Webhook{Name: "alerts", URL: "https://hooks.example/price", Auth: "Bearer dropped", SubmittedData: task.SubmitJustPing},
-		SealedWebhook: []byte("sealed-credentials"),
+		Webhook: &task.Webhook{Name: "alerts", URL: "https://hooks.example/price", Auth: "Bearer dropped", SubmittedData: task.SubmitJustPing,
+			SealedCredentials: []byte("sealed-credentials")},
 		Notify:        monitor.Notify{Watch: []string{"/price"}},
 		SessionID:     task.NewID("sess"),
 		NextRunAt:     due,
@@ -79,12 +79,13 @@ func testMonitorCRUD(t *testing.T, h *harness) {
 	got := mustMonitor(t, h.s, m)
 
 	want := m
-	want.Webhook = &task.Webhook{Name: "alerts", URL: "https://hooks.example/price", SubmittedData: task.SubmitJustPing}
+	want.Webhook = &task.Webhook{Name: "alerts", URL: "https://hooks.example/price", SubmittedData: task.SubmitJustPing,
+		SealedCredentials: []byte("sealed-credentials")}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("monitor read back:\n got %+v\nwant %+v", got, want)
 	}
 	if got.Webhook.Auth != "" {
-		t.Fatal("the webhook's auth was stored in clear (it belongs in SealedWebhook)")
+		t.Fatal("the webhook's auth was stored in clear (it belongs in SealedCredentials)")
 	}
 	if _, err := h.s.Monitor(ctx, "ten_b", m.ID); err == nil {
 		t.Fatal("another tenant read the monitor")
@@ -150,17 +151,18 @@ func testMonitorCRUD(t *testing.T, h *harness) {
 		again.Name != m.Name || !reflect.DeepEqual(again.Task, m.Task) || again.Webhook == nil {
 		t.Fatalf("after update:\n got %+v\nwant the changes only", again)
 	}
-	wh := &task.Webhook{Name: "new", URL: "https://hooks.example/new", SubmittedData: task.SubmitFullResponse, Auth: "Bearer x"}
-	up, err = h.s.UpdateMonitor(ctx, store.UpdateMonitorParams{TenantID: "ten_a", ID: m.ID, Webhook: wh, SealedWebhook: []byte("new-seal")})
+	wh := &task.Webhook{Name: "new", URL: "https://hooks.example/new", SubmittedData: task.SubmitFullResponse, Auth: "Bearer x",
+		SealedCredentials: []byte("new-seal")}
+	up, err = h.s.UpdateMonitor(ctx, store.UpdateMonitorParams{TenantID: "ten_a", ID: m.ID, Webhook: wh})
 	noErr(t, "UpdateMonitor webhook", err)
 	again, _ = h.s.Monitor(ctx, "ten_a", m.ID)
-	if again.Webhook == nil || again.Webhook.URL != wh.URL || again.Webhook.Auth != "" || string(again.SealedWebhook) != "new-seal" || !again.Paused {
+	if again.Webhook == nil || again.Webhook.URL != wh.URL || again.Webhook.Auth != "" || string(again.Webhook.SealedCredentials) != "new-seal" || !again.Paused {
 		t.Fatalf("after the webhook update: %+v (returned %+v)", again, up)
 	}
 	_, err = h.s.UpdateMonitor(ctx, store.UpdateMonitorParams{TenantID: "ten_a", ID: m.ID, RemoveWebhook: true})
 	noErr(t, "UpdateMonitor remove webhook", err)
 	again, _ = h.s.Monitor(ctx, "ten_a", m.ID)
-	if again.Webhook != nil || again.SealedWebhook != nil {
+	if again.Webhook != nil {
 		t.Fatalf("webhook not removed: %+v", again)
 	}
 	_, err = h.s.UpdateMonitor(ctx, store.UpdateMonitorParams{TenantID: "ten_b", ID: m.ID, Paused: &paused})

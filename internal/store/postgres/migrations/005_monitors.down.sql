@@ -1,2 +1,3 @@
+ALTER TABLE deliveries DROP COLUMN monitor_id;
 DROP TABLE monitor_runs;
 DROP TABLE monitors;

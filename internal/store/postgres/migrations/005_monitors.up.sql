@@ -10,10 +10,9 @@ CREATE TABLE monitors (
     -- The task each run runs (a task spec, JSON kept verbatim; its secrets
     -- are in sealed_secrets).
     task            json NOT NULL,
-    -- The webhook without its credentials (NULL for none); the credentials
-    -- are in sealed_webhook.
+    -- The webhook (NULL for none); its credentials only sealed, in its
+    -- sealedCredentials.
     webhook         json,
-    sealed_webhook  bytea,
     notify          json NOT NULL,
     paused          boolean NOT NULL DEFAULT false,
     session_id      text NOT NULL REFERENCES sessions (id),
@@ -60,3 +59,6 @@ CREATE TABLE monitor_runs (
 );
 
 CREATE INDEX monitor_runs_monitor ON monitor_runs (monitor_id, run_at, id);
+
+-- A monitor's notifications name it (header Errand-Monitor-Id).
+ALTER TABLE deliveries ADD COLUMN monitor_id text NOT NULL DEFAULT '';

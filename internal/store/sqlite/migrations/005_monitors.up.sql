@@ -10,10 +10,9 @@ CREATE TABLE monitors (
     -- The task each run runs (a task spec, JSON; its secrets are in
     -- sealed_secrets).
     task            TEXT NOT NULL,
-    -- The webhook without its credentials (JSON, NULL for none); the
-    -- credentials are in sealed_webhook.
+    -- The webhook (JSON, NULL for none); its credentials only sealed,
+    -- in its sealedCredentials.
     webhook         TEXT,
-    sealed_webhook  BLOB,
     notify          TEXT NOT NULL,
     paused          INTEGER NOT NULL DEFAULT 0,
     session_id      TEXT NOT NULL REFERENCES sessions (id),
@@ -62,3 +61,6 @@ CREATE TABLE monitor_runs (
 );
 
 CREATE INDEX monitor_runs_monitor ON monitor_runs (monitor_id, run_at, id);
+
+-- A monitor's notifications name it (header Errand-Monitor-Id).
+ALTER TABLE deliveries ADD COLUMN monitor_id TEXT NOT NULL DEFAULT '';
