@@ -26,7 +26,7 @@ func mcpStdio(ctx context.Context, args []string, getenv func(string) string, st
 	cfg := node.Default()
 	var server string
 	grace := 10 * time.Second
-	c := newCommand("mcp", "", "Serve errand's MCP tools (run_task, start_session, send_message, get_task, list_tasks) over stdin and stdout, "+
+	c := newCommand("mcp", "", "Serve errand's MCP tools (run_task, start_session, send_message, get_task, list_tasks and the monitor tools) over stdin and stdout, "+
 		"for an assistant or IDE that starts it. Tasks run in this process, in the data folder (not shared with a running errand serve), "+
 		"as the tenant of serve's ERRAND_API_KEY; with --server they run on a running errand, as ERRAND_API_KEY's tenant.", getenv)
 	c.str(&server, "server", "ERRAND_SERVER", "base URL of a running errand (e.g. http://127.0.0.1:8080) to send the tools to, with ERRAND_API_KEY; none: run tasks in this process")
@@ -66,11 +66,12 @@ func mcpStdio(ctx context.Context, args []string, getenv func(string) string, st
 	if err := n.Engine.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start the queue: %w", err)
 	}
+	n.Monitors.Start()
 	retention, stopRetention := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRetention()
 	go n.Retention.Run(retention)
 	srv, err := mcp.NewServer(mcp.Config{
-		Errand: mcp.Local{Engine: n.Engine, Policy: n.Policy}, Tenant: httpapi.BootstrapTenant,
+		Errand: mcp.Local{Engine: n.Engine, Policy: n.Policy, Monitors: n.Monitors}, Tenant: httpapi.BootstrapTenant,
 		Version: version, Logger: logger,
 	})
 	if err == nil {
@@ -79,6 +80,7 @@ func mcpStdio(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
+	_ = n.Monitors.Stop(stop)
 	if serr := n.Engine.Stop(stop); serr != nil {
 		logger.Warn("tasks interrupted by the exit are queued again", "err", serr)
 	}

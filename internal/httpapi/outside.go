@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/url"
 
 	"github.com/errandhq/errand/internal/engine"
+	"github.com/errandhq/errand/internal/monitor/runner"
 	"github.com/errandhq/errand/internal/netguard"
 	"github.com/errandhq/errand/internal/task"
 )
@@ -40,6 +42,40 @@ func (d Decoder) StartSession(body map[string]json.RawMessage) (*task.Spec, erro
 // Message reads a send-message body.
 func (d Decoder) Message(body map[string]json.RawMessage) (Message, error) {
 	return d.api().decodeMessage(body)
+}
+
+// Monitors carries out the API's monitor operations — POST /monitors,
+// GET /monitors, GET /monitors/{id}/runs, DELETE /monitors/{id} — with
+// their checks, answers and errors.
+type Monitors struct {
+	Decoder
+	// Runner keeps the monitors. Default nil: every operation answers
+	// that monitors are not enabled.
+	Runner *runner.Runner
+}
+
+func (m Monitors) api() *api {
+	return &api{Deps: Deps{Engine: m.Engine, Policy: m.Policy, Monitors: m.Runner}}
+}
+
+// Create makes a monitor from a POST /monitors body.
+func (m Monitors) Create(ctx context.Context, tenantID string, body map[string]json.RawMessage) (map[string]any, error) {
+	return m.api().createMonitorAnswer(ctx, tenantID, body)
+}
+
+// List is GET /monitors's answer for the query (limit, cursor).
+func (m Monitors) List(ctx context.Context, tenantID string, q url.Values) (map[string]any, error) {
+	return m.api().listMonitorsAnswer(ctx, tenantID, q)
+}
+
+// Runs is GET /monitors/{id}/runs's answer for the query (limit, cursor).
+func (m Monitors) Runs(ctx context.Context, tenantID, id string, q url.Values) (map[string]any, error) {
+	return m.api().monitorRunsAnswer(ctx, tenantID, id, q)
+}
+
+// Delete removes a monitor, as DELETE /monitors/{id}.
+func (m Monitors) Delete(ctx context.Context, tenantID, id string) (map[string]any, error) {
+	return m.api().deleteMonitorAnswer(ctx, tenantID, id)
 }
 
 // DecodeTask validates a task object (run-task's body) given as Go values,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 )
 
 // Errand is the errand the tools work on: one in this process (Local) or
@@ -30,8 +31,19 @@ type Errand interface {
 	Follow(ctx context.Context, tenant string, ref Ref, w Watch) (Answer, error)
 	// Cancel stops the task, wherever it is in its session.
 	Cancel(ctx context.Context, tenant string, ref Ref) error
-	// Tasks lists the tenant's tasks, newest first.
-	Tasks(ctx context.Context, tenant string, q TaskQuery) (Answer, error)
+	// Tasks lists the tenant's tasks, newest first: GET /tasks with the
+	// query q.
+	Tasks(ctx context.Context, tenant string, q url.Values) (Answer, error)
+
+	// CreateMonitor makes a monitor from a POST /monitors body.
+	CreateMonitor(ctx context.Context, tenant string, body Body) (Answer, error)
+	// ListMonitors lists the tenant's monitors: GET /monitors with the query q.
+	ListMonitors(ctx context.Context, tenant string, q url.Values) (Answer, error)
+	// MonitorRuns lists a monitor's runs: GET /monitors/{id}/runs with the
+	// query q.
+	MonitorRuns(ctx context.Context, tenant, id string, q url.Values) (Answer, error)
+	// DeleteMonitor removes a monitor.
+	DeleteMonitor(ctx context.Context, tenant, id string) (Answer, error)
 }
 
 // Body is a request body, field by field, as the API reads it.
@@ -94,14 +106,4 @@ func (s Step) String() string {
 		msg += " (" + s.Error + ")"
 	}
 	return msg
-}
-
-// TaskQuery selects tasks for list_tasks (GET /tasks).
-type TaskQuery struct {
-	SessionID string
-	Status    string
-	Limit     int
-	// Cursor continues a listing where the previous page ended (its
-	// nextCursor).
-	Cursor string
 }

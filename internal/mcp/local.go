@@ -3,10 +3,10 @@ package mcp
 import (
 	"context"
 	"net/url"
-	"strconv"
 
 	"github.com/errandhq/errand/internal/engine"
 	"github.com/errandhq/errand/internal/httpapi"
+	"github.com/errandhq/errand/internal/monitor/runner"
 	"github.com/errandhq/errand/internal/netguard"
 	"github.com/errandhq/errand/internal/task"
 )
@@ -20,6 +20,9 @@ type Local struct {
 	// Policy judges page and webhook URLs at submission. Default nil:
 	// URLs are only checked to be absolute http(s) URLs.
 	Policy *netguard.Policy
+	// Monitors keeps the monitors. Default nil: the monitor tools answer
+	// that monitors are not enabled.
+	Monitors *runner.Runner
 }
 
 var _ Errand = Local{}
@@ -147,26 +150,45 @@ func (l Local) Cancel(ctx context.Context, tenant string, ref Ref) error {
 }
 
 // Tasks implements Errand.
-func (l Local) Tasks(ctx context.Context, tenant string, q TaskQuery) (Answer, error) {
+func (l Local) Tasks(ctx context.Context, tenant string, q url.Values) (Answer, error) {
 	if err := needTenant(tenant); err != nil {
 		return nil, err
 	}
-	return httpapi.ListTasks(ctx, l.Engine, tenant, q.values())
+	return httpapi.ListTasks(ctx, l.Engine, tenant, q)
 }
 
-// values is the query as GET /tasks takes it.
-func (q TaskQuery) values() url.Values {
-	v := url.Values{}
-	set := func(k, s string) {
-		if s != "" {
-			v.Set(k, s)
-		}
+func (l Local) monitors() httpapi.Monitors {
+	return httpapi.Monitors{Decoder: l.decoder(), Runner: l.Monitors}
+}
+
+// CreateMonitor implements Errand.
+func (l Local) CreateMonitor(ctx context.Context, tenant string, body Body) (Answer, error) {
+	if err := needTenant(tenant); err != nil {
+		return nil, err
 	}
-	set("sessionId", q.SessionID)
-	set("status", q.Status)
-	set("cursor", q.Cursor)
-	if q.Limit != 0 {
-		v.Set("limit", strconv.Itoa(q.Limit))
+	return l.monitors().Create(ctx, tenant, body)
+}
+
+// ListMonitors implements Errand.
+func (l Local) ListMonitors(ctx context.Context, tenant string, q url.Values) (Answer, error) {
+	if err := needTenant(tenant); err != nil {
+		return nil, err
 	}
-	return v
+	return l.monitors().List(ctx, tenant, q)
+}
+
+// MonitorRuns implements Errand.
+func (l Local) MonitorRuns(ctx context.Context, tenant, id string, q url.Values) (Answer, error) {
+	if err := needTenant(tenant); err != nil {
+		return nil, err
+	}
+	return l.monitors().Runs(ctx, tenant, id, q)
+}
+
+// DeleteMonitor implements Errand.
+func (l Local) DeleteMonitor(ctx context.Context, tenant, id string) (Answer, error) {
+	if err := needTenant(tenant); err != nil {
+		return nil, err
+	}
+	return l.monitors().Delete(ctx, tenant, id)
 }

@@ -47,6 +47,8 @@ func newFixture(t *testing.T) *fixture {
 	cfg := node.Default()
 	cfg.Data, cfg.Browser, cfg.AllowNetworks, cfg.APIKey = t.TempDir(), "http", "127.0.0.0/8", apiKey
 	cfg.InlineWait = 0
+	// Monitors may run every second, looked for every 100 ms.
+	cfg.MonitorMinInterval, cfg.MonitorPoll = time.Second, 100*time.Millisecond
 	n, err := node.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +56,7 @@ func newFixture(t *testing.T) *fixture {
 	if err := n.Engine.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	n.Monitors.Start()
 	f := &fixture{n: n, gate: make(chan struct{}), gated: make(chan *http.Request, 16)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/product", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, productPage) })
@@ -74,6 +77,7 @@ func newFixture(t *testing.T) *fixture {
 		f.site.Close()
 		stop, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
+		n.Monitors.Stop(stop)
 		n.Engine.Stop(stop)
 		n.Close()
 	})
@@ -86,7 +90,7 @@ func (f *fixture) openGate() { f.gateOnce.Do(func() { close(f.gate) }) }
 func (f *fixture) errands() map[string]func(t *testing.T, opts *sdk.ClientOptions) *sdk.ClientSession {
 	return map[string]func(t *testing.T, opts *sdk.ClientOptions) *sdk.ClientSession{
 		"local": func(t *testing.T, opts *sdk.ClientOptions) *sdk.ClientSession {
-			return connect(t, mcp.Config{Errand: mcp.Local{Engine: f.n.Engine, Policy: f.n.Policy}, Tenant: httpapi.BootstrapTenant}, opts)
+			return connect(t, mcp.Config{Errand: mcp.Local{Engine: f.n.Engine, Policy: f.n.Policy, Monitors: f.n.Monitors}, Tenant: httpapi.BootstrapTenant}, opts)
 		},
 		"remote": func(t *testing.T, opts *sdk.ClientOptions) *sdk.ClientSession {
 			return connect(t, mcp.Config{Errand: mcp.Remote{URL: f.api.URL, Key: apiKey}}, opts)
@@ -188,6 +192,10 @@ func TestBadArgumentsAnsweredAsTheAPIDoes(t *testing.T) {
 		{"send_message", "/start/send-message", map[string]any{"sessionId": "sess_x", "message": map[string]any{"actionType": "wave"}}},
 		{"send_message", "/start/send-message", map[string]any{"message": map[string]any{"actionType": "newTask"}}},
 		{"send_message", "/start/send-message", map[string]any{"sessionId": "sess_nope", "message": map[string]any{"actionType": "state", "newState": "pause"}}},
+		{"create_monitor", "/monitors", map[string]any{"name": "x", "schedule": "every day", "timezone": "Mars/Olympus",
+			"task":    map[string]any{"taskDetails": "x", "startingPoint": page, "secrets": []any{map[string]any{"match": "example.com", "fields": map[string]any{"pw": secret}}}},
+			"webhook": map[string]any{"name": "w", "url": "ftp://example.com/", "submittedData": "just_ping"}, "notify": map[string]any{"on": "sometimes"}}},
+		{"create_monitor", "/monitors", map[string]any{"name": "x", "schedule": "@every 1s"}},
 	}
 	sessions := map[string]*sdk.ClientSession{}
 	for name, open := range f.errands() {
@@ -224,7 +232,7 @@ func TestBadArgumentsAnsweredAsTheAPIDoes(t *testing.T) {
 		if tasks := list["tasks"].([]any); len(tasks) != 0 {
 			t.Errorf("%s: refused calls queued %d tasks", name, len(tasks))
 		}
-		got, isErr = call(t, cs, "get_task", map[string]any{"sessionId": 7}, nil)
+		got, isErr = call(t, cs, "get_task", map[string]any{"sessionId": true}, nil)
 		if d, _ := got["details"].(map[string]any); !isErr || d["/sessionId"] != "must be a string" || d["/taskId"] != "is required" {
 			t.Errorf("%s: get_task without ids: %v", name, got)
 		}
@@ -259,15 +267,22 @@ func (p *progress) options() *sdk.ClientOptions {
 	}}
 }
 
-// waitFor waits until n notifications have arrived.
-func (p *progress) waitFor(t *testing.T, n int) []string {
+// waitSteps waits until the notifications tell of n steps, and returns
+// them all.
+func (p *progress) waitSteps(t *testing.T, n int) []string {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
 		p.mu.Lock()
 		got := append([]string(nil), p.msgs...)
 		p.mu.Unlock()
-		if len(got) >= n {
+		steps := 0
+		for _, m := range got {
+			if strings.HasPrefix(m, "step ") {
+				steps++
+			}
+		}
+		if steps >= n {
 			return got
 		}
 		select {
@@ -306,7 +321,7 @@ func TestRunTaskAnswersWithProgress(t *testing.T) {
 				t.Fatalf("get_task: %v", task)
 			}
 			// Its status first (with the ids), then each step, counted.
-			all := p.waitFor(t, len(steps)+1)
+			all := p.waitSteps(t, len(steps))
 			status := fmt.Sprintf("task %s of session %s is queued", got["taskId"], got["sessionId"])
 			if all[0] != status {
 				t.Errorf("first progress = %q, want %q", all[0], status)
@@ -476,5 +491,61 @@ func TestSessionTools(t *testing.T) {
 	}
 	if got, isErr := call(t, cs, "list_tasks", map[string]any{"status": "done"}, nil); !isErr || got["code"] != "INVALID_REQUEST" {
 		t.Errorf("list_tasks with a bad status: %v", got)
+	}
+}
+
+// The monitor tools: a monitor made through create_monitor runs on its
+// schedule (its first run sets the baseline), its runs are read with
+// get_monitor_runs, and delete_monitor removes it.
+func TestMonitorTools(t *testing.T) {
+	for _, name := range []string{"local", "remote"} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			cs := f.errands()[name](t, nil)
+			got, isErr := call(t, cs, "create_monitor", map[string]any{
+				"name": "Anvil price", "schedule": "@every 1s",
+				"task": map[string]any{"taskDetails": "The price", "startingPoint": f.site.URL + "/product", "outputType": "structured_json",
+					"outputSchema": map[string]any{"type": "object", "properties": map[string]any{"price": map[string]any{"type": "number"}}, "required": []any{"price"}}},
+			}, nil)
+			id, _ := got["monitorId"].(string)
+			if isErr || !strings.HasPrefix(id, "mon_") || got["nextRunAt"] == nil {
+				t.Fatalf("create_monitor: %v", got)
+			}
+			list, _ := call(t, cs, "list_monitors", map[string]any{"limit": 10}, nil)
+			if ms := list["monitors"].([]any); len(ms) != 1 || ms[0].(map[string]any)["monitorId"] != id || ms[0].(map[string]any)["name"] != "Anvil price" {
+				t.Errorf("list_monitors: %v", list)
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				runs, isErr := call(t, cs, "get_monitor_runs", map[string]any{"monitorId": id}, nil)
+				rs, _ := runs["runs"].([]any)
+				if isErr {
+					t.Fatalf("get_monitor_runs: %v", runs)
+				}
+				if len(rs) > 0 && rs[len(rs)-1].(map[string]any)["endedAt"] != nil {
+					first := rs[len(rs)-1].(map[string]any)
+					if first["status"] != "completed" || first["changed"] != false {
+						t.Errorf("first run: %v", first)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no run ended: %v", runs)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if got, isErr := call(t, cs, "delete_monitor", map[string]any{"monitorId": id}, nil); isErr || got["success"] != true {
+				t.Errorf("delete_monitor: %v", got)
+			}
+			if list, _ := call(t, cs, "list_monitors", nil, nil); len(list["monitors"].([]any)) != 0 {
+				t.Errorf("after delete_monitor: %v", list)
+			}
+			if got, isErr := call(t, cs, "get_monitor_runs", map[string]any{"monitorId": id}, nil); !isErr || got["code"] != "MONITOR_NOT_FOUND" {
+				t.Errorf("runs of a deleted monitor: %v", got)
+			}
+			if got, isErr := call(t, cs, "delete_monitor", map[string]any{}, nil); !isErr || got["details"].(map[string]any)["/monitorId"] != "is required" {
+				t.Errorf("delete_monitor without an id: %v", got)
+			}
+		})
 	}
 }

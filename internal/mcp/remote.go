@@ -133,12 +133,35 @@ func (r Remote) Cancel(ctx context.Context, _ string, ref Ref) error {
 }
 
 // Tasks implements Errand.
-func (r Remote) Tasks(ctx context.Context, _ string, q TaskQuery) (Answer, error) {
-	path := "/tasks"
-	if v := q.values(); len(v) > 0 {
-		path += "?" + v.Encode()
+func (r Remote) Tasks(ctx context.Context, _ string, q url.Values) (Answer, error) {
+	return r.call(ctx, "GET", withQuery("/tasks", q), nil)
+}
+
+// CreateMonitor implements Errand.
+func (r Remote) CreateMonitor(ctx context.Context, _ string, body Body) (Answer, error) {
+	return r.call(ctx, "POST", "/monitors", body)
+}
+
+// ListMonitors implements Errand.
+func (r Remote) ListMonitors(ctx context.Context, _ string, q url.Values) (Answer, error) {
+	return r.call(ctx, "GET", withQuery("/monitors", q), nil)
+}
+
+// MonitorRuns implements Errand.
+func (r Remote) MonitorRuns(ctx context.Context, _ string, id string, q url.Values) (Answer, error) {
+	return r.call(ctx, "GET", withQuery("/monitors/"+url.PathEscape(id)+"/runs", q), nil)
+}
+
+// DeleteMonitor implements Errand.
+func (r Remote) DeleteMonitor(ctx context.Context, _ string, id string) (Answer, error) {
+	return r.call(ctx, "DELETE", "/monitors/"+url.PathEscape(id), nil)
+}
+
+func withQuery(path string, q url.Values) string {
+	if len(q) > 0 {
+		path += "?" + q.Encode()
 	}
-	return r.call(ctx, "GET", path, nil)
+	return path
 }
 
 func taskPath(ref Ref) string {

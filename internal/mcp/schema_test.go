@@ -71,7 +71,7 @@ func TestToolSchemas(t *testing.T) {
 		props[tl.Name], _ = m["properties"].(map[string]any)
 	}
 	names := slices.Sorted(maps.Keys(schemas))
-	if want := []string{"get_task", "list_tasks", "run_task", "send_message", "start_session"}; !slices.Equal(names, want) {
+	if want := []string{"create_monitor", "delete_monitor", "get_monitor_runs", "get_task", "list_monitors", "list_tasks", "run_task", "send_message", "start_session"}; !slices.Equal(names, want) {
 		t.Fatalf("tools = %v, want %v", names, want)
 	}
 
@@ -99,7 +99,7 @@ func TestToolSchemas(t *testing.T) {
 		}
 	}
 	// The documented request examples are good arguments.
-	for tool, path := range map[string]string{"run_task": "/start/run-task", "start_session": "/start/start-session", "send_message": "/start/send-message"} {
+	for tool, path := range map[string]string{"run_task": "/start/run-task", "start_session": "/start/start-session", "send_message": "/start/send-message", "create_monitor": "/monitors"} {
 		var op struct {
 			RequestBody struct {
 				Content map[string]struct {
@@ -123,8 +123,10 @@ func TestToolSchemas(t *testing.T) {
 		}
 	}
 	good := map[string]map[string]any{
-		"get_task":   {"sessionId": "sess_a", "taskId": "task_b"},
-		"list_tasks": {"status": "running", "limit": 10},
+		"get_task":         {"sessionId": "sess_a", "taskId": "task_b"},
+		"list_tasks":       {"status": "running", "limit": 10},
+		"get_monitor_runs": {"monitorId": "mon_a", "limit": 5},
+		"delete_monitor":   {"monitorId": "mon_a"},
 	}
 	bad := map[string][]map[string]any{
 		"run_task": {
@@ -134,9 +136,11 @@ func TestToolSchemas(t *testing.T) {
 			{"taskDetails": "x", "timeout": 7200},
 			{"taskDetails": "x", "maxDuration": "soon"},
 		},
-		"send_message": {{"sessionId": "s", "message": map[string]any{"actionType": "state", "newState": "explode"}}, {"message": map[string]any{}}},
-		"get_task":     {{"sessionId": "s"}},
-		"list_tasks":   {{"status": "done"}, {"limit": 0}},
+		"send_message":   {{"sessionId": "s", "message": map[string]any{"actionType": "state", "newState": "explode"}}, {"message": map[string]any{}}},
+		"get_task":       {{"sessionId": "s"}},
+		"list_tasks":     {{"status": "done"}, {"limit": 0}},
+		"create_monitor": {{"name": "x", "schedule": "@every 1m"}},
+		"delete_monitor": {{}},
 	}
 	for tool, v := range good {
 		if err := schemas[tool].Validate(toJSONValue(t, v)); err != nil {

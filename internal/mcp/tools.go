@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/url"
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -165,6 +166,31 @@ func (s *server) tools() []tool {
 			annotations: readOnly,
 			run:         s.listTasks,
 		},
+		{
+			name: "create_monitor", title: "Create a monitor", schema: body("CreateMonitorRequest", false),
+			description: "Run a task on a schedule and notify a webhook only when its answer changes (POST /monitors of errand's API: " +
+				"the same fields, checked the same way; the task is a run_task body).",
+			annotations: &sdk.ToolAnnotations{OpenWorldHint: ptr(true)},
+			run:         s.createMonitor,
+		},
+		{
+			name: "list_monitors", title: "List monitors", schema: params("get", "/monitors"),
+			description: "The monitors of this API key, with their schedule, next run and last answer, a page at a time.",
+			annotations: readOnly,
+			run:         s.listMonitors,
+		},
+		{
+			name: "get_monitor_runs", title: "Read a monitor's runs", schema: params("get", "/monitors/{monitorId}/runs"),
+			description: "A monitor's runs, newest first: each with its task, whether the answer changed, the changes and the rules that fired.",
+			annotations: readOnly,
+			run:         s.monitorRuns,
+		},
+		{
+			name: "delete_monitor", title: "Delete a monitor", schema: params("delete", "/monitors/{monitorId}"),
+			description: "Remove a monitor and its history; a run still going finishes and sends nothing.",
+			annotations: &sdk.ToolAnnotations{DestructiveHint: ptr(true), IdempotentHint: true, OpenWorldHint: ptr(false)},
+			run:         s.deleteMonitor,
+		},
 	}
 }
 
@@ -272,67 +298,101 @@ func (s *server) sendMessage(ctx context.Context, c *call) (*sdk.CallToolResult,
 }
 
 func (s *server) getTask(ctx context.Context, c *call) (*sdk.CallToolResult, error) {
-	ref, err := c.ref()
+	path, _, err := c.params([]string{"sessionId", "taskId"})
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.Errand.Task(ctx, c.tenant, ref)
-	if err != nil {
-		return nil, err
-	}
-	return answerResult(a), nil
+	return answered(s.Errand.Task(ctx, c.tenant, Ref{SessionID: path["sessionId"], TaskID: path["taskId"]}))
 }
 
 func (s *server) listTasks(ctx context.Context, c *call) (*sdk.CallToolResult, error) {
-	var q TaskQuery
-	probs := map[string]string{}
-	str := func(name string, into *string) {
-		if raw, ok := c.args[name]; ok && string(raw) != "null" {
-			if json.Unmarshal(raw, into) != nil {
-				probs["/"+name] = "must be a string"
-			}
-		}
+	_, q, err := c.params(nil, "sessionId", "status", "limit", "cursor")
+	if err != nil {
+		return nil, err
 	}
-	str("sessionId", &q.SessionID)
-	str("status", &q.Status)
-	str("cursor", &q.Cursor)
-	if raw, ok := c.args["limit"]; ok && string(raw) != "null" {
-		if json.Unmarshal(raw, &q.Limit) != nil || q.Limit == 0 {
-			// 0 would mean the default: say what is allowed instead.
-			probs["/limit"] = "must be a whole number from 1 to 500"
-		}
+	return answered(s.Errand.Tasks(ctx, c.tenant, q))
+}
+
+func (s *server) createMonitor(ctx context.Context, c *call) (*sdk.CallToolResult, error) {
+	return answered(s.Errand.CreateMonitor(ctx, c.tenant, c.args))
+}
+
+func (s *server) listMonitors(ctx context.Context, c *call) (*sdk.CallToolResult, error) {
+	_, q, err := c.params(nil, "limit", "cursor")
+	if err != nil {
+		return nil, err
 	}
-	if len(probs) > 0 {
-		return nil, httpapi.Invalid(probs)
+	return answered(s.Errand.ListMonitors(ctx, c.tenant, q))
+}
+
+func (s *server) monitorRuns(ctx context.Context, c *call) (*sdk.CallToolResult, error) {
+	path, q, err := c.params([]string{"monitorId"}, "limit", "cursor")
+	if err != nil {
+		return nil, err
 	}
-	a, err := s.Errand.Tasks(ctx, c.tenant, q)
+	return answered(s.Errand.MonitorRuns(ctx, c.tenant, path["monitorId"], q))
+}
+
+func (s *server) deleteMonitor(ctx context.Context, c *call) (*sdk.CallToolResult, error) {
+	path, _, err := c.params([]string{"monitorId"})
+	if err != nil {
+		return nil, err
+	}
+	return answered(s.Errand.DeleteMonitor(ctx, c.tenant, path["monitorId"]))
+}
+
+// answered is an operation's answer as a tool's result.
+func answered(a Answer, err error) (*sdk.CallToolResult, error) {
 	if err != nil {
 		return nil, err
 	}
 	return answerResult(a), nil
 }
 
-// ref reads the sessionId and taskId arguments.
-func (c *call) ref() (Ref, error) {
+// params reads the arguments of a tool that takes an endpoint's
+// parameters: inPath are its path's (required), inQuery its query's. A
+// string or a number is passed on as the URL would carry it, for the API
+// to judge as it judges its parameters; another type is a problem of its
+// argument.
+func (c *call) params(inPath []string, inQuery ...string) (map[string]string, url.Values, error) {
 	probs := map[string]string{}
-	id := func(name string) string {
+	text := func(name string) (string, bool) {
 		raw, ok := c.args[name]
-		var v string
+		if !ok || string(raw) == "null" {
+			return "", false
+		}
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s, true
+		}
+		var n json.Number
+		if json.Unmarshal(raw, &n) == nil {
+			return n.String(), true
+		}
+		probs["/"+name] = "must be a string"
+		return "", false
+	}
+	path := map[string]string{}
+	for _, name := range inPath {
+		v, ok := text(name)
 		switch {
-		case !ok || string(raw) == "null":
+		case !ok && probs["/"+name] == "":
 			probs["/"+name] = "is required"
-		case json.Unmarshal(raw, &v) != nil:
-			probs["/"+name] = "must be a string"
-		case v == "":
+		case ok && v == "":
 			probs["/"+name] = "must not be empty"
 		}
-		return v
+		path[name] = v
 	}
-	ref := Ref{SessionID: id("sessionId"), TaskID: id("taskId")}
+	q := url.Values{}
+	for _, name := range inQuery {
+		if v, ok := text(name); ok && v != "" {
+			q.Set(name, v)
+		}
+	}
 	if len(probs) > 0 {
-		return Ref{}, httpapi.Invalid(probs)
+		return nil, nil, httpapi.Invalid(probs)
 	}
-	return ref, nil
+	return path, q, nil
 }
 
 // await waits up to timeout for the task's answer, telling the client of

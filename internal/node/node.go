@@ -273,7 +273,7 @@ func New(ctx context.Context, c Config) (*Node, error) {
 		Logger:         logger,
 	})
 	// MCP clients reach the same engine at /mcp, through the API's keys.
-	tools, err := mcp.NewServer(mcp.Config{Errand: mcp.Local{Engine: eng, Policy: policy}, Version: c.Version, Logger: logger})
+	tools, err := mcp.NewServer(mcp.Config{Errand: mcp.Local{Engine: eng, Policy: policy, Monitors: monitors}, Version: c.Version, Logger: logger})
 	if err != nil {
 		return fail(err)
 	}
