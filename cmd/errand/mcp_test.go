@@ -13,98 +13,40 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/errandhq/errand/internal/mcp/mcptest"
 	"github.com/errandhq/errand/internal/model/modeltest"
 	"github.com/errandhq/errand/internal/testenv"
 )
-
-// mcpProgress records the progress notifications an MCP client gets.
-type mcpProgress struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (p *mcpProgress) options() *sdk.ClientOptions {
-	return &sdk.ClientOptions{ProgressNotificationHandler: func(_ context.Context, r *sdk.ProgressNotificationClientRequest) {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		p.msgs = append(p.msgs, r.Params.Message)
-	}}
-}
-
-// waitSteps waits until the notifications tell of n steps, and returns
-// them all.
-func (p *mcpProgress) waitSteps(t *testing.T, n int) []string {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		p.mu.Lock()
-		got := slices.Clone(p.msgs)
-		p.mu.Unlock()
-		steps := 0
-		for _, m := range got {
-			if strings.HasPrefix(m, "step ") {
-				steps++
-			}
-		}
-		if steps >= n || time.Now().After(deadline) {
-			return got
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // mcpCall calls a tool and returns its structured answer and whether the
 // tool said it failed.
 func mcpCall(t *testing.T, cs *sdk.ClientSession, name string, args map[string]any, meta sdk.Meta) (map[string]any, bool) {
 	t.Helper()
-	res, err := cs.CallTool(t.Context(), &sdk.CallToolParams{Name: name, Arguments: args, Meta: meta})
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	m, ok := res.StructuredContent.(map[string]any)
-	if !ok {
-		t.Fatalf("%s: no structured answer: %+v", name, res)
-	}
-	return m, res.IsError
+	return mcptest.Call(t, cs, name, args, meta)
 }
 
-// gatedSite serves the product page, /slow2s (two seconds late), and /gate,
-// whose answer waits until the request is abandoned; each request it holds
-// is sent on held.
+// gatedSite is newSite (its /product, /slow2s, …) and, on a server of its
+// own, /gate, whose answer waits until the request is abandoned; each
+// request it holds is sent on held.
 type gatedSite struct {
 	*httptest.Server
+	gate *httptest.Server
 	held chan *http.Request
 }
 
 func newGatedSite(t *testing.T) *gatedSite {
 	t.Helper()
-	g := &gatedSite{held: make(chan *http.Request, 8)}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/product", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprint(w, productPage)
-	})
-	mux.HandleFunc("/gate", func(w http.ResponseWriter, r *http.Request) {
+	g := &gatedSite{Server: newSite(t), held: make(chan *http.Request, 8)}
+	g.gate = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.held <- r
 		<-r.Context().Done()
-	})
-	mux.HandleFunc("/slow2s", func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-time.After(2 * time.Second):
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprint(w, `<html><head><title>Slow</title></head><body><main><h1>Slow news</h1><p>Two seconds late.</p></main></body></html>`)
-	})
-	g.Server = httptest.NewServer(mux)
-	t.Cleanup(g.Close)
+	}))
+	t.Cleanup(g.gate.Close)
 	return g
 }
 
@@ -114,7 +56,7 @@ var productSchema = map[string]any{"type": "object", "required": []any{"name", "
 
 // checkProductRun runs the product task through run_task and checks its
 // answer and its progress: a notification per step of its log.
-func checkProductRun(t *testing.T, cs *sdk.ClientSession, p *mcpProgress, page string) (sid, tid string) {
+func checkProductRun(t *testing.T, cs *sdk.ClientSession, p *mcptest.Progress, page string) (sid, tid string) {
 	t.Helper()
 	got, isErr := mcpCall(t, cs, "run_task", map[string]any{
 		"taskDetails": "The product's name and price", "startingPoint": page,
@@ -134,16 +76,11 @@ func checkProductRun(t *testing.T, cs *sdk.ClientSession, p *mcpProgress, page s
 		t.Fatalf("get_task's step log: %v", task)
 	}
 	// The task's status (with its ids), then each of its steps.
-	all := p.waitSteps(t, len(steps))
+	all := p.WaitSteps(t, len(steps))
 	if want := fmt.Sprintf("task %s of session %s is queued", tid, sid); len(all) == 0 || all[0] != want {
 		t.Errorf("progress = %q, want %q first", all, want)
 	}
-	var msgs []string
-	for _, m := range all {
-		if strings.HasPrefix(m, "step ") {
-			msgs = append(msgs, m)
-		}
-	}
+	msgs := mcptest.Steps(all)
 	if len(msgs) != len(steps) {
 		t.Fatalf("progress = %q for %d steps", all, len(steps))
 	}
@@ -163,7 +100,7 @@ func checkCancel(t *testing.T, cs *sdk.ClientSession, site *gatedSite) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		_, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "run_task", Arguments: map[string]any{"taskDetails": "Read it", "startingPoint": site.URL + "/gate"}})
+		_, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "run_task", Arguments: map[string]any{"taskDetails": "Read it", "startingPoint": site.gate.URL + "/gate"}})
 		done <- err
 	}()
 	var held *http.Request
@@ -185,7 +122,7 @@ func checkCancel(t *testing.T, cs *sdk.ClientSession, site *gatedSite) {
 	for {
 		list, _ := mcpCall(t, cs, "list_tasks", map[string]any{"status": "cancelled"}, nil)
 		if tasks, _ := list["tasks"].([]any); len(tasks) == 1 {
-			if tk := tasks[0].(map[string]any); tk["code"] != "CANCELLED" || tk["startingPoint"] != site.URL+"/gate" {
+			if tk := tasks[0].(map[string]any); tk["code"] != "CANCELLED" || tk["startingPoint"] != site.gate.URL+"/gate" {
 				t.Errorf("cancelled task: %v", tk)
 			}
 			return
@@ -226,8 +163,8 @@ func mcpProcess(t *testing.T, env []string, opts *sdk.ClientOptions, args ...str
 func TestMCPStdio(t *testing.T) {
 	site := newGatedSite(t)
 	data := t.TempDir()
-	p := &mcpProgress{}
-	cs, cmd, logs := mcpProcess(t, nil, p.options(), "--data", data, "--browser", "http", "--allow-networks", "127.0.0.0/8,::1/128")
+	p := &mcptest.Progress{}
+	cs, cmd, logs := mcpProcess(t, nil, p.Options(), "--data", data, "--browser", "http", "--allow-networks", "127.0.0.0/8,::1/128")
 	tools, err := cs.ListTools(t.Context(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -264,8 +201,8 @@ func TestMCPStdio(t *testing.T) {
 func TestMCPStdioToServer(t *testing.T) {
 	site := newGatedSite(t)
 	srv := startServer(t, "")
-	p := &mcpProgress{}
-	cs, _, _ := mcpProcess(t, []string{"ERRAND_API_KEY=" + testKey}, p.options(), "--server", srv.URL)
+	p := &mcptest.Progress{}
+	cs, _, _ := mcpProcess(t, []string{"ERRAND_API_KEY=" + testKey}, p.Options(), "--server", srv.URL)
 	sid, tid := checkProductRun(t, cs, p, site.URL+"/product")
 	if m := srv.waitTask(t, sid, tid); m["type"] != "task_completed" {
 		t.Errorf("the server's own answer: %v", m)
@@ -323,8 +260,8 @@ func TestMCPOverHTTP(t *testing.T) {
 	if _, err := mcpHTTP(t, srv, "wrong-key", nil); err == nil || !strings.Contains(err.Error(), "Unauthorized") {
 		t.Errorf("a wrong key connected: %v", err)
 	}
-	p := &mcpProgress{}
-	cs, err := mcpHTTP(t, srv, testKey, p.options())
+	p := &mcptest.Progress{}
+	cs, err := mcpHTTP(t, srv, testKey, p.Options())
 	if err != nil {
 		t.Fatalf("connect: %v\n%s", err, srv.logs.String())
 	}
@@ -374,11 +311,7 @@ func TestMCPSecretsNeverEchoed(t *testing.T) {
 	const email, password = "mcp-ada@shop.example", "mcp-s3cret-Pa55"
 	posted := make(chan string, 1)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, `<html><head><title>Sign in</title></head><body><h1>Sign in</h1>
-<form method=post action=/login><label>Email <input name=email type=email></label>
-<label>Password <input name=password type=password></label><button type=submit>Sign in</button></form></body></html>`)
-	})
+	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, signInPage) })
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		r.ParseForm()
 		posted <- r.PostForm.Get("email") + " " + r.PostForm.Get("password")
@@ -393,8 +326,8 @@ func TestMCPSecretsNeverEchoed(t *testing.T) {
 		return modeltest.Reply{Calls: []modeltest.Call{{Name: "done", Args: map[string]string{"answer": "Order 1042 shipped"}}}, PromptTokens: 700, CompletionTokens: 10}
 	})
 	srv := startServer(t, "", "--browser", "auto", "--model-url", fake.URL, "--model", "fake-model")
-	p := &mcpProgress{}
-	cs, err := mcpHTTP(t, srv, testKey, p.options())
+	p := &mcptest.Progress{}
+	cs, err := mcpHTTP(t, srv, testKey, p.Options())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,7 +342,7 @@ func TestMCPSecretsNeverEchoed(t *testing.T) {
 		t.Errorf("the site got %q", form)
 	}
 	task, _ := mcpCall(t, cs, "get_task", map[string]any{"sessionId": got["sessionId"], "taskId": got["taskId"]}, nil)
-	msgs := p.waitSteps(t, len(task["steps"].([]any)))
+	msgs := p.WaitSteps(t, len(task["steps"].([]any)))
 	if len(msgs) < 2 {
 		t.Errorf("progress = %q", msgs)
 	}
@@ -453,7 +386,7 @@ func TestMCPTypeScriptSDK(t *testing.T) {
 	}
 	for name, cfg := range cases {
 		t.Run(name, func(t *testing.T) {
-			cfg["product"], cfg["slow"], cfg["gate"] = site.URL+"/product", site.URL+"/slow2s", site.URL+"/gate"
+			cfg["product"], cfg["slow"], cfg["gate"] = site.URL+"/product", site.URL+"/slow2s", site.gate.URL+"/gate"
 			cmd := exec.CommandContext(t.Context(), nodeBin, "client.mjs")
 			cmd.Dir = dir
 			cmd.Env = append(os.Environ(), "ERRAND_MCP_TEST="+mustJSON(t, cfg))

@@ -18,6 +18,7 @@ import (
 
 	"github.com/errandhq/errand/internal/httpapi"
 	"github.com/errandhq/errand/internal/mcp"
+	"github.com/errandhq/errand/internal/mcp/mcptest"
 	"github.com/errandhq/errand/internal/node"
 )
 
@@ -119,33 +120,9 @@ func connect(t *testing.T, c mcp.Config, opts *sdk.ClientOptions) *sdk.ClientSes
 	return cs
 }
 
-// call calls a tool and returns its structured answer and whether it is an
-// error; the text content must say the same as the structured one.
 func call(t *testing.T, cs *sdk.ClientSession, name string, args map[string]any, meta sdk.Meta) (map[string]any, bool) {
 	t.Helper()
-	res, err := cs.CallTool(context.Background(), &sdk.CallToolParams{Name: name, Arguments: args, Meta: meta})
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return structured(t, res)
-}
-
-func structured(t *testing.T, res *sdk.CallToolResult) (map[string]any, bool) {
-	t.Helper()
-	m, ok := res.StructuredContent.(map[string]any)
-	if !ok || len(res.Content) != 1 {
-		t.Fatalf("result has no structured answer: %+v", res)
-	}
-	var fromText map[string]any
-	if err := json.Unmarshal([]byte(res.Content[0].(*sdk.TextContent).Text), &fromText); err != nil {
-		t.Fatalf("text content is not the answer's JSON: %v", err)
-	}
-	a, _ := json.Marshal(m)
-	b, _ := json.Marshal(fromText)
-	if !bytes.Equal(a, b) {
-		t.Errorf("text content %s differs from structured content %s", b, a)
-	}
-	return m, res.IsError
+	return mcptest.Call(t, cs, name, args, meta)
 }
 
 // post sends a body to the HTTP API with the key.
@@ -247,52 +224,6 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-// progress records a call's progress notifications.
-type progress struct {
-	mu   sync.Mutex
-	msgs []string
-	seen []float64
-	news chan struct{}
-}
-
-func newProgress() *progress { return &progress{news: make(chan struct{}, 100)} }
-
-func (p *progress) options() *sdk.ClientOptions {
-	return &sdk.ClientOptions{ProgressNotificationHandler: func(_ context.Context, r *sdk.ProgressNotificationClientRequest) {
-		p.mu.Lock()
-		p.msgs = append(p.msgs, r.Params.Message)
-		p.seen = append(p.seen, r.Params.Progress)
-		p.mu.Unlock()
-		p.news <- struct{}{}
-	}}
-}
-
-// waitSteps waits until the notifications tell of n steps, and returns
-// them all.
-func (p *progress) waitSteps(t *testing.T, n int) []string {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		p.mu.Lock()
-		got := append([]string(nil), p.msgs...)
-		p.mu.Unlock()
-		steps := 0
-		for _, m := range got {
-			if strings.HasPrefix(m, "step ") {
-				steps++
-			}
-		}
-		if steps >= n {
-			return got
-		}
-		select {
-		case <-p.news:
-		case <-deadline:
-			t.Fatalf("%d progress notifications, want %d: %q", len(got), n, got)
-		}
-	}
-}
-
 // run_task waits for its task and answers with its result, reporting each
 // step as progress; get_task gives the same answer with the step log, and
 // list_tasks lists it.
@@ -300,8 +231,8 @@ func TestRunTaskAnswersWithProgress(t *testing.T) {
 	f := newFixture(t)
 	for name, open := range f.errands() {
 		t.Run(name, func(t *testing.T) {
-			p := newProgress()
-			cs := open(t, p.options())
+			p := &mcptest.Progress{}
+			cs := open(t, p.Options())
 			page := f.site.URL + "/product"
 			got, isErr := call(t, cs, "run_task", map[string]any{
 				"taskDetails": "The product's name and price", "startingPoint": page, "outputType": "structured_json",
@@ -321,17 +252,12 @@ func TestRunTaskAnswersWithProgress(t *testing.T) {
 				t.Fatalf("get_task: %v", task)
 			}
 			// Its status first (with the ids), then each step, counted.
-			all := p.waitSteps(t, len(steps))
+			all := p.WaitSteps(t, len(steps))
 			status := fmt.Sprintf("task %s of session %s is queued", got["taskId"], got["sessionId"])
 			if all[0] != status {
 				t.Errorf("first progress = %q, want %q", all[0], status)
 			}
-			var msgs []string
-			for _, m := range all {
-				if strings.HasPrefix(m, "step ") {
-					msgs = append(msgs, m)
-				}
-			}
+			msgs := mcptest.Steps(all)
 			if len(msgs) != len(steps) {
 				t.Fatalf("progress %q for %d steps", all, len(steps))
 			}
@@ -342,9 +268,10 @@ func TestRunTaskAnswersWithProgress(t *testing.T) {
 					t.Errorf("progress %d = %q, want %q", i, msgs[i], want)
 				}
 			}
-			for i := range p.seen {
-				if p.seen[i] != float64(i+1) {
-					t.Errorf("progress %d counts %v", i, p.seen[i])
+			_, counts := p.Got()
+			for i, n := range counts {
+				if n != float64(i+1) {
+					t.Errorf("progress %d counts %v", i, n)
 				}
 			}
 			delete(task, "steps")
