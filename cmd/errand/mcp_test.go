@@ -295,6 +295,22 @@ func TestMCPOverHTTP(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden || strings.Contains(string(raw), tid) {
 		t.Errorf("another tenant's key on this session: %d %s", resp.StatusCode, raw)
 	}
+	// Behind a reverse proxy on this machine, with the public Host.
+	init := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"proxied","version":"1"}}}`
+	req, _ = http.NewRequest("POST", srv.URL+"/mcp", strings.NewReader(init))
+	req.Host = "errand.example.com"
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(raw), `"serverInfo"`) {
+		t.Errorf("initialize through a proxy: %d %s", resp.StatusCode, raw)
+	}
 	// Without a key, /mcp answers like every other route.
 	code, m := srv.callKey(t, "", "POST", "/mcp", json.RawMessage(body))
 	if code != 401 || m["code"] != "INVALID_API_KEY" {

@@ -30,6 +30,13 @@ func NewHTTP(srv *sdk.Server) *HTTP {
 	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return srv }, &sdk.StreamableHTTPOptions{
 		MaxRequestBodyBytes: httpapi.MaxBody,
 		SessionTimeout:      SessionIdle,
+		// The SDK refuses a request to a loopback address whose Host is
+		// another name, against DNS rebinding of a local server without
+		// authentication. Every request here carries an API key, which a
+		// rebinding page cannot send, and errand behind a reverse proxy on
+		// the same machine receives its public Host: the check would only
+		// refuse those.
+		DisableLocalhostProtection: true,
 	})
 	// The SDK binds a session to the user of its TokenInfo: the tenant
 	// the API found for the key.
