@@ -99,6 +99,20 @@ type CompletedData struct {
 	CompletionTokens int64   `json:"completion_tokens"`
 	TotalTokens      int64   `json:"total_tokens"`
 	CompletionTime   float64 `json:"completion_time"` // seconds
+	// Files are the files the task downloaded, when it downloaded any
+	// (the key is left out otherwise, so the seed's shape is unchanged).
+	Files []File `json:"files,omitempty"`
+}
+
+// File is a file a task downloaded, as a full_response lists it. Fetch
+// its bytes at URL with the API key (Authorization: Bearer …); URL is a
+// path on the errand server that sent the webhook.
+type File struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Type string `json:"type"` // media type
+	Size int64  `json:"size"` // bytes
+	URL  string `json:"url"`
 }
 
 // Completed is task_completed with submittedData full_response:
@@ -106,6 +120,8 @@ type CompletedData struct {
 //	{"type":"task_completed","sessionId","taskId",
 //	 "data":{"message","prompt_tokens","completion_tokens","total_tokens","completion_time"},
 //	 "usage":{"inputTokens","outputTokens","computeTime","cost"},"completedAt"}
+//
+// A task that downloaded files also has "files" at the end of data.
 //
 // A task that replayed or recorded a recipe also has the ReplayUsage keys
 // in usage, and "replay" before completedAt.

@@ -217,6 +217,7 @@ func agentFlags(c *command, cfg *node.Config) {
 	c.boolean(&cfg.Vision, "model-vision", "ERRAND_MODEL_VISION", "send a screenshot of the page with each step, for vision models")
 	c.dur(&cfg.WebhookTimeout, "webhook-timeout", "ERRAND_WEBHOOK_TIMEOUT", "timeout of one webhook attempt")
 	c.dur(&cfg.SettleTimeout, "settle-timeout", "ERRAND_SETTLE_TIMEOUT", "how long a page may take to settle (no request in flight, nothing it scheduled pending, its DOM no longer changing) after each load and action before it is read as it is; a task may ask for another (settleTimeout)")
+	c.positive(&cfg.DownloadMaxMiB, "download-max-mib", "ERRAND_DOWNLOAD_MAX_MIB", "MiB a file a page downloads may have: a larger one is cancelled and fails its task (DOWNLOAD_TOO_LARGE)")
 	c.secret(&cfg.ModelKey, "ERRAND_MODEL_KEY", "the model endpoint's API key")
 	c.env = append(c.env, envVar{name: "OPENAI_API_KEY", meaning: "the model endpoint's API key, when ERRAND_MODEL_KEY is not set",
 		read: func(v string) error {

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/errandhq/errand/internal/browser"
 )
 
 // The dashboard's monitors pages in real Chromium: a monitor's runs with
@@ -16,13 +12,8 @@ import (
 // tenant's monitor is nowhere; pages saved at 1280 and 390 px.
 func TestDashboardMonitors(t *testing.T) {
 	needChromium(t)
-	exe, _ := browser.FindChromium()
 	data := t.TempDir()
-	var out, errOut syncBuffer
-	if err := run(t.Context(), []string{"keys", "create", "--name", "other", "--data", data}, func(string) string { return "" }, strings.NewReader(""), &out, &errOut); err != nil {
-		t.Fatalf("keys create: %v %s", err, errOut.String())
-	}
-	otherKey := strings.TrimSpace(out.String())
+	otherKey := storedKey(t, data)
 	sh := newShop(t, "29.99")
 	srv := startServer(t, data)
 	id := srv.createMonitor(t, map[string]any{"name": "Anvil price", "schedule": "@every 1h", "task": priceTask(sh.URL)})
@@ -38,17 +29,8 @@ func TestDashboardMonitors(t *testing.T) {
 	}
 	theirs := m["monitorId"].(string)
 
-	actx, cancelA := chromedp.NewExecAllocator(t.Context(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.WindowSize(1280, 900))...)
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancelT()
-	b := &pilot{t: t, ctx: ctx}
-	b.do("viewport", chromedp.EmulateViewport(1280, 900)) // starts the browser, before anything else uses it
-	watch := &consoleWatch{}
-	go watch.follow(ctx)
+	b, watch := newPilot(t)
+	ctx := b.ctx
 	dir := artifactsDir(t)
 	b.do("open", chromedp.Navigate(srv.URL+"/ui/monitors"))
 	b.do("login form", chromedp.WaitVisible(chromedp.ID("key")))

@@ -99,13 +99,8 @@ func artifactsDir(t *testing.T) string {
 // are refused; no console errors; pages at 1280 and 390 px saved.
 func TestDashboard(t *testing.T) {
 	needChromium(t)
-	exe, _ := browser.FindChromium()
 	data := t.TempDir()
-	var out, errOut syncBuffer
-	if err := run(t.Context(), []string{"keys", "create", "--name", "other", "--data", data}, func(string) string { return "" }, strings.NewReader(""), &out, &errOut); err != nil {
-		t.Fatalf("keys create: %v %s", err, errOut.String())
-	}
-	otherKey := strings.TrimSpace(out.String())
+	otherKey := storedKey(t, data)
 
 	site := dashboardSite(t)
 	release := make(chan struct{})
@@ -157,20 +152,8 @@ func TestDashboard(t *testing.T) {
 	waitStep(t, srv, sidC, tidC)
 
 	// The person's browser.
-	actx, cancelA := chromedp.NewExecAllocator(t.Context(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.WindowSize(1280, 900))...)
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancelT()
-	b := &pilot{t: t, ctx: ctx}
-	b.do("start", chromedp.EmulateViewport(1280, 900))
-	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
-		t.Fatal(err)
-	}
-	watch := &consoleWatch{}
-	go watch.follow(ctx)
+	b, watch := newPilot(t)
+	ctx := b.ctx
 	dir := artifactsDir(t)
 
 	// Not logged in: the dashboard sends to the login.
@@ -354,6 +337,41 @@ func TestDashboard(t *testing.T) {
 	if _, ok := browserCookies(t, ctx)["errand_ui"]; ok {
 		t.Errorf("the session cookie survives the logout")
 	}
+}
+
+// storedKey makes an API key of another tenant in the data folder, with
+// errand keys create (before a server holds the store).
+func storedKey(t *testing.T, data string) string {
+	t.Helper()
+	var out, errOut syncBuffer
+	if err := run(t.Context(), []string{"keys", "create", "--name", "other", "--data", data}, func(string) string { return "" }, strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatalf("keys create: %v %s", err, errOut.String())
+	}
+	return strings.TrimSpace(out.String())
+}
+
+// newPilot opens the person's browser, a Chromium of its own at 1280×900,
+// and follows its console.
+func newPilot(t *testing.T) (*pilot, *consoleWatch) {
+	t.Helper()
+	exe, _ := browser.FindChromium()
+	actx, cancelA := chromedp.NewExecAllocator(t.Context(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.WindowSize(1280, 900))...)
+	t.Cleanup(cancelA)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(cancelT)
+	b := &pilot{t: t, ctx: ctx}
+	// The first action starts the browser; nothing else may use the
+	// context before it.
+	b.do("start", chromedp.EmulateViewport(1280, 900))
+	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	watch := &consoleWatch{}
+	go watch.follow(ctx)
+	return b, watch
 }
 
 // pilot drives the test's browser tab.

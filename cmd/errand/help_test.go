@@ -13,9 +13,9 @@ import (
 func TestHelpPerCommand(t *testing.T) {
 	serverOnly := []string{"addr", "metrics-addr", "rate-limit", "inline-wait", "database-url", "shutdown-grace", "task-rescue-after", "session-idle", "workers", "webhook-retry-base", "webhook-retry-max",
 		"trace-screenshots", "trace-max-age", "trace-max-size", "monitor-min-interval"}
-	agent := []string{"allow-networks", "browser", "model-url", "model", "model-vision", "webhook-timeout", "settle-timeout"}
+	agent := []string{"allow-networks", "browser", "model-url", "model", "model-vision", "webhook-timeout", "settle-timeout", "download-max-mib"}
 	agentEnv := []string{"ERRAND_ALLOW_NETWORKS", "ERRAND_BROWSER", "ERRAND_MODEL_URL", "ERRAND_MODEL", "ERRAND_MODEL_VISION",
-		"ERRAND_WEBHOOK_TIMEOUT", "ERRAND_SETTLE_TIMEOUT", "ERRAND_MODEL_KEY", "OPENAI_API_KEY", "ERRAND_PRICE_INPUT_PER_MTOK", "ERRAND_PRICE_OUTPUT_PER_MTOK", "ERRAND_PRICE_COMPUTE_PER_MIN"}
+		"ERRAND_WEBHOOK_TIMEOUT", "ERRAND_SETTLE_TIMEOUT", "ERRAND_DOWNLOAD_MAX_MIB", "ERRAND_MODEL_KEY", "OPENAI_API_KEY", "ERRAND_PRICE_INPUT_PER_MTOK", "ERRAND_PRICE_OUTPUT_PER_MTOK", "ERRAND_PRICE_COMPUTE_PER_MIN"}
 	cases := []struct {
 		args  []string
 		flags []string

@@ -67,9 +67,18 @@ func startServerEnv(t *testing.T, data string, moreEnv map[string]string, extra 
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data,
 		"--allow-networks", "127.0.0.0/8,::1/128", "--inline-wait", "0s", "--shutdown-grace", "5s",
 		"--browser", "http"}, extra...)
+	s := launch(t, env, args)
+	s.Data = data
+	return s
+}
+
+// launch runs errand with args and exactly the environment env, in-process,
+// and waits until it listens.
+func launch(t *testing.T, env map[string]string, args []string) *server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	s := &server{Data: data, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}, stdout: &syncBuffer{}}
+	s := &server{cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}, stdout: &syncBuffer{}}
 	go func() {
 		s.done <- run(ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), pw, s.logs)
 		pw.Close()

@@ -32,6 +32,8 @@ type (
 	ObserveOptions = browser.ObserveOptions
 	// Observation is the compact view of a page the model sees.
 	Observation = browser.Observation
+	// Download is a file a page downloaded; see browser.Download.
+	Download = browser.Download
 	// PageEvent is a new tab that opened, or a tab that closed.
 	PageEvent = browser.PageEvent
 	// NavigationError is a refused (Blocked) or timed-out navigation.

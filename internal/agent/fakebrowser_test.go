@@ -199,6 +199,7 @@ func (t *fakeTab) Type(ctx context.Context, id int, text string, submit bool) er
 }
 
 func (t *fakeTab) Select(ctx context.Context, id int, value string) error { return nil }
+func (t *fakeTab) Downloads(ctx context.Context) []agent.Download         { return nil }
 func (t *fakeTab) Press(ctx context.Context, key string) error {
 	if key == "Enter" {
 		return t.submit(ctx)

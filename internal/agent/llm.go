@@ -118,9 +118,13 @@ type taskRun struct {
 	// tabNews are what happened to the tab besides the actions (a new tab
 	// opened, a tab closed), to tell the model with the next page view.
 	tabNews []string
-	turns   []turn
-	repairs int  // repair turns used
-	repair  bool // the last answer was invalid: the next turn is a repair
+	// files are the downloads kept for the task's result; fileNews what
+	// the model is told of downloads with its next page view.
+	files    []task.File
+	fileNews []string
+	turns    []turn
+	repairs  int  // repair turns used
+	repair   bool // the last answer was invalid: the next turn is a repair
 	// learn is the run's part in learned tasks (replay, recording); nil
 	// when it has none.
 	learn *learning
@@ -148,6 +152,7 @@ func (a *LLM) Run(ctx context.Context, req Request) task.Outcome {
 		r.now = time.Now
 	}
 	out := r.drive(ctx)
+	out = r.lastDownloads(ctx, out)
 	return r.finish(r.conclude(ctx, out))
 }
 
@@ -185,6 +190,7 @@ func (r *taskRun) finish(out task.Outcome) task.Outcome {
 	out.Usage.InputTokens = r.usage.InputTokens
 	out.Usage.OutputTokens = r.usage.OutputTokens
 	out.Network = r.network
+	out.Files = r.files
 	out.Message = r.sec.mask(out.Message)
 	out.Error = r.sec.mask(out.Error)
 	out.Question = r.sec.mask(out.Question)
@@ -444,6 +450,9 @@ func (r *taskRun) record(ctx context.Context, call model.ToolCall, res actResult
 	}
 	r.emit(st, r.shoot(ctx, call, res))
 	r.tabEvents()
+	if end := r.collectDownloads(ctx); end != nil {
+		return end
+	}
 	if res.end != nil {
 		return res.end
 	}
@@ -576,10 +585,10 @@ func (r *taskRun) observe(ctx context.Context) observation {
 		limit = 16000
 	}
 	var b strings.Builder
-	for _, n := range r.tabNews {
+	for _, n := range append(r.tabNews, r.fileNews...) {
 		b.WriteString("Note: " + n + "\n")
 	}
-	r.tabNews = nil
+	r.tabNews, r.fileNews = nil, nil
 	fmt.Fprintf(&b, "URL: %s\nTitle: %s\n", o.URL, o.Title)
 	b.WriteString(clip(o.Text, limit))
 	// The screenshot may show a typed secret; the browser masks password

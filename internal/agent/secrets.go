@@ -34,6 +34,8 @@ type secrets struct {
 	// submission).
 	totps map[string]task.TOTP
 	bad   map[string]bool
+	// codes are the TOTP codes typed so far.
+	codes []string
 	now   func() time.Time
 }
 
@@ -101,6 +103,9 @@ func (s *secrets) typed(v, ph string) (string, error) {
 		return "", &secretRefusal{fmt.Sprintf("BAD_SECRET: no code could be made from %s", ph)}
 	}
 	s.hide(code, ph)
+	if !slices.Contains(s.codes, code) {
+		s.codes = append(s.codes, code)
+	}
 	return code, nil
 }
 
@@ -246,14 +251,24 @@ func placeholderList(names []string) string {
 }
 
 // values lists the secret values, for what must be covered in screenshots.
+// A TOTP seed's base32 part and every code typed are values too.
 func (s *secrets) values() []string {
 	var out []string
+	add := func(v string) {
+		if v != "" && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
 	for _, sec := range s.list {
 		for _, v := range sec.Fields {
-			if v != "" && !slices.Contains(out, v) {
-				out = append(out, v)
+			add(v)
+			if k, ok := s.totps[v]; ok {
+				add(k.Seed())
 			}
 		}
+	}
+	for _, c := range s.codes {
+		add(c)
 	}
 	return out
 }

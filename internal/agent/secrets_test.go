@@ -136,6 +136,13 @@ func TestSecretsTOTP(t *testing.T) {
 			t.Errorf("mask left %q in %q", leak, masked)
 		}
 	}
+	// What trace screenshots cover includes the seed and the codes typed.
+	vals := strings.Join(s.values(), " ")
+	for _, v := range []string{seed, want, next} {
+		if !strings.Contains(vals, v) {
+			t.Errorf("values() lacks %q: %v", v, vals)
+		}
+	}
 	if !s.isTOTP("otp") || s.isTOTP("password") {
 		t.Error("isTOTP")
 	}

@@ -54,6 +54,15 @@ type ChromiumConfig struct {
 	// LaunchTimeout bounds starting (or connecting to) the browser.
 	// Default: 30s.
 	LaunchTimeout time.Duration
+	// MaxDownload is the largest file a page may download, in bytes: a
+	// larger one is cancelled as it arrives (Download.Err TooLarge).
+	// Default: DefaultMaxDownload, 50 MiB.
+	MaxDownload int64
+	// DownloadDir is the folder the browser saves downloads in (a folder
+	// per session in it) until they are handed over. A remote browser
+	// (WSURL) must see it at the same path; without it, a remote browser's
+	// downloads are refused. Default: a temporary folder per launch.
+	DownloadDir string
 	// Logger receives crashes and relaunches. Default: discard.
 	Logger *slog.Logger
 }
@@ -85,6 +94,10 @@ type instance struct {
 	browser      *chromedp.Browser
 	defaultProxy *identity
 	sessions     map[string]*session
+	downloads    *downloads
+	// downloadDir is the temporary download folder made for this launch,
+	// removed with it; "" when DownloadDir was given.
+	downloadDir string
 
 	deadOnce sync.Once
 	dead     chan struct{} // closed when the instance was given up
@@ -135,6 +148,9 @@ func NewChromium(ctx context.Context, cfg ChromiumConfig) (*Chromium, error) {
 	}
 	if cfg.LaunchTimeout <= 0 {
 		cfg.LaunchTimeout = 30 * time.Second
+	}
+	if cfg.MaxDownload <= 0 {
+		cfg.MaxDownload = DefaultMaxDownload
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -204,6 +220,7 @@ func (c *Chromium) Tab(ctx context.Context, sessionID string, opts PageOptions) 
 	s.tab.setOptions(opts)
 	s.tab.Network()
 	s.tab.Events()
+	inst.downloads.reset(s)
 	return s.tab, nil
 }
 
@@ -250,6 +267,7 @@ func (c *Chromium) closeSession(inst *instance, s *session) {
 		cancel()
 	}
 	s.proxy.close()
+	inst.downloads.forget(s)
 }
 
 // Close shuts the browser down and removes its temporary profile.
@@ -306,6 +324,10 @@ func (c *Chromium) shutdown(inst *instance) {
 	inst.cancel()
 	inst.allocCancel() // waits for the process and removes the profile
 	inst.defaultProxy.close()
+	inst.downloads.close()
+	if inst.downloadDir != "" {
+		os.RemoveAll(inst.downloadDir)
+	}
 }
 
 func (inst *instance) markDead() { inst.deadOnce.Do(func() { close(inst.dead) }) }
@@ -391,6 +413,23 @@ func (c *Chromium) launch(ctx context.Context) (*instance, error) {
 	if err := chromedp.ListenBrowser(bctx, inst.route); err != nil {
 		return fail(err)
 	}
+	dir, deny := c.cfg.DownloadDir, false
+	if dir == "" && c.cfg.WSURL != "" {
+		deny = true // the remote browser's files would not be here
+	} else if dir == "" {
+		if dir, err = os.MkdirTemp("", "errand-downloads-*"); err != nil {
+			return fail(fmt.Errorf("browser: the download folder: %w", err))
+		}
+		inst.downloadDir = dir
+	}
+	inst.downloads = newDownloads(c, inst, dir, deny)
+	if err := chromedp.ListenBrowser(bctx, inst.downloads.onEvent); err != nil {
+		inst.downloads.close()
+		if inst.downloadDir != "" {
+			os.RemoveAll(inst.downloadDir)
+		}
+		return fail(err)
+	}
 	return inst, nil
 }
 
@@ -474,7 +513,12 @@ func (c *Chromium) newSession(ctx context.Context, inst *instance, id string) (*
 		px.close()
 		return nil, err
 	}
-	return &session{id: id, context: res.BrowserContextID, proxy: px}, nil
+	s := &session{id: id, context: res.BrowserContextID, proxy: px}
+	if err := within(ctx, c.cfg.CallTimeout, func() error { return inst.downloads.prepare(inst.ctx, s) }); err != nil {
+		c.closeSession(inst, s)
+		return nil, err
+	}
+	return s, nil
 }
 
 // within runs f, giving up after d or when ctx ends. f keeps running in the

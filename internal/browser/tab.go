@@ -54,6 +54,12 @@ type Tab interface {
 	// Network lists the URLs this tab loaded since the last call, and
 	// resets the list.
 	Network() []task.NetworkURL
+	// Downloads lists the files the session's pages downloaded since the
+	// last call, and the downloads that failed, once no download is in
+	// progress any more (a wait bounded by ctx, and by 30 s without a
+	// byte arriving). The caller owns each Download's file (Path) and
+	// removes it.
+	Downloads(ctx context.Context) []Download
 	// Events lists what happened to the tab besides what the actions did
 	// to the page, since the last call, and resets the list: an action
 	// that opened a new page (a link with target=_blank, window.open) goes

@@ -470,7 +470,10 @@ func (e *Engine) Task(ctx context.Context, tenantID, sessionID, taskID string) (
 	if errors.Is(err, store.ErrNotFound) {
 		return t, ErrTaskNotFound
 	}
-	return t, err
+	if err != nil {
+		return t, err
+	}
+	return e.withFiles(ctx, t)
 }
 
 // Steps lists a task's steps.
@@ -499,7 +502,8 @@ func (e *Engine) Wait(ctx context.Context, t task.Task, d time.Duration) (task.T
 		}
 		if cur.Status.Final() || cur.Status == task.StatusGuardrail {
 			e.unwatch(t.ID, wake)
-			return cur, true, nil
+			cur, err = e.withFiles(ctx, cur)
+			return cur, err == nil, err
 		}
 		select {
 		case <-wake:

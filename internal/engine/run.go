@@ -83,6 +83,8 @@ func (e *Engine) runJob(ctx context.Context, taskID string) error {
 	began := e.now()
 
 	out, err := e.runAgent(ctx, t)
+	// The downloads are stored with the outcome (finish) or not at all.
+	defer removeDownloads(out)
 	if errors.Is(err, errLost) {
 		log.WarnContext(ctx, "task lost: this node missed its heartbeats and the task was queued again; this run stops")
 		return nil
@@ -172,16 +174,16 @@ func (e *Engine) runAgent(ctx context.Context, t task.Task) (task.Outcome, error
 
 	switch {
 	case ctx.Err() != nil:
-		return task.Outcome{}, ctx.Err()
+		return task.Outcome{Files: out.Files}, ctx.Err()
 	case errors.Is(context.Cause(runCtx), errLost):
-		return task.Outcome{}, errLost
+		return task.Outcome{Files: out.Files}, errLost
 	case errors.Is(context.Cause(runCtx), errCancelled):
-		out = task.Outcome{Code: task.CodeCancelled, Error: "the task was stopped", Network: out.Network, Usage: out.Usage}
+		out = task.Outcome{Code: task.CodeCancelled, Error: "the task was stopped", Network: out.Network, Usage: out.Usage, Files: out.Files}
 	case errors.Is(runCtx.Err(), context.DeadlineExceeded) && out.Status() != task.StatusCompleted:
 		out = task.Outcome{
 			Code:    task.CodeTaskTimeout,
 			Error:   fmt.Sprintf("the task ran past its maxDuration of %d ms", maxDur.Milliseconds()),
-			Network: out.Network, Usage: out.Usage,
+			Network: out.Network, Usage: out.Usage, Files: out.Files,
 		}
 	}
 	out.Usage.ComputeTime = e.now().Sub(started).Seconds()
@@ -263,10 +265,21 @@ func (e *Engine) finish(ctx context.Context, t task.Task, out task.Outcome) erro
 	ended.ErrorMessage = out.Error
 	ended.Question = out.Question
 	ended.EndedAt = now
+	files := e.newFiles(out)
+	if ended.Status == task.StatusCompleted {
+		// The webhook lists the task's files: those of a run before a
+		// human's answer, then this run's.
+		earlier, err := e.st.Files(context.WithoutCancel(ctx), t.ID)
+		if err != nil {
+			return fmt.Errorf("files: %w", err)
+		}
+		ended.Files = append(earlier, files...)
+	}
 
 	p := store.FinishParams{
 		TaskID: t.ID, Outcome: out, At: now, Runner: e.cfg.NodeID,
 		TerminateSession: t.Spec.TerminateOnCompletion && ended.Status.Final(),
+		Files:            files,
 	}
 	if wh := t.Spec.Webhook; wh.Subscribes(out.Event()) {
 		body, err := webhook.Body(ended, out.Event(), wh.SubmittedData)

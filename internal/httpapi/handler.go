@@ -155,6 +155,10 @@ func mapEngineError(err error) *Error {
 		return errorf(http.StatusConflict, "TASK_ALREADY_RUNNING", "no task of this session is waiting for a human answer")
 	case errors.Is(err, engine.ErrScreenshotNotFound):
 		return screenshotError(err)
+	case errors.Is(err, engine.ErrFileNotFound):
+		return errorf(http.StatusNotFound, "FILE_NOT_FOUND", "this task has no such file")
+	case errors.Is(err, engine.ErrTaskNotEnded):
+		return errorf(http.StatusConflict, "TASK_NOT_ENDED", "the task has not ended, or a webhook it owes is still being delivered; delete it once it has")
 	case errors.Is(err, engine.ErrNoFinalEvent):
 		return errorf(http.StatusConflict, "INVALID_REQUEST", "this task has no webhook delivery to send again")
 	case errors.Is(err, context.Canceled):

@@ -25,6 +25,8 @@ var routeTable = []route{
 	{"POST", "/start/run-task", false, (*api).runTask},
 	{"GET", "/tasks", false, (*api).listTasks},
 	{"GET", "/task/{sessionId}/{taskId}", false, (*api).getTask},
+	{"DELETE", "/task/{sessionId}/{taskId}", false, (*api).deleteTask},
+	{"GET", "/task/{sessionId}/{taskId}/files/{fileId}", false, (*api).getFile},
 	{"GET", "/task/{sessionId}/{taskId}/deliveries", false, (*api).getDeliveries},
 	{"POST", "/task/{sessionId}/{taskId}/deliveries/redeliver", false, (*api).redeliver},
 	{"GET", "/task/{sessionId}/{taskId}/events", false, (*api).taskEvents},

@@ -314,9 +314,13 @@ func taskView(t task.Task) (int, map[string]any) {
 		}
 		base["success"] = true
 		base["type"] = "task_completed"
+		files := make([]map[string]any, 0, len(t.Files))
+		for _, f := range t.Files {
+			files = append(files, map[string]any{"id": f.ID, "name": f.Name, "type": f.Type, "size": f.Size, "url": webhook.FilePath(t, f.ID)})
+		}
 		base["data"] = map[string]any{
 			"message": t.Message,
-			"files":   []any{},
+			"files":   files,
 			"network": []any{map[string]any{"id": "net_" + strings.TrimPrefix(t.ID, "task_"), "taskId": t.ID, "urls": urls}},
 		}
 		base["usage"] = usageView(t.Usage)

@@ -55,7 +55,7 @@ func newAgent(ctx context.Context, c Config, policy *netguard.Policy, m *metrics
 		Client:    &http.Client{Transport: policy.Transport(netguard.TransportOptions{}), Timeout: 60 * time.Second},
 		UserAgent: "errand/" + c.Version,
 	}
-	bc := browser.ChromiumConfig{Policy: policy, Logger: logger, SettleTimeout: c.SettleTimeout}
+	bc := browser.ChromiumConfig{Policy: policy, Logger: logger, SettleTimeout: c.SettleTimeout, MaxDownload: int64(c.DownloadMaxMiB) << 20}
 	switch b := c.Browser; {
 	case b == "http":
 		return agentSetup{agent: &agent.Builtin{Loader: fetcher}, close: func() {}}, nil

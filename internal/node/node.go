@@ -68,6 +68,10 @@ type Config struct {
 	// load and action before it is read as it is (--settle-timeout).
 	// Default browser.DefaultSettleTimeout (3s).
 	SettleTimeout time.Duration
+	// DownloadMaxMiB is the largest file a page may download, in MiB
+	// (--download-max-mib): a larger one fails the task with
+	// DOWNLOAD_TOO_LARGE. Default 50.
+	DownloadMaxMiB int
 	// APIKey is a bootstrap API key accepted besides stored keys
 	// (ERRAND_API_KEY). Default none.
 	APIKey string
@@ -134,8 +138,9 @@ func Default() Config {
 		WebhookTimeout: 30 * time.Second, SessionIdle: 5 * time.Minute,
 		RetryBase: webhook.DefaultBackoffBase, RetryMax: webhook.DefaultBackoffMax,
 		RescueAfter: 30 * time.Second, Workers: 8, Prices: engine.DefaultPrices,
-		SettleTimeout: browser.DefaultSettleTimeout, MonitorMinInterval: monitor.DefaultMinInterval,
-		TraceMaxAge: trace.DefaultMaxAge, TraceMaxMiB: int(trace.DefaultTotalBytes >> 20),
+		SettleTimeout: browser.DefaultSettleTimeout, DownloadMaxMiB: browser.DefaultMaxDownload >> 20,
+		MonitorMinInterval: monitor.DefaultMinInterval,
+		TraceMaxAge:        trace.DefaultMaxAge, TraceMaxMiB: int(trace.DefaultTotalBytes >> 20),
 	}
 }
 

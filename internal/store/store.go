@@ -18,6 +18,7 @@ package store
 import (
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"time"
 
@@ -70,6 +71,10 @@ type FinishParams struct {
 	// Monitor settles the run when the task is a monitor's check (see
 	// MonitorSettlement): in the same transaction.
 	Monitor *MonitorSettlement
+	// Files are stored with the outcome, in the same transaction, after
+	// the task's earlier files (a run before a human's answer): IDs set by
+	// the caller, bytes read from Path (see Files).
+	Files []task.File
 }
 
 // RedeliverParams makes a delivery due again (Store.Redeliver).
@@ -236,6 +241,20 @@ type Store interface {
 	// ListSessions lists a tenant's sessions newest first: see
 	// SessionFilter.
 	ListSessions(ctx context.Context, f SessionFilter) ([]SessionSummary, error)
+
+	// Files lists a task's stored files without their bytes (Path empty),
+	// in the order they were downloaded.
+	Files(ctx context.Context, taskID string) ([]task.File, error)
+	// OpenFile opens a stored file of a task to read its bytes, a chunk
+	// at a time; the caller closes it. ErrNotFound when the task has no
+	// such file.
+	OpenFile(ctx context.Context, taskID, fileID string) (task.File, io.ReadCloser, error)
+	// DeleteTask deletes a tenant's task and everything of it: its result,
+	// step log (and trace), deliveries and their attempts, and files.
+	// ErrNotFound when the tenant has no such task in that session;
+	// ErrConflict while the task is not final or a delivery of it is
+	// still pending (a webhook it owes would be lost).
+	DeleteTask(ctx context.Context, tenantID, sessionID, taskID string) error
 
 	// Delivery loads a delivery, its credentials as they are stored
 	// (sealed: see task.Delivery.SealedCredentials).

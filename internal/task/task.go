@@ -73,6 +73,9 @@ const (
 	CodeBrowserError = "BROWSER_ERROR"
 	// CodeNodeLost is a task whose node died and that could not be resumed.
 	CodeNodeLost = "NODE_LOST"
+	// CodeDownloadTooLarge is a task whose page downloaded a file larger
+	// than the server's cap (--download-max-mib): nothing of it is kept.
+	CodeDownloadTooLarge = "DOWNLOAD_TOO_LARGE"
 	// CodeReplayUnavailable is a task with replay "require" that could not
 	// be done from its recipe alone (none recorded, or a step that did not
 	// replay): the model was not called.
@@ -257,6 +260,22 @@ type NetworkURL struct {
 	Timestamp time.Time `json:"timestamp"`
 }
 
+// File is a file a task's page downloaded (a download link, a response
+// with Content-Disposition: attachment, a file a script made): stored with
+// the task's result and listed in it (GET /task/…, full_response webhooks),
+// fetched at its own route, deleted with the task.
+type File struct {
+	ID   string `json:"id"`
+	Name string `json:"name"` // as the site suggested it, made safe
+	Type string `json:"type"` // media type
+	Size int64  `json:"size"` // bytes
+	// Path is the file's bytes while it waits to be stored: a temporary
+	// file the agent hands over with the outcome and the engine removes
+	// once the outcome is stored. Empty for a stored file.
+	Path      string    `json:"-"`
+	CreatedAt time.Time `json:"-"`
+}
+
 // Step is one recorded agent step.
 type Step struct {
 	N            int             `json:"n"`
@@ -301,7 +320,10 @@ type Task struct {
 	// (markdown, a JSON text, or CSV).
 	Message string
 	Network []NetworkURL
-	Usage   Usage
+	// Files are the files the task downloaded, in order: loaded with a
+	// completed task by the engine (store.Store.Files).
+	Files []File
+	Usage Usage
 	// Replay is how a recipe served the run that just ended, for the
 	// webhook it raises; not stored.
 	Replay *Replay
@@ -370,7 +392,10 @@ type Outcome struct {
 	Error    string
 	Question string
 	Network  []NetworkURL
-	Usage    Usage
+	// Files are what the run downloaded (Path set: temporary files the
+	// engine stores with a completed or waiting outcome, then removes).
+	Files []File
+	Usage Usage
 	// Replay, when a recipe was replayed or recorded, says how.
 	Replay *Replay
 	// PageHash fingerprints what the agent read when the answer came from

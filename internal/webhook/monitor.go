@@ -87,7 +87,26 @@ func completedData(t task.Task) webhookkit.CompletedData {
 		CompletionTokens: t.Usage.OutputTokens,
 		TotalTokens:      t.Usage.InputTokens + t.Usage.OutputTokens,
 		CompletionTime:   seconds(t.Usage.ComputeTime),
+		Files:            files(t),
 	}
+}
+
+// files lists a task's files as full_response does: nil (no key) when it
+// has none.
+func files(t task.Task) []webhookkit.File {
+	if len(t.Files) == 0 {
+		return nil
+	}
+	out := make([]webhookkit.File, len(t.Files))
+	for i, f := range t.Files {
+		out[i] = webhookkit.File{ID: f.ID, Name: f.Name, Type: f.Type, Size: f.Size, URL: FilePath(t, f.ID)}
+	}
+	return out
+}
+
+// FilePath is the API path of a task's file (GET with the API key).
+func FilePath(t task.Task, fileID string) string {
+	return "/task/" + t.SessionID + "/" + t.ID + "/files/" + fileID
 }
 
 func change(n MonitorNotice) webhookkit.MonitorChange {

@@ -83,6 +83,14 @@ func TestBodyGolden(t *testing.T) {
 			tc{"guardrail_trigger-" + string(sd), waiting("Which size should I pick: <S> or \"M\"?"), task.EventGuardrail, sd},
 		)
 	}
+	// A task that downloaded files lists them at the end of data (the
+	// other shapes, without files, have no files key).
+	withFiles := ended(task.OutputText, textMessage)
+	withFiles.Files = []task.File{
+		{ID: "file_a1", Name: "invoice-2024-01.pdf", Type: "application/pdf", Size: 48213},
+		{ID: "file_b2", Name: "orders.csv", Type: "text/csv; charset=utf-8", Size: 1520},
+	}
+	cases = append(cases, tc{"task_completed-full_response-files", withFiles, task.EventCompleted, task.SubmitFullResponse})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := Body(c.task, c.event, c.sd)

@@ -420,6 +420,9 @@ func (s *Store) FinishTask(ctx context.Context, p store.FinishParams) error {
 				return err
 			}
 		}
+		if err := insertFiles(ctx, tx, p.TaskID, tenantID, p.Files); err != nil {
+			return err
+		}
 		if err := s.settleMonitor(ctx, tx, p, status.Final(), sessionID, tenantID); err != nil {
 			return err
 		}

@@ -79,6 +79,7 @@ func Run(t *testing.T, open OpenFunc) {
 	}
 	tests = append(tests, traceTests...)
 	tests = append(tests, monitorTests...)
+	tests = append(tests, fileTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
