@@ -80,3 +80,24 @@ func TestTaskListCancelAndPreferAsync(t *testing.T) {
 		t.Errorf("/mcp without MCP: %d %s", rec.Code, rec.Body)
 	}
 }
+
+// A cursor is read back to the place it was made from, and no string
+// read as one is taken for another place or crashes the reader.
+func FuzzCursor(f *testing.F) {
+	for _, s := range []string{"", "x", encodeCursor(time.UnixMicro(1705314585000123), "task_3vqm2x7hkzwn5cr4ftbyd6jlse"), "MTc6", "LTE6dGFza18"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, c string) {
+		at, id, ok := decodeCursor(c)
+		if !ok {
+			return
+		}
+		if id == "" {
+			t.Fatalf("%q read as a cursor without an id", c)
+		}
+		at2, id2, ok := decodeCursor(encodeCursor(at, id))
+		if !ok || !at2.Equal(at) || id2 != id {
+			t.Fatalf("%q: (%v, %q) does not survive a round trip: (%v, %q, %v)", c, at, id, at2, id2, ok)
+		}
+	})
+}
