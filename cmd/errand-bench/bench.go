@@ -71,7 +71,12 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dbURL := fs.String("database-url", "", "PostgreSQL to measure (default: a throwaway local cluster if PostgreSQL is installed)")
 	stores := fs.String("stores", "sqlite,postgres", "which stores to measure")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
-	only := fs.String("only", "", "run only this phase: throughput, latency, isolation or api")
+	only := fs.String("only", "", "run only this phase: throughput, latency, isolation, api or monitors")
+	monitors := fs.Int("monitors", 10000, "monitors due every minute for the monitor scheduling phase")
+	monitorWindow := fs.Duration("monitor-window", time.Minute, "how long the monitor scheduling phase measures, after a minute of warm-up")
+	listed := fs.Int("monitors-listed", 100000, "monitors stored for the monitor listing phase")
+	changes := fs.Int("monitor-changes", 1000, "monitors whose value changes, for the change-to-webhook phase")
+	monitorWorkers := fs.Int("monitor-workers", 64, "the node's --workers in the monitor phases")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -91,7 +96,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	phase := func(name string) bool { return *only == "" || *only == name }
 	began := time.Now()
-	b := &bencher{ctx: ctx, out: stderr, pgURL: *dbURL}
+	b := &bencher{ctx: ctx, out: stderr, pgURL: *dbURL, monitorWorkers: *monitorWorkers}
 	defer b.close()
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
@@ -187,6 +192,12 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	if phase("monitors") {
+		if err := b.monitorPhases(add, *monitors, *monitorWindow, *listed, *changes, *rate); err != nil {
+			return err
+		}
+	}
+
 	fmt.Fprintf(stdout, "errand %s bench — %s, %d cores, %s; took %s\n\n", version, cpuModel(), runtime.NumCPU(), runtime.Version(), time.Since(began).Round(time.Second))
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "measure\tresult")
@@ -202,6 +213,8 @@ type target struct {
 	name  string
 	nodes int
 	pg    bool
+	// workers is the nodes' --workers; 0 is errand serve's default.
+	workers int
 }
 
 const benchPage = `<html><head><title>Bench Product</title>
@@ -210,14 +223,16 @@ const benchPage = `<html><head><title>Bench Product</title>
 <body><h1>Bench Product</h1><p>Something to read.</p></body></html>`
 
 type bencher struct {
-	ctx      context.Context
-	out      io.Writer
-	rc       *benchReceiver
-	site     string
-	pgURL    string // given by --database-url
-	cluster  *pgtest.Cluster
-	dbs      int
-	dataDirs []string
+	ctx   context.Context
+	out   io.Writer
+	rc    *benchReceiver
+	site  string
+	pgURL string // given by --database-url
+	// monitorWorkers is the nodes' --workers in the monitor phases.
+	monitorWorkers int
+	cluster        *pgtest.Cluster
+	dbs            int
+	dataDirs       []string
 }
 
 // ensurePostgres finds a PostgreSQL to measure: --database-url, or a
@@ -249,6 +264,9 @@ func (b *bencher) newApps(tg target) ([]*node.Node, func(), error) {
 	// errand serve's defaults, as its flags give them, but no inline wait.
 	c := node.Default()
 	c.AllowNetworks, c.Browser, c.APIKey, c.InlineWait, c.Version = "127.0.0.0/8", "http", "bench", 0, version
+	if tg.workers > 0 {
+		c.Workers = tg.workers
+	}
 	if tg.pg {
 		c.DatabaseURL = b.pgURL
 		if b.cluster != nil {

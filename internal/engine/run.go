@@ -50,7 +50,9 @@ func (e *Engine) runJob(ctx context.Context, taskID string) error {
 	switch {
 	case info.State == task.SessionTerminated || t.CancelRequested:
 		return e.finishIgnoringRace(ctx, t, task.Outcome{Code: task.CodeCancelled, Error: "the task was cancelled before it finished"})
-	case info.State == task.SessionPaused && t.Status == task.StatusQueued:
+	case info.State == task.SessionPaused && t.Status == task.StatusQueued && t.Spec.Monitor == nil:
+		// (A monitor's run is paused by pausing the monitor, not its
+		// session: a run held here would hold the monitor.)
 		return &store.RetryError{Delay: pausedRecheck}
 	}
 

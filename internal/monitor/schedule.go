@@ -63,8 +63,8 @@ func ParseSchedule(expr, timezone string) (Schedule, error) {
 	}
 	if rest, ok := strings.CutPrefix(expr, "@every"); ok {
 		d, err := time.ParseDuration(strings.TrimSpace(rest))
-		if err != nil || d <= 0 || d > maxEvery {
-			return Schedule{}, &FieldError{"/schedule", "@every takes a positive duration up to 8784h, such as @every 15m"}
+		if err != nil || d < time.Second || d > maxEvery {
+			return Schedule{}, &FieldError{"/schedule", "@every takes a duration from 1s to 8784h, such as @every 15m"}
 		}
 		return Schedule{every: d, loc: loc, gap: d}, nil
 	}
@@ -127,11 +127,23 @@ func (s Schedule) Check(minInterval time.Duration) error {
 // min(interval, MaxSpread) after the named times for cron — so that 10,000
 // monitors do not start in the same second, and a monitor's own runs stay
 // one interval apart. Zero if the schedule never runs again.
+//
+// Run times are whole milliseconds, the precision the stores keep: a time
+// stored and read back is the time computed, so a run claimed just after
+// its time never finds itself due again.
 func (s Schedule) Next(after time.Time, id string) time.Time {
+	t := s.next(after, id)
+	for !t.IsZero() && !t.Truncate(time.Millisecond).After(after) {
+		t = s.next(t, id)
+	}
+	return t.Truncate(time.Millisecond)
+}
+
+func (s Schedule) next(after time.Time, id string) time.Time {
 	f := fraction(id)
 	if s.every > 0 {
 		d := s.every.Nanoseconds()
-		off := int64(f * float64(d))
+		off := time.Duration(f * float64(d)).Truncate(time.Millisecond).Nanoseconds()
 		n := after.UnixNano() - off
 		k := n / d
 		if n < 0 && n%d != 0 {
@@ -139,7 +151,7 @@ func (s Schedule) Next(after time.Time, id string) time.Time {
 		}
 		return time.Unix(0, (k+1)*d+off).UTC()
 	}
-	off := time.Duration(f * float64(min(s.gap, MaxSpread)))
+	off := time.Duration(f * float64(min(s.gap, MaxSpread))).Truncate(time.Millisecond)
 	base := s.spec.Next(after.Add(-off))
 	if base.IsZero() {
 		return time.Time{}

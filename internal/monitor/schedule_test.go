@@ -22,6 +22,7 @@ func TestParseScheduleErrors(t *testing.T) {
 		{"@every 0s", "", "/schedule", "@every takes"},
 		{"@every -5m", "", "/schedule", "@every takes"},
 		{"@every 10y", "", "/schedule", "@every takes"},
+		{"@every 500ms", "", "/schedule", "@every takes"},
 		{"@fortnightly", "", "/schedule", "5-field cron"},
 		{"CRON_TZ=Europe/Paris * * * * *", "", "/schedule", "timezone field"},
 		{"TZ=UTC", "", "/schedule", "timezone field"},
@@ -162,6 +163,32 @@ func TestFractionIsEven(t *testing.T) {
 	for i, n := range buckets {
 		if n < 800 || n > 1200 {
 			t.Errorf("bucket %d has %d of 10000", i, n)
+		}
+	}
+}
+
+// TestNextIsStoredExactly: run times are whole milliseconds, so that a run
+// claimed between its millisecond (as stored) and its exact time does not
+// come due again at once (a double run, seen as a skipped tick, before
+// this was so).
+func TestNextIsStoredExactly(t *testing.T) {
+	for _, expr := range []string{"@every 1m", "* * * * *", "@every 1m0.0005s"} {
+		s, err := ParseSchedule(expr, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 200; i++ {
+			id := fmt.Sprintf("mon_%d", i)
+			due := s.Next(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), id)
+			if !due.Equal(due.Truncate(time.Millisecond)) {
+				t.Fatalf("%s %s: %s is not a whole millisecond", expr, id, due)
+			}
+			// Claimed 0.5 ms after the stored due time.
+			claimed := due.Add(500 * time.Microsecond)
+			next := s.Next(claimed, id)
+			if next.Sub(due) < 59*time.Second || !next.Equal(next.Truncate(time.Millisecond)) {
+				t.Fatalf("%s %s: due %s, claimed %s, next %s", expr, id, due, claimed, next)
+			}
 		}
 	}
 }

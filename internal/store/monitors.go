@@ -52,6 +52,9 @@ type Monitors interface {
 	// DueMonitors counts the monitors due at now and not paused (for
 	// metrics and benchmarks).
 	DueMonitors(ctx context.Context, now time.Time) (int64, error)
+	// NextMonitorDue is the earliest next run time of the monitors not
+	// paused; ok is false when there is none.
+	NextMonitorDue(ctx context.Context) (at time.Time, ok bool, err error)
 }
 
 // ListMonitorsParams pages a tenant's monitors.

@@ -74,8 +74,9 @@ type Config struct {
 	// MinInterval is the shortest time between two runs a schedule may
 	// ask for. Default monitor.DefaultMinInterval (1 minute).
 	MinInterval time.Duration
-	// Poll is how often the scheduler asks the store for due monitors.
-	// Default 250ms.
+	// Poll is the longest the scheduler sleeps between two looks for due
+	// monitors (it wakes sooner when the next monitor is due sooner): how
+	// soon it sees a monitor another node made due. Default 250ms.
 	Poll time.Duration
 	// Batch caps the monitors claimed in one transaction. Default 200.
 	Batch int

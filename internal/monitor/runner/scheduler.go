@@ -8,8 +8,9 @@ import (
 	"github.com/errandhq/errand/internal/store"
 )
 
-// Start starts the scheduler: every Poll it asks the store for due
-// monitors and starts their runs. Every node runs one; the store's claim
+// Start starts the scheduler: it asks the store for due monitors and
+// starts their runs, then sleeps until the next monitor is due (at most
+// Poll, at least 20ms). Every node runs one; the store's claim
 // gives each due tick to exactly one of them. A Runner starts once.
 func (r *Runner) Start() {
 	r.stop = make(chan struct{})
@@ -32,10 +33,12 @@ func (r *Runner) Stop(ctx context.Context) error {
 	}
 }
 
+// minWait is the least time between two claims: runs coming due within
+// it are claimed together, in one transaction.
+const minWait = 20 * time.Millisecond
+
 func (r *Runner) loop() {
 	defer close(r.done)
-	tick := time.NewTicker(r.cfg.Poll)
-	defer tick.Stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -46,12 +49,24 @@ func (r *Runner) loop() {
 		if _, err := r.ClaimDue(ctx); err != nil && ctx.Err() == nil {
 			r.log.Warn("claiming due monitors failed", "err", err)
 		}
+		timer := time.NewTimer(r.wait(ctx))
 		select {
 		case <-r.stop:
+			timer.Stop()
 			return
-		case <-tick.C:
+		case <-timer.C:
 		}
 	}
+}
+
+// wait is how long the scheduler sleeps: until the next monitor is due
+// (another node's new monitor is seen within Poll), at least minWait.
+func (r *Runner) wait(ctx context.Context) time.Duration {
+	next, ok, err := r.st.NextMonitorDue(ctx)
+	if err != nil || !ok {
+		return r.cfg.Poll
+	}
+	return min(max(next.Sub(r.now()), minWait), r.cfg.Poll)
 }
 
 // Claimed is what one ClaimDue did.

@@ -212,6 +212,23 @@ func (s *Store) startMonitorRun(ctx context.Context, tx pgx.Tx, m monitor.Monito
 	build func(monitor.Monitor, monitor.Run) (task.Task, error)) (monitor.Run, error) {
 	run := monitor.Run{ID: task.NewID("run"), MonitorID: m.ID, DueAt: due, RunAt: now, SessionID: m.SessionID,
 		Status: string(task.StatusQueued)}
+	// The monitor's session may have been terminated through the session
+	// API: the monitor carries on in a new one.
+	var state task.SessionState
+	if err := tx.QueryRow(ctx, `SELECT state FROM sessions WHERE id = $1`, m.SessionID).Scan(&state); err != nil {
+		return monitor.Run{}, fmt.Errorf("postgres: monitor %s session: %w", m.ID, err)
+	}
+	if state == task.SessionTerminated {
+		m.SessionID = task.NewID("sess")
+		run.SessionID = m.SessionID
+		if _, err := tx.Exec(ctx, `INSERT INTO sessions (id, tenant_id, state, created_at, last_active) VALUES ($1, $2, $3, $4, $4)`,
+			m.SessionID, m.TenantID, task.SessionActive, ts(now)); err != nil {
+			return monitor.Run{}, fmt.Errorf("postgres: monitor %s new session: %w", m.ID, err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE monitors SET session_id = $1 WHERE id = $2`, m.SessionID, m.ID); err != nil {
+			return monitor.Run{}, fmt.Errorf("postgres: monitor %s new session: %w", m.ID, err)
+		}
+	}
 	t, err := build(m, run)
 	if err != nil {
 		return monitor.Run{}, fmt.Errorf("postgres: monitor %s run: %w", m.ID, err)
@@ -304,6 +321,15 @@ func (s *Store) DueMonitors(ctx context.Context, now time.Time) (int64, error) {
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM monitors WHERE NOT paused AND next_run_at <= $1`,
 		ts(now)).Scan(&n)
 	return n, err
+}
+
+// NextMonitorDue is the earliest next run time of the monitors not paused.
+func (s *Store) NextMonitorDue(ctx context.Context) (time.Time, bool, error) {
+	var at *time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT min(next_run_at) FROM monitors WHERE NOT paused`).Scan(&at); err != nil {
+		return time.Time{}, false, fmt.Errorf("postgres: next monitor due: %w", err)
+	}
+	return fromTS(at), at != nil, nil
 }
 
 // settleMonitor writes a monitor run's end inside FinishTask's

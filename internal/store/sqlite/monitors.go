@@ -207,6 +207,23 @@ func (s *Store) startMonitorRun(ctx context.Context, tx *sql.Tx, m monitor.Monit
 	build func(monitor.Monitor, monitor.Run) (task.Task, error)) (monitor.Run, error) {
 	run := monitor.Run{ID: task.NewID("run"), MonitorID: m.ID, DueAt: due, RunAt: now, SessionID: m.SessionID,
 		Status: string(task.StatusQueued)}
+	// The monitor's session may have been terminated through the session
+	// API: the monitor carries on in a new one.
+	state, _, err := sessionState(ctx, tx, m.SessionID)
+	if err != nil {
+		return monitor.Run{}, fmt.Errorf("sqlite: monitor %s session: %w", m.ID, err)
+	}
+	if state == task.SessionTerminated {
+		m.SessionID = task.NewID("sess")
+		run.SessionID = m.SessionID
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, tenant_id, state, created_at, last_active) VALUES (?, ?, ?, ?, ?)`,
+			m.SessionID, m.TenantID, task.SessionActive, ms(now), ms(now)); err != nil {
+			return monitor.Run{}, fmt.Errorf("sqlite: monitor %s new session: %w", m.ID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE monitors SET session_id = ? WHERE id = ?`, m.SessionID, m.ID); err != nil {
+			return monitor.Run{}, fmt.Errorf("sqlite: monitor %s new session: %w", m.ID, err)
+		}
+	}
 	t, err := build(m, run)
 	if err != nil {
 		return monitor.Run{}, fmt.Errorf("sqlite: monitor %s run: %w", m.ID, err)
@@ -303,6 +320,15 @@ func (s *Store) DueMonitors(ctx context.Context, now time.Time) (int64, error) {
 	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM monitors WHERE paused = 0 AND next_run_at <= ?`,
 		now.UnixMilli()).Scan(&n)
 	return n, err
+}
+
+// NextMonitorDue is the earliest next run time of the monitors not paused.
+func (s *Store) NextMonitorDue(ctx context.Context) (time.Time, bool, error) {
+	var at sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT min(next_run_at) FROM monitors WHERE paused = 0`).Scan(&at); err != nil {
+		return time.Time{}, false, fmt.Errorf("sqlite: next monitor due: %w", err)
+	}
+	return fromMS(at), at.Valid, nil
 }
 
 // settleMonitor writes a monitor run's end inside FinishTask's

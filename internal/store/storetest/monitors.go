@@ -30,6 +30,7 @@ var monitorTests = []struct {
 	{"MonitorRunNow", testMonitorRunNow},
 	{"MonitorRunsPagedNewestFirst", testMonitorRuns},
 	{"MonitorScheduleSurvivesReopen", testMonitorReopen},
+	{"MonitorOutlivesItsTerminatedSession", testMonitorNewSession},
 }
 
 // newMonitor is a monitor of tenant due at due.
@@ -522,6 +523,11 @@ func testMonitorReopen(t *testing.T, h *harness) {
 	if n != 1 {
 		t.Fatalf("due after reopen: %d", n)
 	}
+	next, ok, err := s.NextMonitorDue(ctx)
+	noErr(t, "NextMonitorDue", err)
+	if !ok || !next.Equal(base.Add(time.Minute)) {
+		t.Fatalf("NextMonitorDue = %s %v, want %s", next, ok, base.Add(time.Minute))
+	}
 	// Due during the downtime: one run now, not one per missed tick.
 	late := base.Add(10 * time.Minute)
 	noErr(t, "FinishTask", s.FinishTask(ctx, store.FinishParams{TaskID: got.Running, Outcome: task.Outcome{Message: "{}"}, At: late}))
@@ -533,5 +539,28 @@ func testMonitorReopen(t *testing.T, h *harness) {
 	more, _ := s.ClaimMonitors(ctx, claimParams(late, 10))
 	if len(more) != 0 {
 		t.Fatalf("missed ticks replayed: %+v", more)
+	}
+}
+
+// testMonitorNewSession: a monitor whose session was terminated through
+// the session API goes on in a new session.
+func testMonitorNewSession(t *testing.T, h *harness) {
+	ctx := ctxT(t)
+	m := mustMonitor(t, h.s, newMonitor("ten_a", base))
+	if _, err := h.s.TerminateSession(ctx, m.SessionID, base); err != nil {
+		t.Fatalf("TerminateSession: %v", err)
+	}
+	c, err := h.s.ClaimMonitors(ctx, claimParams(base, 10))
+	noErr(t, "ClaimMonitors", err)
+	if len(c) != 1 || c[0].Run == nil || c[0].Run.SessionID == m.SessionID {
+		t.Fatalf("claimed %+v", c)
+	}
+	tk := mustTask(t, h.s, c[0].Run.TaskID)
+	got, _ := h.s.MonitorByID(ctx, m.ID)
+	if tk.SessionID != c[0].Run.SessionID || got.SessionID != tk.SessionID || tk.Status != task.StatusQueued {
+		t.Fatalf("task in %s, monitor's session %s, run's %s", tk.SessionID, got.SessionID, c[0].Run.SessionID)
+	}
+	if _, err := h.s.Session(ctx, "ten_a", got.SessionID); err != nil {
+		t.Fatalf("the new session: %v", err)
 	}
 }
