@@ -483,79 +483,33 @@ func TestChromiumTaskSettleTimeout(t *testing.T) {
 func TestChromiumLoginInCrossOriginFrame(t *testing.T) {
 	needChromium(t)
 	const email, password = "ada@example.org", "c0rrect horse"
-	posted := make(chan url.Values, 2)
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
-	shop, idp := "http://shop.test:"+port, "http://login.idp.test:"+port
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		switch host, _, _ := strings.Cut(r.Host, ":"); host + " " + r.Method + " " + r.URL.Path {
-		case "shop.test GET /account":
-			page("Your account", `<h1>Your account</h1><p>Sign in to see your orders.</p>
-<iframe src="`+idp+`/embed" style="width:500px;height:300px"></iframe>`)(w, r)
-		case "login.idp.test GET /embed":
-			page("Sign in", `<form method=post action=/embed>
-<label>Email <input name=email type=email></label>
-<label>Password <input name=password type=password></label>
-<button>Sign in</button></form>`)(w, r)
-		case "login.idp.test POST /embed":
-			r.ParseForm()
-			posted <- r.PostForm
-			page("Signed in", `<p>Signed in as `+r.PostForm.Get("email")+`. You have 2 orders on the way.</p>`)(w, r)
-		default:
-			http.NotFound(w, r)
-		}
-	})
-	for _, tc := range []struct {
-		name  string
-		flags []string
-	}{
-		{"in-process frame", nil},
-		{"out-of-process frame", []string{"--site-per-process"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := chromium
-			if tc.flags != nil {
-				var err error
-				c, err = browser.NewChromium(t.Context(), browser.ChromiumConfig{Policy: e2ePolicy(), Flags: tc.flags})
-				if err != nil {
-					t.Fatal(err)
+	site := &idpShop{email: email, password: password, orders: 2}
+	shop, idp := site.serve(t)
+	inFrameProcesses(t, func(t *testing.T, c *browser.Chromium) {
+		m := modeltest.New(t,
+			frameSignInTurn(t, idp+"/embed"),
+			func(r modeltest.Request) modeltest.Reply {
+				obs := lastObs(r)
+				if !strings.Contains(obs, "Signed in as {{email}}.") || !strings.Contains(obs, "Orders on the way: 2") {
+					t.Errorf("after signing in the model sees:\n%s", obs)
 				}
-				t.Cleanup(func() { c.Close() })
-			}
-			m := modeltest.New(t,
-				func(r modeltest.Request) modeltest.Reply {
-					obs := lastObs(r)
-					if !strings.Contains(obs, "--- frame "+idp+"/embed ---") {
-						t.Errorf("the first view does not show the sign-in frame:\n%s", obs)
-					}
-					return modeltest.Reply{Calls: []modeltest.Call{
-						{Name: "type", Args: map[string]any{"id": elementID(t, obs, `<input type=email`), "text": "{{email}}"}},
-						{Name: "type", Args: map[string]any{"id": elementID(t, obs, `<input type=password`), "text": "{{password}}"}},
-						{Name: "click", Args: map[string]any{"id": elementID(t, obs, `<button>Sign in`)}},
-					}}
-				},
-				func(r modeltest.Request) modeltest.Reply {
-					obs := lastObs(r)
-					if !strings.Contains(obs, "Signed in as {{email}}. You have 2 orders on the way.") {
-						t.Errorf("after signing in the model sees:\n%s", obs)
-					}
-					return modeltest.Reply{Calls: []modeltest.Call{{Name: "done", Args: map[string]string{"answer": "2 orders"}}}}
-				},
-			)
-			s := spec("How many orders are on the way?", shop+"/account")
-			s.Secrets = []task.Secret{{Match: "login.idp.test", Fields: map[string]string{"email": email, "password": password}}}
-			res := runAgent(t, c, m, e2eTask(t, s), nil)
-			if res.out.Code != "" || res.out.Message != "2 orders" {
-				t.Fatalf("outcome = %+v\nsteps = %+v", res.out, res.steps)
-			}
-			if form := <-posted; form.Get("email") != email || form.Get("password") != password {
-				t.Errorf("the identity provider received %v", form)
-			}
-			assertNoSecrets(t, m, email, password)
-		})
-	}
+				return modeltest.Reply{Calls: []modeltest.Call{{Name: "done", Args: map[string]string{"answer": "2 orders"}}}}
+			},
+		)
+		s := spec("How many orders are on the way?", shop+"/account")
+		s.Secrets = []task.Secret{{Match: "login.idp.test", Fields: map[string]string{"email": email, "password": password}}}
+		res := runAgent(t, c, m, e2eTask(t, s), nil)
+		if res.out.Code != "" || res.out.Message != "2 orders" {
+			t.Fatalf("outcome = %+v\nsteps = %+v", res.out, res.steps)
+		}
+		if posts := site.signIns(); len(posts) != 1 || posts[0] != [2]string{email, password} {
+			t.Errorf("the identity provider received %q", posts)
+		}
+		assertNoSecrets(t, m, email, password)
+		site.mu.Lock()
+		site.posts = nil
+		site.mu.Unlock()
+	})
 
 	// Secrets for the shop are not typed into the provider's frame.
 	t.Run("secret for another host", func(t *testing.T) {
@@ -577,11 +531,43 @@ func TestChromiumLoginInCrossOriginFrame(t *testing.T) {
 		s := spec("Sign in.", shop+"/account")
 		s.Secrets = []task.Secret{{Match: "shop.test", Fields: map[string]string{"password": password}}}
 		runAgent(t, c, m, e2eTask(t, s), nil)
-		select {
-		case form := <-posted:
-			t.Errorf("the provider received %v", form)
-		default:
+		if posts := site.signIns(); len(posts) != 0 {
+			t.Errorf("the provider received %q", posts)
 		}
+	})
+}
+
+// frameSignInTurn is the model's turn that signs in with the task's
+// secrets in the sign-in form of the frame at frameURL.
+func frameSignInTurn(t *testing.T, frameURL string) modeltest.Step {
+	return func(r modeltest.Request) modeltest.Reply {
+		obs := lastObs(r)
+		if !strings.Contains(obs, "--- frame "+frameURL+" ---") {
+			t.Errorf("the view does not show the sign-in frame:\n%s", obs)
+		}
+		return modeltest.Reply{Calls: []modeltest.Call{
+			{Name: "type", Args: map[string]any{"id": elementID(t, obs, `<input type=email`), "text": "{{email}}"}},
+			{Name: "type", Args: map[string]any{"id": elementID(t, obs, `<input type=password`), "text": "{{password}}"}},
+			{Name: "click", Args: map[string]any{"id": elementID(t, obs, `<button>Sign in`)}},
+		}}
+	}
+}
+
+// inFrameProcesses runs f in the shared browser, where Debian's headless
+// shell keeps cross-site frames in the page's process, and in one with
+// site isolation, where a cross-origin frame is a DevTools target of its
+// own.
+func inFrameProcesses(t *testing.T, f func(t *testing.T, c *browser.Chromium)) {
+	t.Helper()
+	needChromium(t)
+	t.Run("in-process frame", func(t *testing.T) { f(t, chromium) })
+	t.Run("out-of-process frame", func(t *testing.T) {
+		c, err := browser.NewChromium(t.Context(), browser.ChromiumConfig{Policy: e2ePolicy(), Flags: []string{"--site-per-process"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		f(t, c)
 	})
 }
 

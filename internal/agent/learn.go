@@ -139,12 +139,15 @@ func (r *taskRun) perform(ctx context.Context, call model.ToolCall) actResult {
 	_ = json.Unmarshal([]byte(call.Arguments), &args)
 	el := l.described
 	l.described = nil
+	undescribed := "its element could not be described"
 	switch call.Name {
 	case toolClick, toolType, toolSelect:
 		var id flexInt
 		if el == nil && json.Unmarshal(args["id"], &id) == nil && l.rec.broken == "" {
 			if d, err := l.insp.Describe(ctx, int(id)); err == nil {
 				el = &d
+			} else {
+				undescribed += ": " + r.sec.mask(err.Error())
 			}
 		}
 	case toolAskHuman:
@@ -162,7 +165,7 @@ func (r *taskRun) perform(ctx context.Context, call model.ToolCall) actResult {
 		return res
 	}
 	if el == nil && (call.Name == toolClick || call.Name == toolType || call.Name == toolSelect) {
-		l.rec.broken = "an element acted on could not be described (in a frame?)"
+		l.rec.broken = fmt.Sprintf("step %d (%s): %s", len(l.rec.steps)+1, call.Name, undescribed)
 		return res
 	}
 	for _, k := range []string{"id", "replayed", "element"} {

@@ -249,6 +249,14 @@ func TestRecipeReplaysWithoutTheModel(t *testing.T) {
 	if err != nil || len(r.Trace.Steps) != 4 {
 		t.Fatalf("recipe: %v %+v", err, r)
 	}
+	l.assertStoreHolds(t, "{{password}}", "first-Pa55!", "second-Pa55?")
+}
+
+// assertStoreHolds closes the recipe book and scans its files: none holds
+// a secret, and the database holds the placeholder (else the scan proves
+// nothing).
+func (l *learner) assertStoreHolds(t *testing.T, placeholder string, secrets ...string) {
+	t.Helper()
 	l.book.Close()
 	files, _ := filepath.Glob(l.dbPath + "*")
 	for _, f := range files {
@@ -256,13 +264,13 @@ func TestRecipeReplaysWithoutTheModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, secret := range []string{"first-Pa55!", "second-Pa55?"} {
+		for _, secret := range secrets {
 			if bytes.Contains(b, []byte(secret)) {
 				t.Errorf("%s holds the secret %q", filepath.Base(f), secret)
 			}
 		}
-		if f == l.dbPath && !bytes.Contains(b, []byte("{{password}}")) {
-			t.Errorf("the database holds no recipe with a password placeholder: the scan proves nothing")
+		if f == l.dbPath && !bytes.Contains(b, []byte(placeholder)) {
+			t.Errorf("the database holds no recipe with the placeholder %s: the scan proves nothing", placeholder)
 		}
 	}
 }

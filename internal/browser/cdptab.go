@@ -767,13 +767,7 @@ type element struct {
 // into view, and marks the start of an action (the settle wait's epoch).
 func (t *chromiumTab) locate(ctx context.Context, id int, what string) (element, error) {
 	missing := fmt.Errorf("there is no element [%d] on the page (observe the page again for current numbers)", id)
-	t.mu.Lock()
-	fid, ok := t.elems[id]
-	if !ok {
-		fid = t.frameID
-	}
-	f, ok := t.ref(fid)
-	t.mu.Unlock()
+	f, ok := t.elementFrame(id)
 	if !ok {
 		return element{}, missing
 	}

@@ -1,46 +1,23 @@
-// The description script of learned tasks (package recipe): called as
-// (cmd, arg) => result, it describes the element behind an observation
-// number ("describe"), lists the interactive elements a recorded one could
-// be now ("candidates"), and reports the page's state: its landmarks, and
-// with arg set the text of every element that holds text ("state").
-// Numbers are shared with the observation script (window.__errandState,
-// the data-errand-id attribute), so an element found here is acted on by
-// the same click, type and select.
-(cmd, arg) => {
+// The description script of learned tasks (package recipe): evaluated in
+// one frame with the helpers of prelude.js and called as (lib, cmd, arg),
+// it describes the element behind an observation number ("describe"),
+// lists the interactive elements a recorded one could be now, numbered
+// from arg on ("candidates"), and reports the frame's state: its
+// landmarks, and with arg set the text of every element that holds text
+// ("state"). Candidates and state also list the frames the document shows
+// (prelude.js's shownFrames), by the ids the Go side gave their elements,
+// for it to go on into them; "frames" lists them alone. Numbers are shared
+// with the observation script (prelude.js), so an element found here is
+// acted on by the same click, type and select.
+(lib, cmd, arg) => {
   const MAX_NAME = 120;
   const MAX_TEXT = 1000;
   const MAX_TEXTS = 8000;
   const MAX_CANDIDATES = 3000;
   const SKIP = new Set(['SCRIPT', 'STYLE', 'NOSCRIPT', 'TEMPLATE', 'HEAD', 'META', 'LINK', 'TITLE',
     'SVG', 'CANVAS', 'IFRAME', 'FRAME', 'OBJECT', 'EMBED', 'VIDEO', 'AUDIO', 'MAP', 'PICTURE', 'IMG']);
-  const ROLES = /^(button|link|checkbox|radio|tab|menuitem|menuitemcheckbox|menuitemradio|option|switch|combobox|textbox|searchbox|slider|spinbutton|treeitem)$/;
 
-  const state = window.__errandState || (window.__errandState = { next: 1, els: new Map() });
-  const clean = (s) => (s || '').replace(/\s+/g, ' ').trim();
-  const cut = (s, n) => (s.length > n ? s.slice(0, n - 1) + '…' : s);
-
-  // The same numbering as the observation script's.
-  function numberOf(el) {
-    let id = Number(el.getAttribute('data-errand-id'));
-    if (!id || state.els.get(id) !== el) {
-      id = state.next++;
-      el.setAttribute('data-errand-id', String(id));
-      state.els.set(id, el);
-    }
-    return id;
-  }
-
-  function interactive(el) {
-    switch (el.tagName) {
-      case 'A': return el.hasAttribute('href');
-      case 'BUTTON': case 'SELECT': case 'TEXTAREA': case 'SUMMARY': return true;
-      case 'INPUT': return el.type !== 'hidden';
-    }
-    if (el.isContentEditable && !(el.parentElement && el.parentElement.isContentEditable)) return true;
-    const role = el.getAttribute('role');
-    if (role && ROLES.test(role)) return true;
-    return el.hasAttribute('onclick');
-  }
+  const { state, clean, cut, numberOf, interactive, labelOf } = lib;
 
   function roleOf(el) {
     const explicit = (el.getAttribute('role') || '').trim().split(/\s+/)[0];
@@ -60,27 +37,6 @@
       return 'textbox';
     }
     return tag.toLowerCase();
-  }
-
-  function labelOf(el) {
-    const by = el.getAttribute('aria-labelledby');
-    if (by) {
-      const t = clean(by.split(/\s+/).map((id) => {
-        const n = document.getElementById(id);
-        return n ? n.innerText || n.textContent : '';
-      }).join(' '));
-      if (t) return cut(t, MAX_NAME);
-    }
-    if (el.labels && el.labels.length) {
-      const l = el.labels[0];
-      let t = l.innerText || l.textContent || '';
-      if (l.contains(el) && el.tagName === 'SELECT') {
-        for (const o of el.options) t = t.replace(o.text, '');
-      }
-      t = clean(t);
-      if (t) return cut(t, MAX_NAME);
-    }
-    return '';
   }
 
   function textOf(el) {
@@ -238,7 +194,12 @@
     return mine;
   }
 
-  function candidates() {
+  // The ids of the frames the document shows, in order ('' for a frame
+  // whose element carries none).
+  const frames = () => lib.shownFrames().map((el) => el.__errandFrameId || '');
+
+  function candidates(start) {
+    state.next = Math.max(state.next, start || 1);
     const all = interactives().map((e) => {
       const d = descriptor(e);
       d.visible = visible(e);
@@ -246,7 +207,9 @@
       return d;
     });
     rank(all);
-    return all;
+    // The elements found here may be acted on before the next observation.
+    lib.installActions();
+    return { url: location.href, list: all, next: state.next, frames: frames() };
   }
 
   function pageState(withTexts) {
@@ -268,7 +231,7 @@
       }
       if (controls.length < 150) controls.push(role + '|' + cut(nameOf(el, role), 60));
     }
-    const res = { url: location.href, title: document.title, headings, fields, controls };
+    const res = { url: location.href, title: document.title, headings, fields, controls, frames: frames() };
     if (withTexts) res.texts = texts();
     return res;
   }
@@ -303,8 +266,9 @@
 
   switch (cmd) {
     case 'describe': return describe(arg);
-    case 'candidates': return candidates();
+    case 'candidates': return candidates(arg);
     case 'state': return pageState(!!arg);
+    case 'frames': return frames();
   }
   throw new Error('describe.js: unknown command ' + cmd);
 }

@@ -183,3 +183,97 @@ func TestPageState(t *testing.T) {
 		t.Errorf("the price was not tied to its paragraph: %+v", f)
 	}
 }
+
+// Learned tasks reach into frames as the observation does: an element in a
+// cross-origin frame is described with its frame's place and URL pattern,
+// listed among the candidates with the number the observation gave it, and
+// the frame's fields and texts are in the page's state. On the page loaded
+// anew, the candidates alone (no observation) number the frame's elements
+// and make them actionable: Refind's pick is what Type and Click act on.
+// In the shared browser and with site isolation.
+func TestInspectorReachesFrames(t *testing.T) {
+	inFrameProcesses(t, func(t *testing.T, c *browser.Chromium, _ bool) {
+		refused, _ := refusedSite(t)
+		base, posted := framesSite(t, refused.URL)
+		tb := tab(t, c, "inspect-frames")
+		ctx := t.Context()
+		if err := tb.Navigate(ctx, base("shop.test")+"/"); err != nil {
+			t.Fatal(err)
+		}
+		obs := observe(t, tb)
+		in := inspector(t, tb)
+		payURL := recipe.URLPattern(base("pay.test") + "/card")
+
+		holderID := idOf(t, obs, `<input type=text label="Card holder"`)
+		holder, err := in.Describe(ctx, holderID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The newsletter's frame is the page's first, the payment's its
+		// second.
+		if holder.Role != "textbox" || holder.Label != "Card holder" || holder.Frame != "2" || holder.FrameURL != payURL {
+			t.Errorf("card holder field = %+v, want a textbox in frame 2 (%s)", holder, payURL)
+		}
+		news, err := in.Describe(ctx, idOf(t, obs, `<button>Subscribe`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if news.Frame != "1" || news.FrameURL != recipe.URLPattern(base("shop.test")+"/newsletter") {
+			t.Errorf("newsletter button = %+v, want frame 1", news)
+		}
+		top, err := in.Describe(ctx, idOf(t, obs, `<button>Send rating`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if top.Frame != "" || top.FrameURL != "" {
+			t.Errorf("the page's own button (in a shadow root) = %+v, want no frame", top)
+		}
+
+		live, err := in.Candidates(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := recipe.Refind(holder, live)
+		if m.Verdict != recipe.Found || m.ID != holderID {
+			t.Errorf("Refind of the card holder field = %v %d (%s), want the observed [%d]", m.Verdict, m.ID, m.Why, holderID)
+		}
+		st, err := in.State(ctx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(st.Fields, "text|holder|Card holder") || !slices.Contains(st.Controls, "button|Pay now") || !slices.Contains(st.Headings, "Checkout") {
+			t.Errorf("state: headings %v, fields %v, controls %v", st.Headings, st.Fields, st.Controls)
+		}
+		if !slices.ContainsFunc(st.Texts, func(x recipe.Text) bool {
+			return strings.HasPrefix(x.Path, "frame:2/") && x.Text == "Secure payment ready"
+		}) {
+			t.Errorf("the payment frame's text is not in the state under frame:2/: %v", st.Texts)
+		}
+
+		// A new document: numbered by the candidates alone.
+		if err := tb.Navigate(ctx, base("shop.test")+"/"); err != nil {
+			t.Fatal(err)
+		}
+		live, err = in.Candidates(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		act := func(want recipe.Element) int {
+			t.Helper()
+			m := recipe.Refind(want, live)
+			if m.Verdict != recipe.Found {
+				t.Fatalf("Refind %s: %v %s", want, m.Verdict, m.Why)
+			}
+			return m.ID
+		}
+		if err := tb.Type(ctx, act(holder), "Grace Hopper", false); err != nil {
+			t.Fatal(err)
+		}
+		if err := tb.Click(ctx, act(recipe.Element{Role: "button", Name: "Pay now", Frame: "2", FrameURL: payURL, Count: 1})); err != nil {
+			t.Fatal(err)
+		}
+		if form := <-posted; form.Get("holder") != "Grace Hopper" {
+			t.Errorf("the payment frame posted %v", form)
+		}
+	})
+}

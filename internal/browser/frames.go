@@ -208,6 +208,26 @@ func (t *chromiumTab) ref(id cdp.FrameID) (frameRef, bool) {
 	return r, r.main || f.ctx != 0
 }
 
+// lockedRef is ref for a caller that does not hold t.mu.
+func (t *chromiumTab) lockedRef(id cdp.FrameID) (frameRef, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ref(id)
+}
+
+// elementFrame is the frame of a numbered element: the frame the
+// observation (or Candidates) found it in, the main frame for a number it
+// did not give.
+func (t *chromiumTab) elementFrame(id int) (frameRef, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fid, ok := t.elems[id]
+	if !ok {
+		fid = t.frameID
+	}
+	return t.ref(fid)
+}
+
 // children lists the frames whose parent is id. t.mu is held.
 func (t *chromiumTab) children(id cdp.FrameID) []*frameInfo {
 	var out []*frameInfo
@@ -300,9 +320,7 @@ func (t *chromiumTab) tagOwners(ctx context.Context, parent frameRef) {
 // frame.
 func (t *chromiumTab) frameOffset(ctx context.Context, f frameRef) (x, y float64, err error) {
 	for !f.main {
-		t.mu.Lock()
-		parent, ok := t.ref(f.parent)
-		t.mu.Unlock()
+		parent, ok := t.lockedRef(f.parent)
 		if !ok {
 			return 0, 0, fmt.Errorf("the frame of %s is gone", f.url)
 		}

@@ -88,129 +88,129 @@ customElements.define('shop-rating', class extends HTMLElement {
 // and in one with site isolation (where the cross-origin frame is a
 // DevTools target of its own).
 func TestFramesAndShadowRoots(t *testing.T) {
+	inFrameProcesses(t, func(t *testing.T, c *browser.Chromium, isolated bool) {
+		refused, hits := refusedSite(t)
+		base, posted := framesSite(t, refused.URL)
+		tb := tab(t, c, "frames")
+		ctx := t.Context()
+		if err := tb.Navigate(ctx, base("shop.test")+"/"); err != nil {
+			t.Fatal(err)
+		}
+		obs := observe(t, tb)
+		if n := browser.OutOfProcessFrames(tb); (n > 0) != isolated {
+			t.Errorf("%d out-of-process frames attached", n)
+		}
+		for _, want := range []string{
+			"# Checkout",
+			"--- frame " + base("shop.test") + "/newsletter ---",
+			"--- frame " + base("pay.test") + "/card ---",
+			"Secure payment ready", // drawn 300 ms after the frame loaded
+			"--- end of frame ---",
+			"--- frame " + refused.URL + "/tracker: blocked: ",
+			"--- frame " + strings.Replace(refused.URL, "http:", "https:", 1) + "/widget: blocked: ",
+			"Stars: 4.5 of 5",
+			"Rate your order",
+		} {
+			if !strings.Contains(obs.Text, want) {
+				t.Errorf("observation lacks %q:\n%s", want, obs.Text)
+			}
+		}
+		if n := hits.Load(); n != 0 {
+			t.Errorf("the refused address got %d requests", n)
+		}
+		if strings.Contains(obs.Text, "/pixel") || strings.Contains(obs.Text, "/blank") || strings.Contains(obs.Text, "\n\n") {
+			t.Errorf("a tracking pixel or an empty frame shows:\n%s", obs.Text)
+		}
+		seen := map[string]bool{}
+		for _, m := range regexp.MustCompile(`\[(\d+)\]`).FindAllStringSubmatch(obs.Text, -1) {
+			if seen[m[1]] {
+				t.Errorf("number [%s] is given twice:\n%s", m[1], obs.Text)
+			}
+			seen[m[1]] = true
+		}
+
+		// The shadow root's field and button.
+		if err := tb.Type(ctx, idOf(t, obs, `<input type=text label="Comment"`), "great boots", false); err != nil {
+			t.Fatal(err)
+		}
+		if err := tb.Click(ctx, idOf(t, obs, `<button>Send rating`)); err != nil {
+			t.Fatal(err)
+		}
+		if o := observe(t, tb); !strings.Contains(o.Text, "Thanks for: great boots") {
+			t.Errorf("after rating in the shadow root:\n%s", o.Text)
+		}
+
+		// The cross-origin frame's form.
+		if err := tb.Type(ctx, idOf(t, obs, `<input type=text label="Card holder"`), "Ada Lovelace", false); err != nil {
+			t.Fatal(err)
+		}
+		if err := tb.Select(ctx, idOf(t, obs, `<select label="Card type"`), "Mastercard"); err != nil {
+			t.Fatal(err)
+		}
+		if err := tb.Click(ctx, idOf(t, obs, `<input type=checkbox label="Save card"`)); err != nil {
+			t.Fatal(err)
+		}
+		if got := tb.ElementURL(idOf(t, obs, `<input type=text label="Card holder"`)); got != base("pay.test")+"/card" {
+			t.Errorf("ElementURL of the card holder field = %q, want the frame's", got)
+		}
+		if err := tb.Click(ctx, idOf(t, obs, `<button>Pay now`)); err != nil {
+			t.Fatal(err)
+		}
+		form := <-posted
+		if form.Get("holder") != "Ada Lovelace" || form.Get("type") != "mc" || form.Get("save") != "yes" {
+			t.Errorf("the payment frame posted %v", form)
+		}
+		o := observe(t, tb)
+		if !strings.Contains(o.Text, "Paid by Ada Lovelace") {
+			t.Errorf("after paying in the frame:\n%s", o.Text)
+		}
+
+		// The same-origin frame's form, submitted with Enter.
+		if err := tb.Type(ctx, idOf(t, o, `<input type=email label="Newsletter email"`), "ada@example.org", true); err != nil {
+			t.Fatal(err)
+		}
+		if form := <-posted; form.Get("email") != "ada@example.org" {
+			t.Errorf("the newsletter frame posted %v", form)
+		}
+		if o := observe(t, tb); !strings.Contains(o.Text, "Subscribed ada@example.org") || tb.URL() != base("shop.test")+"/" {
+			t.Errorf("after subscribing in the frame (URL %s):\n%s", tb.URL(), o.Text)
+		}
+
+		// Page inlines the frames and the shadow roots.
+		_, page, err := tb.Page(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{
+			`<div data-errand-frame="` + base("pay.test") + `/card">`,
+			"Paid by Ada Lovelace",
+			"Subscribed ada@example.org",
+			`<shop-rating data-errand-shadow="open">`,
+			"<b>4.5</b>",
+		} {
+			if !strings.Contains(string(page), want) {
+				t.Errorf("Page() lacks %q:\n%s", want, page)
+			}
+		}
+	})
+}
+
+// inFrameProcesses runs f in the shared browser, where Debian's headless
+// shell keeps cross-site frames in the page's process, and in one with
+// site isolation, where a cross-origin frame is a DevTools target of its
+// own (isolated).
+func inFrameProcesses(t *testing.T, f func(t *testing.T, c *browser.Chromium, isolated bool)) {
+	t.Helper()
 	needChromium(t)
-	for _, tc := range []struct {
-		name  string
-		flags []string
-	}{
-		{"in-process frames", nil},
-		{"out-of-process frames", []string{"--site-per-process"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := shared
-			if tc.flags != nil {
-				var err error
-				c, err = browser.NewChromium(t.Context(), browser.ChromiumConfig{Policy: testPolicy(), Flags: tc.flags})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { c.Close() })
-			}
-			refused, hits := refusedSite(t)
-			base, posted := framesSite(t, refused.URL)
-			tb := tab(t, c, "frames")
-			ctx := t.Context()
-			if err := tb.Navigate(ctx, base("shop.test")+"/"); err != nil {
-				t.Fatal(err)
-			}
-			obs := observe(t, tb)
-			if n := browser.OutOfProcessFrames(tb); (n > 0) != (tc.flags != nil) {
-				t.Errorf("%d out-of-process frames attached", n)
-			}
-			for _, want := range []string{
-				"# Checkout",
-				"--- frame " + base("shop.test") + "/newsletter ---",
-				"--- frame " + base("pay.test") + "/card ---",
-				"Secure payment ready", // drawn 300 ms after the frame loaded
-				"--- end of frame ---",
-				"--- frame " + refused.URL + "/tracker: blocked: ",
-				"--- frame " + strings.Replace(refused.URL, "http:", "https:", 1) + "/widget: blocked: ",
-				"Stars: 4.5 of 5",
-				"Rate your order",
-			} {
-				if !strings.Contains(obs.Text, want) {
-					t.Errorf("observation lacks %q:\n%s", want, obs.Text)
-				}
-			}
-			if n := hits.Load(); n != 0 {
-				t.Errorf("the refused address got %d requests", n)
-			}
-			if strings.Contains(obs.Text, "/pixel") || strings.Contains(obs.Text, "/blank") || strings.Contains(obs.Text, "\n\n") {
-				t.Errorf("a tracking pixel or an empty frame shows:\n%s", obs.Text)
-			}
-			seen := map[string]bool{}
-			for _, m := range regexp.MustCompile(`\[(\d+)\]`).FindAllStringSubmatch(obs.Text, -1) {
-				if seen[m[1]] {
-					t.Errorf("number [%s] is given twice:\n%s", m[1], obs.Text)
-				}
-				seen[m[1]] = true
-			}
-
-			// The shadow root's field and button.
-			if err := tb.Type(ctx, idOf(t, obs, `<input type=text label="Comment"`), "great boots", false); err != nil {
-				t.Fatal(err)
-			}
-			if err := tb.Click(ctx, idOf(t, obs, `<button>Send rating`)); err != nil {
-				t.Fatal(err)
-			}
-			if o := observe(t, tb); !strings.Contains(o.Text, "Thanks for: great boots") {
-				t.Errorf("after rating in the shadow root:\n%s", o.Text)
-			}
-
-			// The cross-origin frame's form.
-			if err := tb.Type(ctx, idOf(t, obs, `<input type=text label="Card holder"`), "Ada Lovelace", false); err != nil {
-				t.Fatal(err)
-			}
-			if err := tb.Select(ctx, idOf(t, obs, `<select label="Card type"`), "Mastercard"); err != nil {
-				t.Fatal(err)
-			}
-			if err := tb.Click(ctx, idOf(t, obs, `<input type=checkbox label="Save card"`)); err != nil {
-				t.Fatal(err)
-			}
-			if got := tb.ElementURL(idOf(t, obs, `<input type=text label="Card holder"`)); got != base("pay.test")+"/card" {
-				t.Errorf("ElementURL of the card holder field = %q, want the frame's", got)
-			}
-			if err := tb.Click(ctx, idOf(t, obs, `<button>Pay now`)); err != nil {
-				t.Fatal(err)
-			}
-			form := <-posted
-			if form.Get("holder") != "Ada Lovelace" || form.Get("type") != "mc" || form.Get("save") != "yes" {
-				t.Errorf("the payment frame posted %v", form)
-			}
-			o := observe(t, tb)
-			if !strings.Contains(o.Text, "Paid by Ada Lovelace") {
-				t.Errorf("after paying in the frame:\n%s", o.Text)
-			}
-
-			// The same-origin frame's form, submitted with Enter.
-			if err := tb.Type(ctx, idOf(t, o, `<input type=email label="Newsletter email"`), "ada@example.org", true); err != nil {
-				t.Fatal(err)
-			}
-			if form := <-posted; form.Get("email") != "ada@example.org" {
-				t.Errorf("the newsletter frame posted %v", form)
-			}
-			if o := observe(t, tb); !strings.Contains(o.Text, "Subscribed ada@example.org") || tb.URL() != base("shop.test")+"/" {
-				t.Errorf("after subscribing in the frame (URL %s):\n%s", tb.URL(), o.Text)
-			}
-
-			// Page inlines the frames and the shadow roots.
-			_, page, err := tb.Page(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, want := range []string{
-				`<div data-errand-frame="` + base("pay.test") + `/card">`,
-				"Paid by Ada Lovelace",
-				"Subscribed ada@example.org",
-				`<shop-rating data-errand-shadow="open">`,
-				"<b>4.5</b>",
-			} {
-				if !strings.Contains(string(page), want) {
-					t.Errorf("Page() lacks %q:\n%s", want, page)
-				}
-			}
-		})
-	}
+	t.Run("in-process frames", func(t *testing.T) { f(t, shared, false) })
+	t.Run("out-of-process frames", func(t *testing.T) {
+		c, err := browser.NewChromium(t.Context(), browser.ChromiumConfig{Policy: testPolicy(), Flags: []string{"--site-per-process"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		f(t, c, true)
+	})
 }
 
 // TestExtractorReadsFramesAndShadowRoots: the built-in extractor answers

@@ -94,7 +94,7 @@ type observer struct {
 func (o *observer) view(ctx context.Context, f frameRef, depth int) (frameView, error) {
 	o.t.tagOwners(ctx, f)
 	args, _ := json.Marshal(map[string]any{"start": o.next, "top": f.main})
-	v, err := evalIn[frameView](o.t, ctx, f, "observing the page", observeJS+"("+string(args)+")")
+	v, err := evalIn[frameView](o.t, ctx, f, "observing the page", withPrelude(observeJS, string(args)))
 	if err != nil {
 		return v, err
 	}
@@ -205,9 +205,7 @@ func (t *chromiumTab) inlineFrames(ctx context.Context, html string, depth int, 
 		if depth > maxFrameDepth || *n >= maxFrames {
 			continue
 		}
-		t.mu.Lock()
-		ref, ok := t.ref(id)
-		t.mu.Unlock()
+		ref, ok := t.lockedRef(id)
 		if !ok {
 			continue
 		}

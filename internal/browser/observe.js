@@ -1,55 +1,34 @@
 // The observation script: evaluated in each frame of the page before each
-// observation, it (re)defines errand's helpers and returns the compact view
-// of the frame's viewport. One walk over the DOM, no libraries: it must be
-// fast on large pages and cheap in tokens. Interactive elements get a
-// number kept in the data-errand-id attribute, stable while the document
-// lives, which the actions (click, type, select) use; numbers start at
-// args.start, so that the frames of a page never share one. Open shadow
-// roots are walked as part of their host. An iframe shows as a placeholder
-// (\u0001F<n>\u0001, n its index in frames) where the Go side puts the
-// frame's own view.
-((args) => {
+// observation, with the helpers of prelude.js, it (re)defines errand's
+// action helpers and returns the compact view of the frame's viewport. One
+// walk over the DOM, no libraries: it must be fast on large pages and
+// cheap in tokens. Interactive elements get a number kept in the
+// data-errand-id attribute, stable while the document lives, which the
+// actions (click, type, select) use; numbers start at args.start, so that
+// the frames of a page never share one. Open shadow roots are walked as
+// part of their host. An iframe shows as a placeholder (\u0001F<n>\u0001,
+// n its index in frames) where the Go side puts the frame's own view.
+((lib, args) => {
   const MAX_LABEL = 120;
   const MAX_HREF = 80;
   const MAX_OPTIONS = 25;
   const MAX_TEXT = 24000;
   const SKIP = new Set(['SCRIPT', 'STYLE', 'NOSCRIPT', 'TEMPLATE', 'HEAD', 'META', 'LINK', 'TITLE',
     'SVG', 'CANVAS', 'OBJECT', 'EMBED', 'VIDEO', 'AUDIO', 'MAP', 'PICTURE', 'IMG']);
-  const ROLES = /^(button|link|checkbox|radio|tab|menuitem|menuitemcheckbox|menuitemradio|option|switch|combobox|textbox|searchbox|slider|spinbutton|treeitem)$/;
   const CONTROLS = 'a[href],button,input,select,textarea,[role=button],[role=link],[contenteditable=""],[contenteditable=true]';
 
-  const state = window.__errandState || (window.__errandState = { next: 1, els: new Map() });
+  const { state, clean, cut, interactive, shows } = lib;
   state.next = Math.max(state.next, args.start || 1);
   const shown = [];
   const frames = [];
 
-  const clean = (s) => (s || '').replace(/\s+/g, ' ').trim();
-  const cut = (s, n) => (s.length > n ? s.slice(0, n - 1) + '…' : s);
   const quote = (s) => '"' + s.replace(/\\/g, '\\\\').replace(/"/g, '\\"') + '"';
   const bare = (s) => (/^[^\s"'<>=`]+$/.test(s) ? s : quote(s));
 
   function numberOf(el) {
-    let id = Number(el.getAttribute('data-errand-id'));
-    // A cloned node carries its original's number: give it its own.
-    if (!id || state.els.get(id) !== el) {
-      id = state.next++;
-      el.setAttribute('data-errand-id', String(id));
-      state.els.set(id, el);
-    }
+    const id = lib.numberOf(el);
     shown.push(id);
     return id;
-  }
-
-  function interactive(el, tag) {
-    switch (tag) {
-      case 'A': return el.hasAttribute('href');
-      case 'BUTTON': case 'SELECT': case 'TEXTAREA': case 'SUMMARY': return true;
-      case 'INPUT': return el.type !== 'hidden';
-    }
-    if (el.isContentEditable && !(el.parentElement && el.parentElement.isContentEditable)) return true;
-    const role = el.getAttribute('role');
-    if (role && ROLES.test(role)) return true;
-    return el.hasAttribute('onclick');
   }
 
   function textOf(el) {
@@ -64,25 +43,10 @@
     return cut(t, MAX_LABEL);
   }
 
+  // A field's label, or else its aria-label or title.
   function labelOf(el) {
-    const by = el.getAttribute('aria-labelledby');
-    if (by) {
-      const t = clean(by.split(/\s+/).map((id) => {
-        const n = document.getElementById(id);
-        return n ? n.innerText || n.textContent : '';
-      }).join(' '));
-      if (t) return cut(t, MAX_LABEL);
-    }
-    if (el.labels && el.labels.length) {
-      const l = el.labels[0];
-      let t = l.innerText || l.textContent || '';
-      // A label that wraps its control also holds the control's own text.
-      if (l.contains(el) && el.tagName === 'SELECT') {
-        for (const o of el.options) t = t.replace(o.text, '');
-      }
-      t = clean(t);
-      if (t) return cut(t, MAX_LABEL);
-    }
+    const l = lib.labelOf(el);
+    if (l) return l;
     const a = clean(el.getAttribute('aria-label') || el.getAttribute('title') || '');
     return a ? cut(a, MAX_LABEL) : '';
   }
@@ -194,13 +158,12 @@
     }
     if (tag === 'IFRAME' || tag === 'FRAME') {
       // Tracking pixels and hidden helpers are not worth a frame's view.
-      const r = el.getBoundingClientRect();
-      if (r.width < 8 || r.height < 8) return;
+      if (!shows(el)) return;
       frames.push({ id: el.__errandFrameId || '', src: el.src || '' });
       push('\n\u0001F' + (frames.length - 1) + '\u0001\n');
       return;
     }
-    if (interactive(el, tag)) {
+    if (interactive(el)) {
       const id = numberOf(el);
       const leaf = tag !== 'SUMMARY' && (tag === 'A' || tag === 'BUTTON' || isControl || el.isContentEditable ||
         !el.querySelector(CONTROLS));
@@ -252,101 +215,9 @@
   if (text || args.top) lines.push(text || '(nothing visible in the viewport)');
   if (args.top && below > 4) lines.push(note(below, 'below'));
 
-  // Helpers for the actions, redefined with each observation because a
-  // new document starts without them.
-  window.__errandElement = (id) => {
-    const el = state.els.get(id);
-    if (!el || !el.isConnected) throw new Error('there is no element [' + id + '] on the page any more (observe the page again)');
-    return el;
-  };
-  window.__errandLocate = (id) => {
-    const el = state.els.get(id);
-    if (!el || !el.isConnected) return { found: false };
-    el.scrollIntoView({ block: 'center', inline: 'center', behavior: 'instant' });
-    const r = el.getBoundingClientRect();
-    const x = r.left + r.width / 2;
-    const y = r.top + r.height / 2;
-    const root = el.getRootNode();
-    const top = (root.elementFromPoint ? root : document).elementFromPoint(x, y);
-    const hit = r.width > 0 && r.height > 0 && !!top && (top === el || el.contains(top));
-    // now: an action follows; what the page scheduled before it is not
-    // waited for after it (settle.js).
-    return { found: true, tag: el.tagName.toLowerCase(), x, y, hit, text: clean(el.innerText).slice(0, 80), now: Date.now() };
-  };
-  const nativeSetter = (el) => {
-    const proto = el.tagName === 'TEXTAREA' ? HTMLTextAreaElement.prototype
-      : el.tagName === 'SELECT' ? HTMLSelectElement.prototype : HTMLInputElement.prototype;
-    return Object.getOwnPropertyDescriptor(proto, 'value').set;
-  };
-  const fire = (el, type) => el.dispatchEvent(new Event(type, { bubbles: true }));
-  window.__errandClear = (id) => {
-    const el = window.__errandElement(id);
-    el.focus();
-    if (el.tagName === 'INPUT' || el.tagName === 'TEXTAREA') {
-      if (['checkbox', 'radio', 'file', 'submit', 'button', 'reset', 'image'].includes(el.type)) {
-        throw new Error('[' + id + '] is a ' + el.type + ' input: click it instead of typing');
-      }
-      if (el.value !== '') {
-        // The prototype's setter, so that frameworks tracking the value
-        // (React) notice the change.
-        nativeSetter(el).call(el, '');
-        fire(el, 'input');
-      }
-    } else if (el.isContentEditable) {
-      document.execCommand('selectAll', false);
-      document.execCommand('delete', false);
-    } else if (el.tagName === 'SELECT') {
-      throw new Error('[' + id + '] is a select: use select with one of its options');
-    } else {
-      throw new Error('[' + id + '] is a ' + el.tagName.toLowerCase() + ', not a text field');
-    }
-    return true;
-  };
-  window.__errandEnsureValue = (id, text) => {
-    const el = window.__errandElement(id);
-    if ((el.tagName === 'INPUT' || el.tagName === 'TEXTAREA') && el.value !== text) {
-      nativeSetter(el).call(el, text);
-      fire(el, 'input');
-      fire(el, 'change');
-    }
-    return true;
-  };
-  window.__errandSelect = (id, value) => {
-    const el = window.__errandElement(id);
-    if (el.tagName !== 'SELECT') throw new Error('[' + id + '] is not a select');
-    const opts = Array.from(el.options);
-    const want = clean(value).toLowerCase();
-    const o = opts.find((o) => o.value === value) || opts.find((o) => clean(o.text) === clean(value)) ||
-      opts.find((o) => clean(o.text).toLowerCase() === want) ||
-      opts.find((o) => clean(o.text).toLowerCase().includes(want));
-    if (!o) {
-      throw new Error('[' + id + '] has no option ' + JSON.stringify(value) + '; its options are: ' +
-        opts.slice(0, 40).map((o) => JSON.stringify(clean(o.text))).join(', '));
-    }
-    el.focus();
-    nativeSetter(el).call(el, o.value);
-    o.selected = true;
-    fire(el, 'input');
-    fire(el, 'change');
-    return clean(o.text);
-  };
-  window.__errandScroll = (pages) => {
-    const se = document.scrollingElement || document.documentElement;
-    if (se.scrollHeight > innerHeight + 1) {
-      window.scrollBy({ top: pages * innerHeight, behavior: 'instant' });
-      return true;
-    }
-    // The page does not scroll but a panel in it does (app layouts).
-    let best = null;
-    for (const el of document.querySelectorAll('*')) {
-      if (el.scrollHeight > el.clientHeight + 1 && el.clientHeight > 100) {
-        const oy = getComputedStyle(el).overflowY;
-        if ((oy === 'auto' || oy === 'scroll') && (!best || el.clientHeight > best.clientHeight)) best = el;
-      }
-    }
-    if (best) best.scrollBy({ top: pages * best.clientHeight, behavior: 'instant' });
-    return true;
-  };
+  // The actions' helpers, redefined with each observation because a new
+  // document starts without them.
+  lib.installActions();
 
   return { url: location.href, title: document.title, text: lines.join('\n'), next: state.next, ids: shown, frames };
 })

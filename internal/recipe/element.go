@@ -36,9 +36,13 @@ type Element struct {
 	// Context is the heading of the nearest section around the element
 	// (a product card's name, a form's legend).
 	Context string `json:"context,omitempty"`
-	// Frame is the path of the frame holding the element, "" for the top
-	// document.
+	// Frame is where the frame holding the element stands on the page, ""
+	// for the top document: its position, from 1, among the frames its
+	// parent document shows, after the parent's own ("2", "1/3").
 	Frame string `json:"frame,omitempty"`
+	// FrameURL is the URLPattern of the frame's document, "" for the top
+	// document.
+	FrameURL string `json:"frameUrl,omitempty"`
 }
 
 // Candidate is an element of the live page that a recorded Element could
@@ -68,6 +72,9 @@ func (e Element) String() string {
 	}
 	if e.Context != "" && Normalize(e.Context) != Normalize(name) {
 		s += fmt.Sprintf(" (in %q)", clipText(e.Context, 60))
+	}
+	if e.FrameURL != "" {
+		s += " in the frame " + e.FrameURL
 	}
 	return s
 }
@@ -103,22 +110,32 @@ type Match struct {
 // Refind decides which live candidate is the recorded element. It never
 // guesses: a candidate is the element when it has the element's identity
 // (its role, and its accessible name, or for a form field its label or
-// its name attribute) and is the only visible one that has it; when
-// several have it, a stable id or test id, the heading of its section, or
-// an unchanged structure (as many alike as recorded, and the one at the
-// recorded position on the recorded path) must single one out, else the
-// answer is Ambiguous. Where or how the page moved it (another CSS path,
-// another position) does not matter when its identity is unique.
+// its name attribute, in the top document or in a frame of the same URL
+// pattern) and is the only visible one that has it; when several have it,
+// a stable id or test id, the heading of its section, or an unchanged
+// structure (as many alike as recorded, and the one at the recorded
+// position on the recorded path) must single one out, else the answer is
+// Ambiguous. Where or how the page moved it (another CSS path, another
+// position, another place among the frames) does not matter when its
+// identity is unique; when frames alike hold it, only the one at the
+// recorded place among the frames counts.
 func Refind(want Element, live []Candidate) Match {
 	var shown, hidden []Candidate
 	for _, c := range live {
-		if c.Frame != want.Frame || !sameIdentity(want, c.Element) {
+		if !sameFrame(want, c.Element) || !sameIdentity(want, c.Element) {
 			continue
 		}
 		if c.Visible {
 			shown = append(shown, c)
 		} else {
 			hidden = append(hidden, c)
+		}
+	}
+	if inFrames(shown) > 1 {
+		shown = filter(shown, func(c Candidate) bool { return c.Frame == want.Frame })
+		if len(shown) == 0 {
+			return Match{Verdict: Ambiguous, Why: fmt.Sprintf(
+				"frames like the recorded one hold %s, and none stands where the recorded one stood", want)}
 		}
 	}
 	switch {
@@ -162,6 +179,24 @@ func singleOut(want Element, shown []Candidate) (Candidate, bool) {
 		return shown[want.Index], true
 	}
 	return Candidate{}, false
+}
+
+// sameFrame reports whether c is where want could be: both in the top
+// document, or both in frames of the same URL pattern.
+func sameFrame(want, c Element) bool {
+	if want.Frame == "" || c.Frame == "" {
+		return want.Frame == c.Frame
+	}
+	return SamePage(want.FrameURL, c.FrameURL) || SamePage(c.FrameURL, want.FrameURL)
+}
+
+// inFrames counts the documents the candidates are in.
+func inFrames(cs []Candidate) int {
+	seen := map[string]bool{}
+	for _, c := range cs {
+		seen[c.Frame] = true
+	}
+	return len(seen)
 }
 
 func filter(cs []Candidate, keep func(Candidate) bool) []Candidate {

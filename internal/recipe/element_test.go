@@ -9,12 +9,19 @@ func button(id int, name, context, css string) Candidate {
 	return Candidate{ID: id, Visible: true, Element: Element{Role: "button", Name: name, Tag: "button", Context: context, CSS: css}}
 }
 
+// framed puts a candidate in the frame at path whose URL pattern is url.
+func framed(c Candidate, path, url string) Candidate {
+	c.Frame, c.FrameURL = path, url
+	return c
+}
+
 func TestRefind(t *testing.T) {
 	buy := Element{Role: "button", Name: "Buy", Tag: "button", Context: "Blue mug", CSS: "main > div:nth-of-type(1) > button", Count: 1}
 	signIn := Element{Role: "button", Name: "Sign in", Tag: "button", CSS: "form > button", Count: 1}
 	email := Element{Role: "textbox", Label: "Email", Tag: "input", Attrs: map[string]string{"name": "email", "type": "email"}, Count: 1}
 	addToCart := Element{Role: "button", Name: "Add to cart", Tag: "button", CSS: "li:nth-of-type(2) > button", Index: 1, Count: 3}
 	small := Element{Role: "radio", Label: "Small", Tag: "input", Attrs: map[string]string{"name": "size", "value": "s"}, Count: 1}
+	pay := Element{Role: "button", Name: "Pay", Tag: "button", CSS: "form > button", Count: 1, Frame: "1", FrameURL: "https://pay.test/checkout/*"}
 
 	cases := []struct {
 		name string
@@ -50,7 +57,16 @@ func TestRefind(t *testing.T) {
 			[]Candidate{{ID: 3, Visible: true, Element: Element{Role: "textbox", Label: "Phone", Attrs: map[string]string{"name": "phone"}}}, {ID: 4, Visible: true, Element: Element{Role: "textbox", Label: "Email", Attrs: map[string]string{"name": "email"}}}}, Found, 4},
 		{"a radio of the group by its value", small,
 			[]Candidate{{ID: 1, Visible: true, Element: Element{Role: "radio", Label: "Large size", Attrs: map[string]string{"name": "size", "value": "l"}}}, {ID: 2, Visible: true, Element: Element{Role: "radio", Label: "Small size", Attrs: map[string]string{"name": "size", "value": "s"}}}}, Found, 2},
-		{"in another frame", Element{Role: "button", Name: "Pay", Frame: "iframe:1", Count: 1}, []Candidate{button(1, "Pay", "", "")}, NotFound, 0},
+		{"in the page, not in the recorded frame", pay, []Candidate{button(1, "Pay", "", "form > button")}, NotFound, 0},
+		{"in a frame, not in the page", signIn, []Candidate{framed(button(1, "Sign in", "", "form > button"), "1", "https://idp.test/embed")}, NotFound, 0},
+		{"in its frame", pay, []Candidate{button(1, "Pay", "", "nav > button"), framed(button(2, "Pay", "", "form > button"), "1", "https://pay.test/checkout/*")}, Found, 2},
+		{"its frame moved among the frames (an ad's frame added before it)", pay,
+			[]Candidate{framed(button(1, "Pay", "", "div > button"), "1", "https://ads.test/banner"), framed(button(2, "Pay", "", "form > button"), "2", "https://pay.test/checkout/*")}, Found, 2},
+		{"in a frame of another site", pay, []Candidate{framed(button(1, "Pay", "", "form > button"), "1", "https://evil.test/checkout/*")}, NotFound, 0},
+		{"frames alike: the one at the recorded place", pay,
+			[]Candidate{framed(button(1, "Pay", "", "form > button"), "1", "https://pay.test/checkout/*"), framed(button(2, "Pay", "", "form > button"), "2", "https://pay.test/checkout/*")}, Found, 1},
+		{"frames alike, none at the recorded place", pay,
+			[]Candidate{framed(button(1, "Pay", "", "form > button"), "2", "https://pay.test/checkout/*"), framed(button(2, "Pay", "", "form > button"), "3", "https://pay.test/checkout/*")}, Ambiguous, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -72,6 +88,10 @@ func TestElementString(t *testing.T) {
 	}
 	f := Element{Role: "textbox", Label: "Email"}
 	if got := f.String(); got != `textbox "Email"` {
+		t.Errorf("String = %s", got)
+	}
+	f.Frame, f.FrameURL = "1", "https://idp.test/embed"
+	if got := f.String(); got != `textbox "Email" in the frame https://idp.test/embed` {
 		t.Errorf("String = %s", got)
 	}
 }
