@@ -229,7 +229,7 @@ func TestRedeliver(t *testing.T) {
 	other := newReceiver(t, nil)
 	srv := startServer(t, "")
 	sid, tid := srv.runTask(t, map[string]any{"taskDetails": "read", "startingPoint": site.URL + "/news",
-		"webhook": map[string]any{"name": "r", "url": rc.URL, "auth": "Bearer redeliver-secret", "submittedData": "full_response"}})
+		"webhook": map[string]any{"name": "r", "url": rc.URL + "/in?token=first-query-s3cret", "auth": "Bearer redeliver-secret", "submittedData": "full_response"}})
 	first := rc.waitN(t, 1, 20*time.Second)[0]
 	path := "/task/" + sid + "/" + tid + "/deliveries/redeliver"
 
@@ -237,17 +237,23 @@ func TestRedeliver(t *testing.T) {
 	if code != 200 || m["success"] != true {
 		t.Fatalf("redeliver: %d %v", code, m)
 	}
+	if m["url"] != rc.URL+"/in?token=[redacted]" {
+		t.Errorf("the redeliver answer shows url %v", m["url"])
+	}
 	again := rc.waitN(t, 2, 20*time.Second)[1]
 	if again.Header.Get("webhook-id") != first.Header.Get("webhook-id") || !bytes.Equal(again.Body, first.Body) {
 		t.Errorf("redelivery differs: id %q vs %q", again.Header.Get("webhook-id"), first.Header.Get("webhook-id"))
 	}
-	code, m = srv.call(t, "POST", path, map[string]any{"url": other.URL + "/new"})
-	if code != 200 {
+	code, m = srv.call(t, "POST", path, map[string]any{"url": other.URL + "/new?sig=moved-query-s3cret&v=2"})
+	if code != 200 || m["url"] != other.URL+"/new?sig=[redacted]&v=[redacted]" {
 		t.Fatalf("redeliver to a new url: %d %v", code, m)
 	}
 	moved := other.waitN(t, 1, 20*time.Second)[0]
 	if moved.Header.Get("webhook-id") != first.Header.Get("webhook-id") || moved.Header.Get("Authorization") != "Bearer redeliver-secret" {
 		t.Errorf("redelivery to a new URL: headers %v", moved.Header)
+	}
+	if first.Path != "/in" || moved.Path != "/new" {
+		t.Errorf("the receivers were sent to %s and %s", first.Path, moved.Path)
 	}
 	code, m = srv.call(t, "POST", path, map[string]any{"url": "https://169.254.169.254/latest/meta-data"})
 	if code != 400 || m["details"].(map[string]any)["/url"] == nil {
@@ -256,6 +262,18 @@ func TestRedeliver(t *testing.T) {
 	atts := srv.attempts(t, sid, tid, 3, 10*time.Second)
 	if len(atts) != 3 {
 		t.Errorf("attempts = %v, want 3 (original and two redeliveries)", atts)
+	}
+	// The queries carried tokens: the deliveries list shows their names
+	// only, and the logs not even those.
+	for i, want := range []string{rc.URL + "/in?token=[redacted]", rc.URL + "/in?token=[redacted]", other.URL + "/new?sig=[redacted]&v=[redacted]"} {
+		if i < len(atts) && atts[i]["url"] != want {
+			t.Errorf("attempt %d shows url %v, want %s", i+1, atts[i]["url"], want)
+		}
+	}
+	for _, secret := range []string{"first-query-s3cret", "moved-query-s3cret"} {
+		if strings.Contains(srv.logs.String(), secret) {
+			t.Errorf("the logs hold the query token %q", secret)
+		}
 	}
 
 	// A task without a webhook has nothing to redeliver.

@@ -29,6 +29,9 @@ func TestHelpPerCommand(t *testing.T) {
 		{[]string{"run"}, append(slices.Clone(agent), "url", "output-type", "schema", "webhook", "max-duration"), agentEnv},
 		{[]string{"keys", "create"}, []string{"name", "data", "database-url"}, []string{"ERRAND_DATA", "ERRAND_DATABASE_URL"}},
 		{[]string{"listen"}, []string{"addr", "secret", "forward"}, nil},
+		{[]string{"mcp"}, append(slices.Clone(agent), "server", "data", "database-url", "workers", "session-idle", "shutdown-grace"),
+			append(slices.Clone(agentEnv), "ERRAND_SERVER", "ERRAND_DATA", "ERRAND_DATABASE_URL", "ERRAND_WORKERS", "ERRAND_SESSION_IDLE",
+				"ERRAND_SHUTDOWN_GRACE", "ERRAND_API_KEY", "ERRAND_SECRETS_KEY")},
 		{[]string{"version"}, nil, nil},
 	}
 	flagLine := regexp.MustCompile(`(?m)^  --([a-z-]+)`)

@@ -37,6 +37,11 @@ func elemID(t *testing.T, obs, pattern string) int {
 	return n
 }
 
+// signInPage is a sign-in form for signIn to fill.
+const signInPage = `<html><head><title>Sign in</title></head><body><h1>Sign in</h1>
+<form method=post action=/login><label>Email <input name=email type=email></label>
+<label>Password <input name=password type=password></label><button type=submit>Sign in</button></form></body></html>`
+
 // signIn is the fake model's turn that types the {{email}} and
 // {{password}} secrets into the page's sign-in form and submits it.
 func signIn(t *testing.T, promptTokens, completionTokens int64) func(modeltest.Request) modeltest.Reply {
@@ -58,11 +63,7 @@ func TestModelAgentThroughAPI(t *testing.T) {
 	const email, password = "ada@shop.example", "s3cret-Pa55-word"
 	posted := make(chan url.Values, 1)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, `<html><head><title>Sign in</title></head><body><h1>Sign in</h1>
-<form method=post action=/login><label>Email <input name=email type=email></label>
-<label>Password <input name=password type=password></label><button type=submit>Sign in</button></form></body></html>`)
-	})
+	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, signInPage) })
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		r.ParseForm()
 		posted <- r.PostForm

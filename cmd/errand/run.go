@@ -21,6 +21,7 @@ Usage:
   errand run [flags] "instruction"  run one task in-process and print its steps and result
   errand keys create --name NAME    create an API key (printed once)
   errand listen [flags]             a local webhook receiver that prints deliveries
+  errand mcp [flags]                errand's MCP tools over stdio, for an assistant or IDE
   errand version                    print the version
 
 Run "errand <command> --help" for a command's flags and the environment
@@ -44,6 +45,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runOnce(ctx, args[1:], getenv, stdout, stderr)
 	case "listen":
 		return listen(ctx, args[1:], stdout, stderr)
+	case "mcp":
+		return mcpStdio(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "version", "--version", "-v":
 		c := newCommand("version", "", "Print errand's version.", getenv)
 		if err := c.parse(args[1:], stdout, stderr); err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/errandhq/errand/internal/engine"
 	"github.com/errandhq/errand/internal/httpapi"
 	"github.com/errandhq/errand/internal/node"
 	"github.com/errandhq/errand/internal/task"
@@ -88,49 +89,36 @@ func runOnce(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	live := isTerminal(stdout)
-	shown := 0
-	for {
-		changed, stop := a.Engine.Changes(t.ID)
-		steps, _ := a.Engine.Steps(ctx, t.ID)
-		for _, s := range steps[shown:] {
-			line := fmt.Sprintf("step %d  %-9s %s", s.N, s.Action, stepDetail(s))
-			if live {
-				fmt.Fprintf(stdout, "\r\033[K%s", line)
-			} else {
-				fmt.Fprintln(stdout, line)
-			}
-		}
-		shown = len(steps)
-		cur, err := a.Engine.Task(ctx, t.TenantID, t.SessionID, t.ID)
-		if err != nil {
-			stop()
-			return err
-		}
-		if cur.Status.Final() || cur.Status == task.StatusGuardrail {
-			stop()
-			if live {
-				fmt.Fprintln(stdout)
-			}
-			if spec.Webhook != nil {
-				waitForAttempt(ctx, a, cur, stderr)
-			}
-			out, _ := json.MarshalIndent(httpapi.TaskAnswer(cur), "", "  ")
-			fmt.Fprintln(stdout, string(out))
-			if cur.Status != task.StatusCompleted {
-				fmt.Fprintf(stderr, "errand run: task %s: %s %s\n", cur.Status, cur.ErrorCode, cur.ErrorMessage)
-				return exitCode(1)
+	cur, err := a.Engine.Follow(ctx, engine.FollowParams{
+		TenantID: t.TenantID, SessionID: t.SessionID, TaskID: t.ID, Poll: 250 * time.Millisecond,
+		Each: func(_ task.Task, steps []task.Step) error {
+			for _, s := range steps {
+				line := fmt.Sprintf("step %d  %-9s %s", s.N, s.Action, stepDetail(s))
+				if live {
+					fmt.Fprintf(stdout, "\r\033[K%s", line)
+				} else {
+					fmt.Fprintln(stdout, line)
+				}
 			}
 			return nil
-		}
-		select {
-		case <-ctx.Done():
-			stop()
-			return ctx.Err()
-		case <-changed:
-		case <-time.After(250 * time.Millisecond):
-		}
-		stop()
+		},
+	})
+	if err != nil {
+		return err
 	}
+	if live {
+		fmt.Fprintln(stdout)
+	}
+	if spec.Webhook != nil {
+		waitForAttempt(ctx, a, cur, stderr)
+	}
+	out, _ := json.MarshalIndent(httpapi.TaskAnswer(cur), "", "  ")
+	fmt.Fprintln(stdout, string(out))
+	if cur.Status != task.StatusCompleted {
+		fmt.Fprintf(stderr, "errand run: task %s: %s %s\n", cur.Status, cur.ErrorCode, cur.ErrorMessage)
+		return exitCode(1)
+	}
+	return nil
 }
 
 func stepDetail(s task.Step) string {

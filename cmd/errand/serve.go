@@ -56,6 +56,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	// MCP clients keep an event stream open: end their sessions as the
+	// shutdown begins rather than wait the grace period out for them.
+	srv.RegisterOnShutdown(n.MCP.Close)
 	retention, stopRetention := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRetention()
 	go n.Retention.Run(retention)

@@ -30,9 +30,10 @@ import (
 // Timings of waiting for a page. Each is an upper bound, never a sleep: the
 // wait ends as soon as the page is ready.
 const (
-	// navStartWindow is how long an action (click, Enter) is watched for
-	// starting a navigation. Chromium reports a requested navigation while
-	// it dispatches the input event, so this is short.
+	// navStartWindow is how long Back is watched for starting a
+	// navigation. Chromium reports a requested navigation right after the
+	// command, so this is short. (The page's own actions need no window:
+	// the page tells when it begins to navigate, see settle.js.)
 	navStartWindow = 30 * time.Millisecond
 	// netQuiet is how long no request may have started or ended for the
 	// network to count as quiet: a script that arrives starts drawing
@@ -360,18 +361,35 @@ func (t *chromiumTab) waitFor(ctx context.Context, d time.Duration, cond func() 
 // or ended for netQuiet, and in every frame the settle tracker (settle.js)
 // seeing no pending work and no layout-affecting DOM change for domQuiet.
 // A page that does not settle in time is read as it is.
-func (t *chromiumTab) waitSettled(ctx context.Context) {
+func (t *chromiumTab) waitSettled(ctx context.Context) { t.waitSettledOrNav(ctx, nil) }
+
+// waitSettledOrNav is waitSettled after an action that may navigate: it
+// returns true as soon as a navigation of the main frame begins (counted
+// past *from), for the caller to follow it. The page tells of a
+// navigation it begins at once (settle.js), so a click that does not
+// navigate is not held for a navigation that might have begun.
+func (t *chromiumTab) waitSettledOrNav(ctx context.Context, from *uint64) bool {
 	deadline := time.Now().Add(time.Duration(t.settleD.Load()))
 	for {
 		now := time.Now()
+		if from != nil {
+			t.mu.Lock()
+			started := t.starts > *from
+			t.mu.Unlock()
+			if started {
+				return true
+			}
+		}
 		if ctx.Err() != nil || !now.Before(deadline) {
-			return
+			return false
 		}
 		wait, netBusy := t.netWait(now)
 		if !netBusy && wait == 0 {
-			st, ok := t.checkFrames(ctx, deadline)
+			// A navigation the page announced counts while an action's
+			// may begin one; after a load it is over (or was a download).
+			st, ok := t.checkFrames(ctx, deadline, from != nil)
 			if !ok || st.Ready {
-				return
+				return false
 			}
 			wait = time.Duration(st.Wait) * time.Millisecond
 		}
@@ -433,14 +451,14 @@ type settleState struct {
 // and each cross-origin frame's. ok is false when the deadline passed
 // while asking (a page too busy to answer is read as it is; a hung one is
 // found by the next call).
-func (t *chromiumTab) checkFrames(ctx context.Context, deadline time.Time) (settleState, bool) {
+func (t *chromiumTab) checkFrames(ctx context.Context, deadline time.Time, navs bool) (settleState, bool) {
 	within := time.Until(deadline)
 	if within <= 0 {
 		return settleState{}, false
 	}
 	t.mu.Lock()
-	expr := fmt.Sprintf(`window.__errandSettle ? window.__errandSettle.check(%d, %d, %d) : {ready: true}`,
-		domQuiet.Milliseconds(), within.Milliseconds(), t.epoch)
+	expr := fmt.Sprintf(`window.__errandSettle ? window.__errandSettle.check(%d, %d, %d, %t) : {ready: true}`,
+		domQuiet.Milliseconds(), within.Milliseconds(), t.epoch, navs)
 	frames := t.settleFrames()
 	t.mu.Unlock()
 	var st settleState
@@ -717,13 +735,9 @@ func (t *chromiumTab) stopLoading() {
 // new page like Navigate does; else for the page to settle (what the
 // action set off: a fetch, a timer, a redraw).
 func (t *chromiumTab) settle(ctx context.Context, starts uint64, what string) error {
-	if t.waitFor(ctx, navStartWindow, func() bool { return t.starts > starts }) {
+	if t.waitSettledOrNav(ctx, &starts) {
 		return t.finishLoad(ctx, what, starts)
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	t.waitSettled(ctx)
 	return ctx.Err()
 }
 
@@ -969,7 +983,13 @@ func (t *chromiumTab) Back(ctx context.Context) error {
 	if err = t.hung(err); err != nil {
 		return err
 	}
-	return t.settle(ctx, starts, "going back to "+prev.URL)
+	// A history step taken from outside the page may not announce itself
+	// in the page (settle.js): watch for it a moment.
+	if t.waitFor(ctx, navStartWindow, func() bool { return t.starts > starts }) {
+		return t.finishLoad(ctx, "going back to "+prev.URL, starts)
+	}
+	t.waitSettled(ctx)
+	return ctx.Err()
 }
 
 // Wait lets the page work for d (animations, late content).

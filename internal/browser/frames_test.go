@@ -36,6 +36,8 @@ func framesSite(t *testing.T, refusedURL string) (base func(host string) string,
 <iframe src="`+base("pay.test")+`/card" title="Payment" style="width:600px;height:260px"></iframe>
 <iframe src="`+refusedURL+`/tracker" style="width:300px;height:60px"></iframe>
 <iframe src="`+strings.Replace(refusedURL, "http:", "https:", 1)+`/widget" style="width:300px;height:60px"></iframe>
+<iframe src="/pixel" width=1 height=1 style="border:0"></iframe>
+<iframe src="/blank" style="width:300px;height:40px"></iframe>
 <shop-rating></shop-rating>
 <script>
 customElements.define('shop-stars', class extends HTMLElement {
@@ -54,6 +56,8 @@ customElements.define('shop-rating', class extends HTMLElement {
   }
 });
 </script>`)(w, r)
+		case "shop.test GET /pixel", "shop.test GET /blank":
+			html(``)(w, r)
 		case "shop.test GET /newsletter":
 			html(`<form method=post action=/newsletter><label>Newsletter email <input name=email type=email></label> <button>Subscribe</button></form>`)(w, r)
 		case "shop.test POST /newsletter":
@@ -130,6 +134,9 @@ func TestFramesAndShadowRoots(t *testing.T) {
 			}
 			if n := hits.Load(); n != 0 {
 				t.Errorf("the refused address got %d requests", n)
+			}
+			if strings.Contains(obs.Text, "/pixel") || strings.Contains(obs.Text, "/blank") || strings.Contains(obs.Text, "\n\n") {
+				t.Errorf("a tracking pixel or an empty frame shows:\n%s", obs.Text)
 			}
 			seen := map[string]bool{}
 			for _, m := range regexp.MustCompile(`\[(\d+)\]`).FindAllStringSubmatch(obs.Text, -1) {

@@ -106,6 +106,14 @@ func (o *observer) view(ctx context.Context, f frameRef, depth int) (frameView, 
 		ph := fmt.Sprintf("\x01F%d\x01", k)
 		v.Text = strings.Replace(v.Text, ph, o.frame(ctx, fr.ID, fr.Src, depth+1), 1)
 	}
+	if len(v.Frames) > 0 {
+		// A frame that shows nothing leaves its line empty; observe.js
+		// writes no empty lines of its own.
+		for strings.Contains(v.Text, "\n\n") {
+			v.Text = strings.ReplaceAll(v.Text, "\n\n", "\n")
+		}
+		v.Text = strings.Trim(v.Text, "\n")
+	}
 	return v, nil
 }
 
@@ -142,6 +150,9 @@ func (o *observer) frame(ctx context.Context, id cdp.FrameID, src string, depth 
 			return head + " ---"
 		}
 		return head + ": could not be read ---"
+	}
+	if v.Text == "" {
+		return "" // nothing of it shows
 	}
 	return head + " ---\n" + v.Text + "\n--- end of frame ---"
 }

@@ -193,6 +193,9 @@
       }
     }
     if (tag === 'IFRAME' || tag === 'FRAME') {
+      // Tracking pixels and hidden helpers are not worth a frame's view.
+      const r = el.getBoundingClientRect();
+      if (r.width < 8 || r.height < 8) return;
       frames.push({ id: el.__errandFrameId || '', src: el.src || '' });
       push('\n\u0001F' + (frames.length - 1) + '\u0001\n');
       return;
@@ -246,7 +249,7 @@
     (px / VH).toFixed(1) + ' pages) more ' + where;
   const lines = [];
   if (args.top && above > 4) lines.push(note(above, 'above'));
-  lines.push(text || (args.top ? '(nothing visible in the viewport)' : '(nothing visible in the frame)'));
+  if (text || args.top) lines.push(text || '(nothing visible in the viewport)');
   if (args.top && below > 4) lines.push(note(below, 'below'));
 
   // Helpers for the actions, redefined with each observation because a

@@ -55,8 +55,11 @@
   // has not seen what the page scheduled before: the DOM must have been
   // quiet this long instead.
   const LATE_QUIET = 400;
-  // How long a window.close() is given to take effect.
+  // How long a window.close() is given to take effect, and a navigation
+  // the page began to show in the browser's events.
   const CLOSING = 500;
+  const NAVIGATING = 1000;
+  const DOWNLOADING = 100;
 
   const s = {
     // late: installed after the document began (a page attached to once
@@ -64,7 +67,9 @@
     late: document.readyState !== 'loading' || !!document.body,
     lastChange: now(),
     lastActivity: -Infinity,
+    afterLoad: false, // the load event's handlers have not all run yet
     closing: -Infinity, // when the page called window.close()
+    navigating: -Infinity, // when the page began leaving for another document
     timers: new Map(), // id -> { due, wall }: due time, Date.now() when set
     frames: new Map(), // id -> { at, wall }: requested at
     idles: new Map(), // id -> { at, wall }
@@ -195,6 +200,48 @@
       }
     };
   }
+  // A page leaving for another document (a link, a form, a script setting
+  // location) says so at once, in the navigate event: the Go side then
+  // waits for the new document instead of reading this one.
+  if (W.navigation) {
+    W.navigation.addEventListener('navigate', (e) => {
+      if (e.destination && e.destination.sameDocument) return;
+      // A download stays a download unless its answer is not a file (a
+      // refusal, an error page): it is watched a moment only.
+      s.navigating = e.downloadRequest !== null ? now() - NAVIGATING + DOWNLOADING : now();
+    });
+  }
+  // A form's submission navigates a task later than its submit event:
+  // said at the submit event, once the page's own handlers have let it go
+  // on (this listener, on the window and not capturing, runs after them).
+  const selfTarget = (t) => !t || t === '_self' || t === W.name;
+  W.addEventListener('submit', (e) => {
+    const f = e.target;
+    const target = (e.submitter && e.submitter.getAttribute('formtarget')) || (f && f.getAttribute('target'));
+    if (!e.defaultPrevented && selfTarget(target)) s.navigating = now();
+  });
+  const FormP = W.HTMLFormElement && W.HTMLFormElement.prototype;
+  const origSubmit = FormP && FormP.submit;
+  if (origSubmit) {
+    FormP.submit = function submit() {
+      if (selfTarget(this.getAttribute('target'))) s.navigating = now();
+      return origSubmit.apply(this, arguments);
+    };
+  }
+
+  // What the page's load handlers set off (an application module they
+  // import, its first requests) may take a moment to show: the quiet
+  // window starts once they have all run, in the task after the event.
+  W.addEventListener('load', () => {
+    s.afterLoad = true;
+    const c = new MessageChannel();
+    c.port1.onmessage = () => {
+      s.afterLoad = false;
+      s.lastActivity = now();
+    };
+    origPost.call(c.port2, 0);
+  });
+
   // A page that closes itself is not read in between.
   const origClose = W.close;
   W.close = function close() {
@@ -274,9 +321,10 @@
   // page looks drawn: nothing changed for quiet ms, and no tracked work set
   // since epoch (a Date.now() value) is due within `within` ms (the rest
   // of the settle timeout); requests older than `within` are long polls
-  // and do not count. wait is a hint of how long to wait before asking
-  // again.
-  const check = (quiet, within, epoch) => {
+  // and do not count; with navs, a navigation the page began (and the
+  // browser may not have reported yet) holds it too. wait is a hint of
+  // how long to wait before asking again.
+  const check = (quiet, within, epoch, navs) => {
     const t = now();
     let wait = 0;
     let why = '';
@@ -286,9 +334,17 @@
       wait = q - (t - since);
       why = s.late ? 'late' : 'dom';
     }
+    if (s.afterLoad) {
+      wait = Math.max(wait, 5);
+      why = 'load';
+    }
     if (t - s.closing < CLOSING) {
       wait = Math.max(wait, 20);
       why = 'closing';
+    }
+    if (navs && t - s.navigating < NAVIGATING) {
+      wait = Math.max(wait, 5);
+      why = 'navigating';
     }
     for (const [, timer] of s.timers) {
       if (timer.wall < epoch || timer.due - t > within) continue;
@@ -307,7 +363,7 @@
     }
     let r = { ready: wait === 0, wait: Math.ceil(wait), why };
     for (const c of childTrackers()) {
-      const cr = c.check(quiet, within, epoch);
+      const cr = c.check(quiet, within, epoch, navs);
       if (!cr.ready) r = { ready: false, wait: Math.max(r.wait, cr.wait), why: r.why || cr.why };
     }
     return r;

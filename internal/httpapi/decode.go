@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/errandhq/errand/internal/engine"
 	"github.com/errandhq/errand/internal/netguard"
 	"github.com/errandhq/errand/internal/output"
 	"github.com/errandhq/errand/internal/recipe"
@@ -406,27 +405,6 @@ func (a *api) checkPageURL(raw string) string {
 		}
 	}
 	return ""
-}
-
-// DecodeTask validates a task object (run-task's body) outside the HTTP
-// server, for `errand run`, with the same checks and messages: eng says
-// what its agent can run.
-func DecodeTask(eng *engine.Engine, policy *netguard.Policy, body map[string]any) (task.Spec, error) {
-	data, err := json.Marshal(body)
-	if err != nil {
-		return task.Spec{}, err
-	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
-		return task.Spec{}, err
-	}
-	a := &api{Deps: Deps{Engine: eng, Policy: policy}}
-	probs := problems{}
-	spec := a.decodeTask(newObject("", fields, probs), modeRunTask)
-	if err := probs.err(); err != nil {
-		return task.Spec{}, err
-	}
-	return *spec, nil
 }
 
 var secretFieldName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/errandhq/errand/internal/engine"
 	"github.com/errandhq/errand/internal/task"
 )
 
@@ -16,8 +17,7 @@ import (
 func (a *api) taskEvents(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	tenant, sid, tid := tenantOf(r), r.PathValue("sessionId"), r.PathValue("taskId")
-	t, err := a.Engine.Task(ctx, tenant, sid, tid)
-	if err != nil {
+	if _, err := a.Engine.Task(ctx, tenant, sid, tid); err != nil {
 		return err
 	}
 	rc := http.NewResponseController(w)
@@ -27,50 +27,34 @@ func (a *api) taskEvents(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no") // proxies must not buffer the stream
 	w.WriteHeader(http.StatusOK)
-	// Steps written on other nodes are found by polling.
-	poll := time.NewTicker(500 * time.Millisecond)
-	defer poll.Stop()
 	lastPing := time.Now()
 	sent, status := 0, task.Status("")
-	for {
-		changed, stop := a.Engine.Changes(tid)
-		steps, err := a.Engine.Steps(ctx, t.ID)
-		if err == nil {
-			t, err = a.Engine.Task(ctx, tenant, sid, tid)
-		}
-		if err != nil {
-			stop()
-			return nil // the stream has started: end it
-		}
-		if t.Status != status && !t.Status.Final() && t.Status != task.StatusGuardrail {
-			status = t.Status
-			writeEvent(w, "status", "", map[string]any{"sessionId": sid, "taskId": tid, "status": status})
-		}
-		for _, s := range stepsView(steps[min(sent, len(steps)):]) {
-			sent++
-			writeEvent(w, "step", fmt.Sprint(sent), s)
-		}
-		if t.Status.Final() || t.Status == task.StatusGuardrail {
-			stop()
-			_, body := taskView(t)
-			writeEvent(w, "result", "", body)
-			rc.Flush()
+	t, err := a.Engine.Follow(ctx, engine.FollowParams{
+		TenantID: tenant, SessionID: sid, TaskID: tid,
+		Each: func(t task.Task, steps []task.Step) error {
+			if t.Status != status && !t.Status.Final() && t.Status != task.StatusGuardrail {
+				status = t.Status
+				writeEvent(w, "status", "", map[string]any{"sessionId": sid, "taskId": tid, "status": status})
+			}
+			for _, s := range stepsView(steps) {
+				sent++
+				writeEvent(w, "step", fmt.Sprint(sent), s)
+			}
+			if time.Since(lastPing) > 15*time.Second {
+				fmt.Fprint(w, ": keep-alive\n\n")
+				lastPing = time.Now()
+			}
+			_ = rc.Flush()
 			return nil
-		}
-		if time.Since(lastPing) > 15*time.Second {
-			fmt.Fprint(w, ": keep-alive\n\n")
-			lastPing = time.Now()
-		}
-		rc.Flush()
-		select {
-		case <-ctx.Done():
-			stop()
-			return nil
-		case <-changed:
-		case <-poll.C:
-		}
-		stop()
+		},
+	})
+	if err != nil {
+		return nil // the stream has started (or the client left): end it
 	}
+	_, body := taskView(t)
+	writeEvent(w, "result", "", body)
+	_ = rc.Flush()
+	return nil
 }
 
 func writeEvent(w http.ResponseWriter, event, id string, v any) {

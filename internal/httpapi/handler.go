@@ -41,6 +41,9 @@ type Deps struct {
 	// InlineWait is how long send-message and run-task wait for the task
 	// to end before answering pending. Zero never waits.
 	InlineWait time.Duration
+	// MCP, if set, serves the Model Context Protocol at /mcp (internal/mcp)
+	// to API-key holders. Default nil: /mcp answers 404.
+	MCP http.Handler
 	// Metrics, if set, is served at /metrics.
 	Metrics *metrics.Metrics
 	// RateLimit caps requests per second per API key (0: no limit).
@@ -120,11 +123,7 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if ae.Status >= 500 {
 		a.Logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "code", ae.Code, "err", errOr(ae.Internal, err))
 	}
-	body := map[string]any{"success": false, "error": ae.Message, "code": ae.Code}
-	if len(ae.Details) > 0 {
-		body["details"] = ae.Details
-	}
-	writeJSON(w, ae.Status, body)
+	writeJSON(w, ae.Status, ae.Body())
 }
 
 func errOr(a, b error) error {

@@ -2,10 +2,12 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,37 +33,38 @@ func (a *api) monitors() (*runner.Runner, error) {
 }
 
 func (a *api) createMonitor(w http.ResponseWriter, r *http.Request) error {
-	mr, err := a.monitors()
-	if err != nil {
-		return err
-	}
 	body, err := readBody(w, r)
 	if err != nil {
 		return err
 	}
-	p, err := a.decodeMonitor(mr, body, tenantOf(r))
-	if err != nil {
-		return err
-	}
-	m, err := mr.Create(r.Context(), p)
-	if err != nil {
-		return monitorError(err)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"success": true, "monitorId": m.ID, "nextRunAt": webhook.FormatTime(m.NextRunAt),
-	})
-	return nil
+	return a.answer(w)(a.createMonitorAnswer(r.Context(), tenantOf(r), body))
 }
 
-// DecodeMonitor validates a POST /monitors body outside the HTTP server
-// (for the MCP server), with the same checks, pointers and messages.
-func DecodeMonitor(d Deps, body map[string]json.RawMessage, tenantID string) (runner.CreateParams, error) {
-	a := &api{Deps: d}
+// answer writes an operation's answer, or returns its error.
+func (a *api) answer(w http.ResponseWriter) func(map[string]any, error) error {
+	return func(body map[string]any, err error) error {
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, body)
+		return nil
+	}
+}
+
+func (a *api) createMonitorAnswer(ctx context.Context, tenantID string, body map[string]json.RawMessage) (map[string]any, error) {
 	mr, err := a.monitors()
 	if err != nil {
-		return runner.CreateParams{}, err
+		return nil, err
 	}
-	return a.decodeMonitor(mr, body, tenantID)
+	p, err := a.decodeMonitor(mr, body, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	m, err := mr.Create(ctx, p)
+	if err != nil {
+		return nil, monitorError(err)
+	}
+	return map[string]any{"success": true, "monitorId": m.ID, "nextRunAt": webhook.FormatTime(m.NextRunAt)}, nil
 }
 
 // decodeMonitor reads a new monitor; its problems, from the task decoder
@@ -195,25 +198,28 @@ func compact(raw json.RawMessage) json.RawMessage {
 }
 
 func (a *api) listMonitors(w http.ResponseWriter, r *http.Request) error {
-	mr, err := a.monitors()
-	if err != nil {
-		return err
-	}
-	limit, err := pageLimitParam(r)
-	if err != nil {
-		return err
-	}
-	page, err := mr.List(r.Context(), runner.ListParams{TenantID: tenantOf(r), Cursor: r.URL.Query().Get("cursor"), Limit: limit})
-	if err != nil {
-		return monitorError(err)
-	}
-	writePage(w, "monitors", page.Monitors, monitorView, page.Next)
-	return nil
+	return a.answer(w)(a.listMonitorsAnswer(r.Context(), tenantOf(r), r.URL.Query()))
 }
 
-// writePage answers one page of items as {"success", key: [views],
+func (a *api) listMonitorsAnswer(ctx context.Context, tenantID string, q url.Values) (map[string]any, error) {
+	mr, err := a.monitors()
+	if err != nil {
+		return nil, err
+	}
+	limit, err := pageLimitParam(q)
+	if err != nil {
+		return nil, err
+	}
+	page, err := mr.List(ctx, runner.ListParams{TenantID: tenantID, Cursor: q.Get("cursor"), Limit: limit})
+	if err != nil {
+		return nil, monitorError(err)
+	}
+	return pageAnswer("monitors", page.Monitors, monitorView, page.Next), nil
+}
+
+// pageAnswer is one page of items as {"success", key: [views],
 // "nextCursor"?}.
-func writePage[T any](w http.ResponseWriter, key string, items []T, view func(T) map[string]any, next string) {
+func pageAnswer[T any](key string, items []T, view func(T) map[string]any, next string) map[string]any {
 	out := make([]map[string]any, 0, len(items))
 	for _, it := range items {
 		out = append(out, view(it))
@@ -222,12 +228,12 @@ func writePage[T any](w http.ResponseWriter, key string, items []T, view func(T)
 	if next != "" {
 		body["nextCursor"] = next
 	}
-	writeJSON(w, http.StatusOK, body)
+	return body
 }
 
 // pageLimitParam reads ?limit= (1 to runner.MaxPageLimit).
-func pageLimitParam(r *http.Request) (int, error) {
-	s := r.URL.Query().Get("limit")
+func pageLimitParam(q url.Values) (int, error) {
+	s := q.Get("limit")
 	if s == "" {
 		return 0, nil
 	}
@@ -309,15 +315,18 @@ func (a *api) patchMonitor(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) deleteMonitor(w http.ResponseWriter, r *http.Request) error {
+	return a.answer(w)(a.deleteMonitorAnswer(r.Context(), tenantOf(r), r.PathValue("monitorId")))
+}
+
+func (a *api) deleteMonitorAnswer(ctx context.Context, tenantID, id string) (map[string]any, error) {
 	mr, err := a.monitors()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := mr.Delete(r.Context(), tenantOf(r), r.PathValue("monitorId")); err != nil {
-		return monitorError(err)
+	if err := mr.Delete(ctx, tenantID, id); err != nil {
+		return nil, monitorError(err)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"success": true})
-	return nil
+	return map[string]any{"success": true}, nil
 }
 
 func (a *api) runMonitor(w http.ResponseWriter, r *http.Request) error {
@@ -337,21 +346,23 @@ func (a *api) runMonitor(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) monitorRuns(w http.ResponseWriter, r *http.Request) error {
+	return a.answer(w)(a.monitorRunsAnswer(r.Context(), tenantOf(r), r.PathValue("monitorId"), r.URL.Query()))
+}
+
+func (a *api) monitorRunsAnswer(ctx context.Context, tenantID, id string, q url.Values) (map[string]any, error) {
 	mr, err := a.monitors()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	limit, err := pageLimitParam(r)
+	limit, err := pageLimitParam(q)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	page, err := mr.Runs(r.Context(), runner.RunsParams{TenantID: tenantOf(r), MonitorID: r.PathValue("monitorId"),
-		Cursor: r.URL.Query().Get("cursor"), Limit: limit})
+	page, err := mr.Runs(ctx, runner.RunsParams{TenantID: tenantID, MonitorID: id, Cursor: q.Get("cursor"), Limit: limit})
 	if err != nil {
-		return monitorError(err)
+		return nil, monitorError(err)
 	}
-	writePage(w, "runs", page.Runs, runView, page.Next)
-	return nil
+	return pageAnswer("runs", page.Runs, runView, page.Next), nil
 }
 
 // monitorError maps the monitor room's errors to API errors.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -18,6 +19,37 @@ func (a *api) startSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	spec, err := a.decodeStartSession(body)
+	if err != nil {
+		return err
+	}
+	s, t, err := a.Engine.StartSession(r.Context(), tenantOf(r), spec)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, StartedAnswer(s, t, a.Engine.SessionIdle()))
+	return nil
+}
+
+// StartedAnswer is start-session's answer: the session, and its initial
+// task if one was queued. idle is the engine's session idle time.
+func StartedAnswer(s task.Session, t *task.Task, idle time.Duration) map[string]any {
+	resp := map[string]any{
+		"success":   true,
+		"sessionId": s.ID,
+		"expiresIn": int(idle.Seconds()),
+		"message":   "Session started",
+	}
+	if t != nil {
+		resp["taskId"] = t.ID
+		resp["message"] = "Session started; the initial task is queued"
+	}
+	return resp
+}
+
+// decodeStartSession reads a start-session body: its initial task, or nil
+// for an idle session.
+func (a *api) decodeStartSession(body map[string]json.RawMessage) (*task.Spec, error) {
 	probs := problems{}
 	root := newObject("", body, probs)
 	if mode, ok := root.str("mode"); ok && mode != "default" {
@@ -27,25 +59,7 @@ func (a *api) startSession(w http.ResponseWriter, r *http.Request) error {
 	if it, ok := root.object("initialTask"); ok {
 		spec = a.decodeTask(it, modeInitial)
 	}
-	if err := probs.err(); err != nil {
-		return err
-	}
-	s, t, err := a.Engine.StartSession(r.Context(), tenantOf(r), spec)
-	if err != nil {
-		return err
-	}
-	resp := map[string]any{
-		"success":   true,
-		"sessionId": s.ID,
-		"expiresIn": int(a.Engine.SessionIdle().Seconds()),
-		"message":   "Session started",
-	}
-	if t != nil {
-		resp["taskId"] = t.ID
-		resp["message"] = "Session started; the initial task is queued"
-	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
+	return spec, probs.err()
 }
 
 func (a *api) runTask(w http.ResponseWriter, r *http.Request) error {
@@ -53,16 +67,24 @@ func (a *api) runTask(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	probs := problems{}
-	spec := a.decodeTask(newObject("", body, probs), modeRunTask)
-	if err := probs.err(); err != nil {
+	spec, err := a.decodeRunTask(body)
+	if err != nil {
 		return err
 	}
-	t, err := a.Engine.RunTask(r.Context(), tenantOf(r), *spec)
+	t, err := a.Engine.RunTask(r.Context(), tenantOf(r), spec)
 	if err != nil {
 		return err
 	}
 	return a.answerTask(w, r, t)
+}
+
+func (a *api) decodeRunTask(body map[string]json.RawMessage) (task.Spec, error) {
+	probs := problems{}
+	spec := a.decodeTask(newObject("", body, probs), modeRunTask)
+	if err := probs.err(); err != nil {
+		return task.Spec{}, err
+	}
+	return *spec, nil
 }
 
 func (a *api) sendMessage(w http.ResponseWriter, r *http.Request) error {
@@ -70,69 +92,103 @@ func (a *api) sendMessage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	m, err := a.decodeMessage(body)
+	if err != nil {
+		return err
+	}
+	t, err := m.Send(r.Context(), a.Engine, tenantOf(r))
+	if err != nil {
+		return err
+	}
+	if t != nil {
+		return a.answerTask(w, r, *t)
+	}
+	writeJSON(w, http.StatusOK, StateAnswer(m))
+	return nil
+}
+
+// StateAnswer is send-message's answer to a state message.
+func StateAnswer(m Message) map[string]any {
+	return map[string]any{"success": true, "sessionId": m.SessionID, "message": stateMessage[m.NewState]}
+}
+
+// Message is a send-message body, read and checked.
+type Message struct {
+	SessionID string
+	// Action is newTask, state or guardrail.
+	Action string
+	// Task is a newTask message's task.
+	Task task.Spec
+	// NewState is a state message's: pause, resume, stop or terminate.
+	NewState string
+	// Answer is a guardrail message's answer to the waiting task.
+	Answer string
+}
+
+func (a *api) decodeMessage(body map[string]json.RawMessage) (Message, error) {
 	probs := problems{}
 	root := newObject("", body, probs)
 	sessionID, _ := root.requiredStr("sessionId")
 	root.limit("sessionId", sessionID, maxIDLen)
+	m := Message{SessionID: sessionID}
 	msg, ok := root.object("message")
 	if !ok {
 		if !root.has("message") {
 			probs.add("/message", "is required")
 		}
-		return probs.err()
+		return m, probs.err()
 	}
-	action, _ := msg.requiredStr("actionType")
-	switch action {
+	m.Action, _ = msg.requiredStr("actionType")
+	switch m.Action {
 	case "newTask":
-		spec := a.decodeTask(msg, modeMessage)
-		if err := probs.err(); err != nil {
-			return err
+		if spec := a.decodeTask(msg, modeMessage); spec != nil {
+			m.Task = *spec
 		}
-		t, err := a.Engine.NewTask(r.Context(), tenantOf(r), sessionID, *spec)
-		if err != nil {
-			return err
-		}
-		return a.answerTask(w, r, t)
 	case "state":
 		st, ok := msg.requiredStr("newState")
 		if ok && st != "pause" && st != "resume" && st != "stop" && st != "terminate" {
 			probs.add("/message/newState", "must be one of pause, resume, stop, terminate")
 		}
-		if err := probs.err(); err != nil {
-			return err
-		}
-		if err := a.Engine.SetState(r.Context(), tenantOf(r), sessionID, st); err != nil {
-			if errors.Is(err, store.ErrConflict) {
-				return engine.ErrSessionExpired
-			}
-			return err
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"success": true, "sessionId": sessionID, "message": stateMessage[st]})
-		return nil
+		m.NewState = st
 	case "guardrail":
-		answer, _ := msg.requiredStr("taskDetails")
-		msg.limit("taskDetails", answer, maxDetailsLen)
+		m.Answer, _ = msg.requiredStr("taskDetails")
+		msg.limit("taskDetails", m.Answer, maxDetailsLen)
 		if st, ok := msg.str("newState"); ok && st != "resume" {
 			probs.add("/message/newState", `must be "resume"`)
 		}
-		if err := probs.err(); err != nil {
-			return err
-		}
-		t, err := a.Engine.AnswerGuardrail(r.Context(), tenantOf(r), sessionID, answer)
-		if err != nil {
-			return err
-		}
-		t.Status = task.StatusQueued
-		return a.answerTask(w, r, t)
 	case "interaction":
 		probs.add("/message/actionType", "interaction is not supported: errand has no live view")
-		return probs.err()
 	case "":
-		return probs.err()
 	default:
 		probs.add("/message/actionType", "must be one of newTask, state, guardrail, interaction")
-		return probs.err()
 	}
+	return m, probs.err()
+}
+
+// Send carries out the message for the tenant. A newTask message returns
+// the task it queued, a guardrail answer the task it resumed (queued
+// again); a state message returns no task.
+func (m Message) Send(ctx context.Context, eng *engine.Engine, tenantID string) (*task.Task, error) {
+	switch m.Action {
+	case "newTask":
+		t, err := eng.NewTask(ctx, tenantID, m.SessionID, m.Task)
+		if err != nil {
+			return nil, err
+		}
+		return &t, nil
+	case "guardrail":
+		t, err := eng.AnswerGuardrail(ctx, tenantID, m.SessionID, m.Answer)
+		if err != nil {
+			return nil, err
+		}
+		t.Status = task.StatusQueued
+		return &t, nil
+	}
+	err := eng.SetState(ctx, tenantID, m.SessionID, m.NewState)
+	if errors.Is(err, store.ErrConflict) {
+		return nil, engine.ErrSessionExpired
+	}
+	return nil, err
 }
 
 var stateMessage = map[string]string{
@@ -143,9 +199,15 @@ var stateMessage = map[string]string{
 }
 
 // answerTask answers a newly queued task: its result if it ends within the
-// inline wait, else pending with a pollUrl.
+// inline wait, else pending with a pollUrl. A client that asks
+// "Prefer: respond-async" (RFC 7240) is answered pending at once.
 func (a *api) answerTask(w http.ResponseWriter, r *http.Request, t task.Task) error {
-	cur, settled, err := a.Engine.Wait(r.Context(), t, a.InlineWait)
+	wait := a.InlineWait
+	if preferAsync(r) {
+		wait = 0
+		w.Header().Set("Preference-Applied", "respond-async")
+	}
+	cur, settled, err := a.Engine.Wait(r.Context(), t, wait)
 	if err != nil {
 		return err
 	}
@@ -160,6 +222,47 @@ func (a *api) answerTask(w http.ResponseWriter, r *http.Request, t task.Task) er
 		"taskId":    t.ID,
 		"status":    "pending",
 		"pollUrl":   pollURL(r, t),
+	})
+	return nil
+}
+
+// preferAsync reports whether the request asks to be answered without
+// waiting for its task (Prefer: respond-async).
+func preferAsync(r *http.Request) bool {
+	for _, h := range r.Header.Values("Prefer") {
+		for pref := range strings.SplitSeq(h, ",") {
+			name, _, _ := strings.Cut(pref, "=")
+			if strings.EqualFold(strings.TrimSpace(name), "respond-async") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// cancelTask answers POST /task/{sessionId}/{taskId}/cancel: the task
+// stops whatever its place in its session (send-message's stop stops only
+// the running one), and the answer, given once it has ended or after the
+// inline wait, says its status. A task that had ended is left as it was.
+func (a *api) cancelTask(w http.ResponseWriter, r *http.Request) error {
+	t, err := a.Engine.CancelTask(r.Context(), tenantOf(r), r.PathValue("sessionId"), r.PathValue("taskId"))
+	if err != nil {
+		return err
+	}
+	msg := "The task had already ended"
+	if !t.Status.Final() {
+		// A queued task is cancelled now, a running one once its run stops.
+		cur, settled, err := a.Engine.Wait(r.Context(), t, max(a.InlineWait, time.Millisecond))
+		if err != nil {
+			return err
+		}
+		t, msg = cur, "Task cancelled"
+		if !settled {
+			msg = "Cancellation requested; the task is stopping"
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"success": true, "sessionId": t.SessionID, "taskId": t.ID, "status": string(t.Status), "message": msg,
 	})
 	return nil
 }
@@ -309,11 +412,4 @@ func (a *api) redeliver(w http.ResponseWriter, r *http.Request) error {
 		"message": "Redelivery queued", "queuedAt": webhook.FormatTime(time.Now()),
 	})
 	return nil
-}
-
-// TaskAnswer is a task as the API shows it when polled (docs/API.md), for
-// callers outside the HTTP server such as `errand run`.
-func TaskAnswer(t task.Task) map[string]any {
-	_, body := taskView(t)
-	return body
 }

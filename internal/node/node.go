@@ -22,6 +22,7 @@ import (
 	"github.com/errandhq/errand/internal/browser"
 	"github.com/errandhq/errand/internal/engine"
 	"github.com/errandhq/errand/internal/httpapi"
+	"github.com/errandhq/errand/internal/mcp"
 	"github.com/errandhq/errand/internal/metrics"
 	"github.com/errandhq/errand/internal/monitor"
 	"github.com/errandhq/errand/internal/monitor/runner"
@@ -187,7 +188,10 @@ type Node struct {
 	Metrics  *metrics.Metrics
 	// Retention enforces the trace retention while it runs (Run).
 	Retention *trace.Janitor
-	close     func()
+	// MCP serves the MCP tools at /mcp (part of Handler); close its
+	// sessions when the server shuts down.
+	MCP   *mcp.HTTP
+	close func()
 }
 
 // Close releases the store and the browser; stop the engine first.
@@ -273,11 +277,17 @@ func New(ctx context.Context, c Config) (*Node, error) {
 		Metrics:        m,
 		Logger:         logger,
 	})
+	// MCP clients reach the same engine at /mcp, through the API's keys.
+	tools, err := mcp.NewServer(mcp.Config{Errand: mcp.Local{Engine: eng, Policy: policy, Monitors: monitors}, Version: c.Version, Logger: logger})
+	if err != nil {
+		return fail(err)
+	}
+	mcpHTTP := mcp.NewHTTP(tools)
 	keys := &httpapi.Keys{Store: st, Bootstrap: c.APIKey}
 	api := httpapi.NewHandler(httpapi.Deps{
 		Engine: eng, Store: st, Monitors: monitors, Policy: policy, BootstrapKey: c.APIKey, Keys: keys,
 		InlineWait: c.InlineWait, RateLimit: c.RateLimit, Metrics: m, Logger: logger,
-		Ready: ag.ready,
+		Ready: ag.ready, MCP: mcpHTTP,
 	})
 	// The dashboard at /ui/ sees what the API does, through the same keys
 	// and engine; its logins are sealed with the secrets key, which every
@@ -298,7 +308,7 @@ func New(ctx context.Context, c Config) (*Node, error) {
 		maxBytes = -1 // no size limit
 	}
 	retention := &trace.Janitor{Store: st, Retention: trace.Retention{MaxAge: maxAge, MaxBytes: maxBytes}, Logger: logger}
-	return &Node{Config: c, Store: st, Engine: eng, Monitors: monitors, Handler: handler, Policy: policy, Metrics: m, Retention: retention, close: ag.close}, nil
+	return &Node{Config: c, Store: st, Engine: eng, Monitors: monitors, Handler: handler, Policy: policy, Metrics: m, Retention: retention, MCP: mcpHTTP, close: ag.close}, nil
 }
 
 // secretsBox makes the box that seals task secrets in the store, with the

@@ -295,13 +295,29 @@ func isDigits(s string) bool {
 	return true
 }
 
-// RedactURL is u without its userinfo, for logs and the deliveries list.
+// RedactURL is a webhook URL as errand shows it (the deliveries list, the
+// redeliver answer, the stored attempts): no userinfo, no fragment, and
+// every query value replaced with [redacted] — receivers often take a token
+// there. The parameter names stay, so that two URLs can be told apart; a
+// parameter without a value (?s3cr3t) is itself redacted.
 func RedactURL(u string) string {
 	p, err := url.Parse(u)
 	if err != nil {
 		return "invalid url"
 	}
 	p.User = nil
+	p.Fragment, p.RawFragment = "", ""
+	if p.RawQuery != "" || p.ForceQuery {
+		var parts []string
+		for part := range strings.SplitSeq(p.RawQuery, "&") {
+			if name, _, ok := strings.Cut(part, "="); ok {
+				parts = append(parts, name+"="+redacted)
+			} else if part != "" {
+				parts = append(parts, redacted)
+			}
+		}
+		p.RawQuery, p.ForceQuery = strings.Join(parts, "&"), false
+	}
 	return p.String()
 }
 

@@ -451,8 +451,14 @@ func TestParseRetryAfter(t *testing.T) {
 
 func TestRedactURL(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
-		{"https://api.example.com/hooks?x=1", "https://api.example.com/hooks?x=1"},
-		{"https://u:p@api.example.com/hooks", "https://api.example.com/hooks"},
+		{"https://api.example.com/hooks", "https://api.example.com/hooks"},
+		{"https://api.example.com/hooks?token=s3cr3t", "https://api.example.com/hooks?token=[redacted]"},
+		{"https://api.example.com/hooks?key=a%2Fb&token=s3cr3t&token=again", "https://api.example.com/hooks?key=[redacted]&token=[redacted]&token=[redacted]"},
+		{"https://api.example.com/hooks?s3cr3t", "https://api.example.com/hooks?[redacted]"},
+		{"https://api.example.com/hooks?empty=&&", "https://api.example.com/hooks?empty=[redacted]"},
+		{"https://api.example.com/hooks?", "https://api.example.com/hooks"},
+		{"https://api.example.com/hooks#s3cr3t", "https://api.example.com/hooks"},
+		{"https://u:p@api.example.com/hooks?t=s3cr3t#f", "https://api.example.com/hooks?t=[redacted]"},
 		{"https://u@api.example.com/", "https://api.example.com/"},
 		{"http://[::1", "invalid url"},
 	} {
