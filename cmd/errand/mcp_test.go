@@ -484,3 +484,62 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// The README's MCP client configurations are what errand takes: each is
+// JSON; a stdio one's arguments are errand mcp's flags, its environment
+// variables ones errand mcp reads; an HTTP one points at /mcp with a
+// bearer key.
+func TestREADMEMCPConfigurations(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "## Use it from an assistant or IDE (MCP)")
+	section, _, _ = strings.Cut(section, "\n## ")
+	if !ok {
+		t.Fatal("the README has no MCP section")
+	}
+	var help syncBuffer
+	if err := run(t.Context(), []string{"mcp", "--help"}, func(string) string { return "" }, strings.NewReader(""), &help, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(section, "```json\n")[1:]
+	if len(blocks) < 3 {
+		t.Fatalf("%d JSON configurations in the README's MCP section, want stdio, --server and HTTP", len(blocks))
+	}
+	for i, b := range blocks {
+		b, _, _ = strings.Cut(b, "```")
+		var cfg struct {
+			MCPServers map[string]struct {
+				Command string            `json:"command"`
+				Args    []string          `json:"args"`
+				Env     map[string]string `json:"env"`
+				URL     string            `json:"url"`
+				Headers map[string]string `json:"headers"`
+			} `json:"mcpServers"`
+		}
+		if err := json.Unmarshal([]byte(b), &cfg); err != nil || len(cfg.MCPServers) != 1 {
+			t.Errorf("configuration %d is not one MCP server in JSON: %v\n%s", i, err, b)
+			continue
+		}
+		for _, s := range cfg.MCPServers {
+			switch {
+			case s.Command != "":
+				var out, errOut syncBuffer
+				args := append(slices.Clone(s.Args), "--help")
+				if !strings.HasSuffix(s.Command, "errand") || len(s.Args) == 0 || s.Args[0] != "mcp" {
+					t.Errorf("configuration %d does not start errand mcp: %s %v", i, s.Command, s.Args)
+				} else if err := run(t.Context(), args, func(string) string { return "" }, strings.NewReader(""), &out, &errOut); err != nil {
+					t.Errorf("configuration %d: errand %v: %v %s", i, s.Args, err, errOut.String())
+				}
+				for name := range s.Env {
+					if !strings.Contains(help.String(), "\n  "+name+" ") {
+						t.Errorf("configuration %d sets %s, which errand mcp does not read", i, name)
+					}
+				}
+			case !strings.HasSuffix(s.URL, "/mcp") || !strings.HasPrefix(s.Headers["Authorization"], "Bearer "):
+				t.Errorf("configuration %d is not /mcp with a bearer key: %s %v", i, s.URL, s.Headers)
+			}
+		}
+	}
+}

@@ -42,7 +42,7 @@ const productPage = `<!doctype html><html><head><title>Acme Anvil — Acme Store
 "offers":{"@type":"Offer","price":"29.99","priceCurrency":"USD"}}</script></head>
 <body><main><h1>Acme Anvil</h1><p class="price">$29.99</p><p>Forged steel, 50 kg.</p></main></body></html>`
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	cfg := node.Default()
@@ -88,12 +88,12 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) openGate() { f.gateOnce.Do(func() { close(f.gate) }) }
 
 // errands are the two errands the tools work on, over the same node.
-func (f *fixture) errands() map[string]func(t *testing.T, opts *sdk.ClientOptions) *sdk.ClientSession {
-	return map[string]func(t *testing.T, opts *sdk.ClientOptions) *sdk.ClientSession{
-		"local": func(t *testing.T, opts *sdk.ClientOptions) *sdk.ClientSession {
+func (f *fixture) errands() map[string]func(t testing.TB, opts *sdk.ClientOptions) *sdk.ClientSession {
+	return map[string]func(t testing.TB, opts *sdk.ClientOptions) *sdk.ClientSession{
+		"local": func(t testing.TB, opts *sdk.ClientOptions) *sdk.ClientSession {
 			return connect(t, mcp.Config{Errand: mcp.Local{Engine: f.n.Engine, Policy: f.n.Policy, Monitors: f.n.Monitors}, Tenant: httpapi.BootstrapTenant}, opts)
 		},
-		"remote": func(t *testing.T, opts *sdk.ClientOptions) *sdk.ClientSession {
+		"remote": func(t testing.TB, opts *sdk.ClientOptions) *sdk.ClientSession {
 			return connect(t, mcp.Config{Errand: mcp.Remote{URL: f.api.URL, Key: apiKey}}, opts)
 		},
 	}
@@ -101,7 +101,7 @@ func (f *fixture) errands() map[string]func(t *testing.T, opts *sdk.ClientOption
 
 // connect is an MCP client of a server made with c, over an in-memory
 // transport.
-func connect(t *testing.T, c mcp.Config, opts *sdk.ClientOptions) *sdk.ClientSession {
+func connect(t testing.TB, c mcp.Config, opts *sdk.ClientOptions) *sdk.ClientSession {
 	t.Helper()
 	srv, err := mcp.NewServer(c)
 	if err != nil {
@@ -120,13 +120,13 @@ func connect(t *testing.T, c mcp.Config, opts *sdk.ClientOptions) *sdk.ClientSes
 	return cs
 }
 
-func call(t *testing.T, cs *sdk.ClientSession, name string, args map[string]any, meta sdk.Meta) (map[string]any, bool) {
+func call(t testing.TB, cs *sdk.ClientSession, name string, args map[string]any, meta sdk.Meta) (map[string]any, bool) {
 	t.Helper()
 	return mcptest.Call(t, cs, name, args, meta)
 }
 
 // post sends a body to the HTTP API with the key.
-func (f *fixture) post(t *testing.T, path string, body any) (int, map[string]any) {
+func (f *fixture) post(t testing.TB, path string, body any) (int, map[string]any) {
 	t.Helper()
 	data, _ := json.Marshal(body)
 	req, _ := http.NewRequest("POST", f.api.URL+path, bytes.NewReader(data))
