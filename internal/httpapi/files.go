@@ -5,18 +5,26 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+
+	"github.com/errandhq/errand/internal/task"
 )
 
-// getFile streams a file a task downloaded, as it was saved: its media
-// type, its name as an attachment. The bytes are the page's, so they are
-// never rendered as errand's own: nosniff, a sandboxing CSP and
-// Content-Disposition: attachment.
+// getFile streams a file a task downloaded (ServeFile).
 func (a *api) getFile(w http.ResponseWriter, r *http.Request) error {
 	f, rc, err := a.Engine.File(r.Context(), tenantOf(r), r.PathValue("sessionId"), r.PathValue("taskId"), r.PathValue("fileId"))
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
+	ServeFile(w, r, f, rc)
+	return nil
+}
+
+// ServeFile writes a file a task downloaded, as it was saved: its media
+// type, its name as an attachment. The bytes are the page's, so they are
+// never rendered as errand's own: nosniff, a sandboxing CSP and
+// Content-Disposition: attachment. The dashboard serves files with it too.
+func ServeFile(w http.ResponseWriter, r *http.Request, f task.File, body io.Reader) {
 	typ := f.Type
 	if _, _, err := mime.ParseMediaType(typ); err != nil || typ == "" {
 		typ = "application/octet-stream"
@@ -34,12 +42,11 @@ func (a *api) getFile(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Cache-Control", "private, no-store")
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
-		return nil
+		return
 	}
 	// Headers are sent: a failure past here can only cut the body short,
 	// which the client sees against Content-Length.
-	io.Copy(w, rc)
-	return nil
+	_, _ = io.Copy(w, body)
 }
 
 // deleteTask deletes an ended task with its result, step log, deliveries

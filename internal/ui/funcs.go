@@ -53,7 +53,15 @@ func when(v any) string {
 	return t.UTC().Format("2006-01-02 15:04:05 UTC")
 }
 
-func size(n int) string {
+// size is a byte count (int or int64) as people read it.
+func size(v any) string {
+	var n int64
+	switch x := v.(type) {
+	case int:
+		n = int64(x)
+	case int64:
+		n = x
+	}
 	switch {
 	case n >= 1<<20:
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))

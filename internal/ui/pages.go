@@ -62,6 +62,7 @@ func (u *ui) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /ui/tasks/{sessionId}/{taskId}/parts/{part}", u.authed(u.taskPart))
 	mux.HandleFunc("GET /ui/tasks/{sessionId}/{taskId}/screenshots/{index}", u.authed(u.screenshot))
 	mux.HandleFunc("GET /ui/tasks/{sessionId}/{taskId}/trace.zip", u.authed(u.traceZip))
+	mux.HandleFunc("GET /ui/tasks/{sessionId}/{taskId}/files/{fileId}", u.authed(u.file))
 	mux.HandleFunc("GET /ui/tasks/{sessionId}/{taskId}/events", u.authed(u.events))
 	mux.HandleFunc("POST /ui/tasks/{sessionId}/{taskId}/redeliver", u.authed(u.redeliver))
 	mux.HandleFunc("GET /ui/monitors", u.authed(u.monitors))
@@ -284,8 +285,10 @@ func (u *ui) session(w http.ResponseWriter, r *http.Request, a auth) {
 type taskData struct {
 	// Base is the task page's path; parts, screenshots and actions are
 	// under it.
-	Base       string
-	Trace      trace.View
+	Base  string
+	Trace trace.View
+	// Files are what a completed task downloaded, in order.
+	Files      []task.File
 	Deliveries []engine.DeliveryLog
 	// Attempts counts every delivery attempt, for the page's script to see
 	// a new one arrive.
@@ -299,11 +302,15 @@ func (u *ui) loadTask(ctx context.Context, a auth, sid, tid string) (taskData, e
 	if err != nil {
 		return taskData{}, err
 	}
+	t, err := u.eng.Task(ctx, a.tenant, sid, tid)
+	if err != nil {
+		return taskData{}, err
+	}
 	ds, err := u.eng.Deliveries(ctx, a.tenant, sid, tid)
 	if err != nil {
 		return taskData{}, err
 	}
-	d := taskData{Base: base, Trace: v, Deliveries: ds, Live: !v.Status.Final() && v.Status != task.StatusGuardrail}
+	d := taskData{Base: base, Trace: v, Files: t.Files, Deliveries: ds, Live: !v.Status.Final() && v.Status != task.StatusGuardrail}
 	for _, x := range ds {
 		d.Attempts += len(x.Attempts)
 	}
@@ -368,6 +375,18 @@ func (u *ui) traceZip(w http.ResponseWriter, r *http.Request, a auth) {
 	}
 }
 
+// file serves a file the task downloaded, as the API does, to the
+// logged-in tenant only.
+func (u *ui) file(w http.ResponseWriter, r *http.Request, a auth) {
+	f, body, err := u.eng.File(r.Context(), a.tenant, r.PathValue("sessionId"), r.PathValue("taskId"), r.PathValue("fileId"))
+	if err != nil {
+		u.fail(w, r, a, err)
+		return
+	}
+	defer body.Close()
+	httpapi.ServeFile(w, r, f, body)
+}
+
 // events relays the API's event stream of the task, with the login's key.
 func (u *ui) events(w http.ResponseWriter, r *http.Request, a auth) {
 	api := r.Clone(r.Context())
@@ -401,6 +420,8 @@ func (u *ui) fail(w http.ResponseWriter, r *http.Request, a auth, err error) {
 	switch {
 	case errors.Is(err, engine.ErrTaskNotFound), errors.Is(err, engine.ErrSessionNotFound):
 		status, p.Title, p.Message = http.StatusNotFound, "Not found", "There is no such task or session for this API key."
+	case errors.Is(err, engine.ErrFileNotFound):
+		status, p.Title, p.Message = http.StatusNotFound, "Not found", "This task has no such file."
 	case errors.Is(err, engine.ErrScreenshotNotFound):
 		status, p.Title, p.Message = http.StatusNotFound, "Not found", "This step has no screenshot."
 	case errors.Is(err, engine.ErrNoFinalEvent):
