@@ -69,6 +69,7 @@ type MonitorChanged struct {
 	TaskID      string        `json:"taskId"`
 	Data        CompletedData `json:"data"`
 	Usage       Usage         `json:"usage"`
+	Replay      *Replay       `json:"replay,omitempty"`
 	CompletedAt Timestamp     `json:"completedAt"`
 	Monitor     MonitorInfo   `json:"monitor"`
 	Change      MonitorChange `json:"change"`
@@ -88,6 +89,7 @@ type MonitorFailing struct {
 	// Failures is how many runs failed in a row.
 	Failures int         `json:"failures"`
 	Usage    Usage       `json:"usage"`
+	Replay   *Replay     `json:"replay,omitempty"`
 	FailedAt Timestamp   `json:"failedAt"`
 	Monitor  MonitorInfo `json:"monitor"`
 }
@@ -99,6 +101,7 @@ type MonitorRecovered struct {
 	TaskID      string        `json:"taskId"`
 	Data        CompletedData `json:"data"`
 	Usage       Usage         `json:"usage"`
+	Replay      *Replay       `json:"replay,omitempty"`
 	CompletedAt Timestamp     `json:"completedAt"`
 	Monitor     MonitorInfo   `json:"monitor"`
 }

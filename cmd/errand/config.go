@@ -231,6 +231,23 @@ func agentFlags(c *command, cfg *node.Config) {
 	c.price(&cfg.Prices.ComputePerMin, "ERRAND_PRICE_COMPUTE_PER_MIN", "USD per minute of task time (default 0.02)")
 }
 
+// nodeFlags are the flags of a node that runs tasks, besides how it is
+// reached: errand serve's and errand mcp's.
+func nodeFlags(c *command, cfg *node.Config) {
+	c.dur(&cfg.SessionIdle, "session-idle", "ERRAND_SESSION_IDLE", "idle time after which a session expires")
+	c.dur(&cfg.RetryBase, "webhook-retry-base", "ERRAND_WEBHOOK_RETRY_BASE", "with maxAttempts > 1, the wait before the 2nd attempt; it doubles each time, ±20%")
+	c.dur(&cfg.RetryMax, "webhook-retry-max", "ERRAND_WEBHOOK_RETRY_MAX", "longest wait between webhook attempts")
+	c.positive(&cfg.Workers, "workers", "ERRAND_WORKERS", "tasks run at once on this node")
+	c.dur(&cfg.MonitorMinInterval, "monitor-min-interval", "ERRAND_MONITOR_MIN_INTERVAL", "the shortest interval a monitor's schedule may have")
+	c.dur(&cfg.RescueAfter, "task-rescue-after", "ERRAND_TASK_RESCUE_AFTER", "a running task whose node stops heartbeating this long is run again by another node")
+	// --trace-screenshots is the inverse of Config.TraceScreenshotsOff.
+	shots := !cfg.TraceScreenshotsOff
+	c.boolean(&shots, "trace-screenshots", "ERRAND_TRACE_SCREENSHOTS", "keep a screenshot of the page after each step in the task's trace")
+	c.dur(&cfg.TraceMaxAge, "trace-max-age", "ERRAND_TRACE_MAX_AGE", "how long trace screenshots are kept (0s: no age limit)")
+	c.positive(&cfg.TraceMaxMiB, "trace-max-size", "ERRAND_TRACE_MAX_SIZE", "MiB of trace screenshots kept in all, the oldest removed first")
+	c.checks = append(c.checks, func() error { cfg.TraceScreenshotsOff = !shots; return nil })
+}
+
 // serveConfig is errand serve's configuration: a node's, and how the
 // process serves it.
 type serveConfig struct {
@@ -239,9 +256,6 @@ type serveConfig struct {
 	// MetricsAddr, when set, serves /metrics without a key there.
 	MetricsAddr string
 	Grace       time.Duration
-	// traceShots is --trace-screenshots, the inverse of
-	// Config.TraceScreenshotsOff.
-	traceShots bool
 }
 
 func serveCommand(getenv func(string) string) (*command, *serveConfig) {
@@ -253,19 +267,9 @@ func serveCommand(getenv func(string) string) (*command, *serveConfig) {
 	storeFlags(c, cfg)
 	agentFlags(c, cfg)
 	c.dur(&cfg.InlineWait, "inline-wait", "ERRAND_INLINE_WAIT", "how long send-message and run-task wait for the result before answering pending (0s: never)")
-	c.dur(&cfg.SessionIdle, "session-idle", "ERRAND_SESSION_IDLE", "idle time after which a session expires")
-	c.dur(&cfg.RetryBase, "webhook-retry-base", "ERRAND_WEBHOOK_RETRY_BASE", "with maxAttempts > 1, the wait before the 2nd attempt; it doubles each time, ±20%")
-	c.dur(&cfg.RetryMax, "webhook-retry-max", "ERRAND_WEBHOOK_RETRY_MAX", "longest wait between webhook attempts")
-	c.positive(&cfg.Workers, "workers", "ERRAND_WORKERS", "tasks run at once on this node")
-	c.dur(&cfg.MonitorMinInterval, "monitor-min-interval", "ERRAND_MONITOR_MIN_INTERVAL", "the shortest interval a monitor's schedule may have")
+	nodeFlags(c, cfg)
 	c.rate(&cfg.RateLimit, "rate-limit", "ERRAND_RATE_LIMIT", "requests per second per API key; over it: 429 with Retry-After (0: no limit)")
 	c.dur(&sc.Grace, "shutdown-grace", "ERRAND_SHUTDOWN_GRACE", "on SIGINT/SIGTERM, how long running work may finish; tasks still running then are queued again, to run from the start")
-	c.dur(&cfg.RescueAfter, "task-rescue-after", "ERRAND_TASK_RESCUE_AFTER", "a running task whose node stops heartbeating this long is run again by another node")
-	sc.traceShots = true
-	c.boolean(&sc.traceShots, "trace-screenshots", "ERRAND_TRACE_SCREENSHOTS", "keep a screenshot of the page after each step in the task's trace")
-	c.dur(&cfg.TraceMaxAge, "trace-max-age", "ERRAND_TRACE_MAX_AGE", "how long trace screenshots are kept (0s: no age limit)")
-	c.positive(&cfg.TraceMaxMiB, "trace-max-size", "ERRAND_TRACE_MAX_SIZE", "MiB of trace screenshots kept in all, the oldest removed first")
-	c.checks = append(c.checks, func() error { cfg.TraceScreenshotsOff = !sc.traceShots; return nil })
 	c.secret(&cfg.APIKey, "ERRAND_API_KEY", "a bootstrap API key accepted besides stored keys (errand keys create)")
 	c.secret(&cfg.SecretsKey, "ERRAND_SECRETS_KEY", "32 bytes, base64 or hex, that seal task secrets in the store; give every PostgreSQL node the same (SQLite default: <data>/secrets.key)")
 	return c, sc

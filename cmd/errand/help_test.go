@@ -29,9 +29,11 @@ func TestHelpPerCommand(t *testing.T) {
 		{[]string{"run"}, append(slices.Clone(agent), "url", "output-type", "schema", "webhook", "max-duration"), agentEnv},
 		{[]string{"keys", "create"}, []string{"name", "data", "database-url"}, []string{"ERRAND_DATA", "ERRAND_DATABASE_URL"}},
 		{[]string{"listen"}, []string{"addr", "secret", "forward"}, nil},
-		{[]string{"mcp"}, append(slices.Clone(agent), "server", "data", "database-url", "workers", "session-idle", "shutdown-grace"),
+		{[]string{"mcp"}, append(slices.Clone(agent), "server", "data", "database-url", "workers", "session-idle", "shutdown-grace",
+			"webhook-retry-base", "webhook-retry-max", "monitor-min-interval", "task-rescue-after", "trace-screenshots", "trace-max-age", "trace-max-size"),
 			append(slices.Clone(agentEnv), "ERRAND_SERVER", "ERRAND_DATA", "ERRAND_DATABASE_URL", "ERRAND_WORKERS", "ERRAND_SESSION_IDLE",
-				"ERRAND_SHUTDOWN_GRACE", "ERRAND_API_KEY", "ERRAND_SECRETS_KEY")},
+				"ERRAND_SHUTDOWN_GRACE", "ERRAND_API_KEY", "ERRAND_SECRETS_KEY", "ERRAND_WEBHOOK_RETRY_BASE", "ERRAND_WEBHOOK_RETRY_MAX",
+				"ERRAND_MONITOR_MIN_INTERVAL", "ERRAND_TASK_RESCUE_AFTER", "ERRAND_TRACE_SCREENSHOTS", "ERRAND_TRACE_MAX_AGE", "ERRAND_TRACE_MAX_SIZE")},
 		{[]string{"version"}, nil, nil},
 	}
 	flagLine := regexp.MustCompile(`(?m)^  --([a-z-]+)`)

@@ -62,19 +62,19 @@ func MonitorBody(n MonitorNotice, sd task.SubmittedData) ([]byte, error) {
 		}
 		return encode(webhookkit.MonitorChanged{
 			Type: string(n.Event), SessionID: t.SessionID, TaskID: t.ID,
-			Data: completedData(t), Usage: usage(t), CompletedAt: at,
+			Data: completedData(t), Usage: usage(t), Replay: replay(t.Replay), CompletedAt: at,
 			Monitor: info, Change: change(n),
 		})
 	case monitor.EventFailing:
 		return encode(webhookkit.MonitorFailing{
 			Type: string(n.Event), SessionID: t.SessionID, TaskID: t.ID,
 			Error: t.ErrorMessage, Code: t.ErrorCode, Failures: n.Failures,
-			Usage: usage(t), FailedAt: at, Monitor: info,
+			Usage: usage(t), Replay: replay(t.Replay), FailedAt: at, Monitor: info,
 		})
 	case monitor.EventRecovered:
 		return encode(webhookkit.MonitorRecovered{
 			Type: string(n.Event), SessionID: t.SessionID, TaskID: t.ID,
-			Data: completedData(t), Usage: usage(t), CompletedAt: at, Monitor: info,
+			Data: completedData(t), Usage: usage(t), Replay: replay(t.Replay), CompletedAt: at, Monitor: info,
 		})
 	}
 	return nil, fmt.Errorf("webhook: unknown monitor event %q", n.Event)

@@ -53,6 +53,27 @@ func TestMonitorBodyGolden(t *testing.T) {
 			})
 		}
 	}
+	// full_response of monitor.changed is the task's full payload plus
+	// monitor and change: a replayed run's replay object and usage keys
+	// included.
+	rt := ended(task.OutputJSON, jsonMessage)
+	rt.Replay = &task.Replay{Recipe: "monitor-mon_price", Version: 1, Mode: "replayed", ReplayedSteps: 2, SavedInputTokens: 900}
+	full, err := MonitorBody(notice(monitor.EventChanged, rt), task.SubmitFullResponse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	taskFull, _ := Body(rt, task.EventCompleted, task.SubmitFullResponse)
+	var monitorFull, taskFields map[string]any
+	json.Unmarshal(full, &monitorFull)
+	json.Unmarshal(taskFull, &taskFields)
+	for k, v := range taskFields {
+		if k == "type" {
+			continue
+		}
+		if got, _ := json.Marshal(monitorFull[k]); string(got) != mustJSON(v) {
+			t.Errorf("monitor full_response %q = %s, the task's is %s", k, got, mustJSON(v))
+		}
+	}
 	// ai_response of monitor.changed is the task's ai_response, byte for byte.
 	n := notice(monitor.EventChanged, ended(task.OutputJSON, jsonMessage))
 	mb, _ := MonitorBody(n, task.SubmitAIResponse)
@@ -60,4 +81,9 @@ func TestMonitorBodyGolden(t *testing.T) {
 	if string(mb) != string(tb) {
 		t.Errorf("monitor ai_response %s differs from the task's %s", mb, tb)
 	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
