@@ -56,7 +56,8 @@ type LLM struct {
 	Recipes RecipeBook
 	// ReplaySettle bounds how long a replayed step waits for the page to
 	// reach the recorded state, an element to appear, or the answer to be
-	// readable, before the model takes over. Default 2s.
+	// readable, before the model takes over; it waits only while the page
+	// has not settled (Inspector.Quiet). Default 2s.
 	ReplaySettle time.Duration
 	// Now is the clock for step durations. Default time.Now.
 	Now func() time.Time

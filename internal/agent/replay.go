@@ -137,9 +137,10 @@ func (r *taskRun) resolve(ctx context.Context, i int, s recipe.Step) (model.Tool
 	return model.ToolCall{ID: id, Name: s.Tool, Arguments: mustJSON(args)}, ""
 }
 
-// refind finds the recorded element on the live page, waiting a little
-// for one that is not there (yet) or not shown; an ambiguous page is
-// answered at once.
+// refind finds the recorded element on the live page. One that is not
+// there (or not shown) is waited for only while the page has not settled
+// (the tab already waited for that, up to its settle timeout, after the
+// last action); an ambiguous page is answered at once.
 func (r *taskRun) refind(ctx context.Context, want recipe.Element) (int, string) {
 	wctx, cancel := context.WithTimeout(ctx, r.a.replaySettle())
 	defer cancel()
@@ -164,15 +165,16 @@ func (r *taskRun) refind(ctx context.Context, want recipe.Element) (int, string)
 				}
 			}
 			return m.ID, ""
-		case m.Verdict == recipe.Ambiguous || !pause(wctx, replayPoll):
+		case m.Verdict == recipe.Ambiguous || r.learn.insp.Quiet(ctx) || !pause(wctx, replayPoll):
 			return 0, m.Why
 		}
 	}
 }
 
-// settle waits until the page reaches the recorded state after a step (or
-// gives up after replaySettle), looking at it as it goes; the last look is
-// the snapshot of recipe point `point`.
+// settle waits until the page reaches the recorded state after a step,
+// looking at it as it goes, while the page has not settled (and for at
+// most replaySettle); the last look is the snapshot of recipe point
+// `point`.
 func (r *taskRun) settle(ctx context.Context, before *recipe.Fingerprint, after recipe.Fingerprint, point int) (bool, string) {
 	wctx, cancel := context.WithTimeout(ctx, r.a.replaySettle())
 	defer cancel()
@@ -188,14 +190,15 @@ func (r *taskRun) settle(ctx context.Context, before *recipe.Fingerprint, after 
 		} else {
 			why = w
 		}
-		if !pause(wctx, replayPoll) {
+		if r.learn.insp.Quiet(ctx) || !pause(wctx, replayPoll) {
 			return false, why
 		}
 	}
 }
 
 // replayAnswer reads the answer off the pages the replay went through,
-// waiting a little for content that is not there yet.
+// waiting for content that is not there yet while the page has not
+// settled (at most replaySettle).
 func (r *taskRun) replayAnswer(ctx context.Context, n int) (task.Outcome, bool) {
 	l := r.learn
 	node := l.prev.Trace.Answer
@@ -221,7 +224,7 @@ func (r *taskRun) replayAnswer(ctx context.Context, n int) (task.Outcome, bool) 
 			}
 		}
 		why = "the answer could not be read off the page: " + err.Error()
-		if !pause(wctx, replayPoll) {
+		if r.learn.insp.Quiet(ctx) || !pause(wctx, replayPoll) {
 			return r.takeOver(n, why)
 		}
 		if _, err := r.look(ctx); err != nil {

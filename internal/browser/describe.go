@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 
@@ -50,6 +51,19 @@ type Inspector interface {
 	// frame's are added to the page's, its texts' paths starting with the
 	// frame's (see framePrefix).
 	State(ctx context.Context, texts bool) (recipe.PageState, error)
+	// Quiet reports whether the page has settled (see Tab): nothing in
+	// flight on the network and, in every frame, no pending work and no
+	// recent change. What a settled page lacks will not come by waiting.
+	Quiet(ctx context.Context) bool
+}
+
+// Quiet implements Inspector: one look at what waitSettled waits for.
+func (t *chromiumTab) Quiet(ctx context.Context) bool {
+	if wait, busy := t.netWait(time.Now()); busy || wait > 0 {
+		return false
+	}
+	st, ok := t.checkFrames(ctx, time.Now().Add(time.Duration(t.settleD.Load())), false)
+	return ok && st.Ready
 }
 
 func describeCall(cmd string, arg any) string {

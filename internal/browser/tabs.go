@@ -379,3 +379,9 @@ func (s *sessionTab) Candidates(ctx context.Context) ([]recipe.Candidate, error)
 func (s *sessionTab) State(ctx context.Context, texts bool) (recipe.PageState, error) {
 	return s.top().State(ctx, texts)
 }
+
+func (s *sessionTab) Quiet(ctx context.Context) bool { return s.top().Quiet(ctx) }
+
+// The tab agents get is a session's; without the Inspector methods it
+// would silently record and replay nothing.
+var _ Inspector = (*sessionTab)(nil)
