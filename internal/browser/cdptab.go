@@ -388,10 +388,17 @@ func (t *chromiumTab) waitSettledOrNav(ctx context.Context, from *uint64) bool {
 			// A navigation the page announced counts while an action's
 			// may begin one; after a load it is over (or was a download).
 			st, ok := t.checkFrames(ctx, deadline, from != nil)
-			if !ok || st.Ready {
+			if !ok {
 				return false
 			}
-			wait = time.Duration(st.Wait) * time.Millisecond
+			if !st.Ready {
+				wait = time.Duration(st.Wait) * time.Millisecond
+			} else if wait, netBusy = t.netWait(time.Now()); !netBusy && wait == 0 {
+				// The page tells of the requests it began (a module's
+				// imports, found as it was compiled) before it answers:
+				// it is ready if none came in meanwhile.
+				return false
+			}
 		}
 		wait = min(max(wait, time.Millisecond), time.Until(deadline))
 		var changed <-chan struct{}
@@ -443,7 +450,7 @@ func (t *chromiumTab) netWait(now time.Time) (wait time.Duration, busy bool) {
 type settleState struct {
 	Ready bool   `json:"ready"`
 	Wait  int    `json:"wait"` // ms before asking again
-	Why   string `json:"why"`  // what was pending: dom, timer, frame, idle, request
+	Why   string `json:"why"`  // what was pending: dom, late, load, closing, message, navigating, timer, frame, idle, request
 }
 
 // checkFrames asks the page's settle trackers whether it is drawn: the

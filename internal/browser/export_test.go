@@ -1,5 +1,12 @@
 package browser
 
+import (
+	"context"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+)
+
 // BrowserPID is the launched browser's process id (0 when none runs), for
 // the tests that kill it and the benchmark that measures its memory.
 func BrowserPID(c *Chromium) int {
@@ -18,4 +25,14 @@ func OutOfProcessFrames(tb Tab) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.oopifs)
+}
+
+// ThrottleCPU slows the tab's renderer down rate times (1: full speed),
+// as a machine short of CPU would.
+func ThrottleCPU(ctx context.Context, tb Tab, rate float64) error {
+	t := tb.(*sessionTab).top()
+	return t.run(ctx, t.c.cfg.CallTimeout, "throttling the CPU", func(ctx context.Context) error {
+		_, err := chromedp.Call(ctx, emulation.SetCPUThrottlingRate, emulation.SetCPUThrottlingRateParams{Rate: rate})
+		return err
+	})
 }

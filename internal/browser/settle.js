@@ -249,10 +249,34 @@
     return origClose.apply(this, arguments);
   };
 
+  // A message the page posts on a MessagePort (the React scheduler yields
+  // this way) is pending work until its handler has run: a renderer short
+  // of CPU may take longer than any quiet window to get to it. Its
+  // delivery cannot be seen from here (the receiving port may be
+  // anywhere), so the tracker posts a probe of its own right after it:
+  // messages to started ports are delivered in the order they were posted
+  // (one task source), so once the probe arrives the page's message has
+  // been handled. One probe is in flight at a time; when it arrives after
+  // the page posted again (a handler yielding once more), another follows.
+  let posted = 0; // messages the page has posted
+  let probed = -1; // posted when the probe in flight was sent; -1: none
+  const probe = new MessageChannel();
+  const sendProbe = () => {
+    probed = posted;
+    origPost.call(probe.port2, 0);
+  };
+  probe.port1.onmessage = () => {
+    s.lastActivity = now();
+    if (posted > probed) sendProbe();
+    else probed = -1;
+  };
   if (origPost) {
     MP.prototype.postMessage = function postMessage(...args) {
       s.lastActivity = now();
-      return origPost.apply(this, args);
+      const r = origPost.apply(this, args);
+      posted++;
+      if (probed < 0) sendProbe();
+      return r;
     };
   }
 
@@ -341,6 +365,10 @@
     if (t - s.closing < CLOSING) {
       wait = Math.max(wait, 20);
       why = 'closing';
+    }
+    if (probed >= 0) {
+      wait = Math.max(wait, 5);
+      why = 'message';
     }
     if (navs && t - s.navigating < NAVIGATING) {
       wait = Math.max(wait, 5);

@@ -35,6 +35,8 @@ var lateKinds = []string{"timer", "fetch", "hydration"}
 //     page imports its application module, which works for delay ms in
 //     4 ms slices yielded through a MessageChannel (as React's scheduler
 //     does; no request, no timer), then commits in an animation frame.
+//     With split=1 the module imports a vendor module first, as bundlers
+//     split an application.
 //
 // It also serves /static, the same product drawn by the server.
 func lateSite(tb testing.TB) string {
@@ -74,10 +76,17 @@ fetch('/api/product?delay=%d').then((r) => r.json()).then(draw);</script>`, draw
 	})
 	mux.HandleFunc("GET /late/hydration", func(w http.ResponseWriter, r *http.Request) {
 		serve(w, page("", `<div id=root><div class=skeleton style="height:40px;background:#eee"></div></div>`+
-			fmt.Sprintf(`<script>addEventListener('load', () => import('/app.js?delay=%d'));</script>`, delayOf(r).Milliseconds())))
+			fmt.Sprintf(`<script>addEventListener('load', () => import('/app.js?%s'));</script>`, r.URL.RawQuery)))
+	})
+	mux.HandleFunc("GET /vendor.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript")
+		io.WriteString(w, "export const scheduler = 'vendor';\n")
 	})
 	mux.HandleFunc("GET /app.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/javascript")
+		if r.URL.Query().Get("split") == "1" {
+			io.WriteString(w, "import '/vendor.js';\n")
+		}
 		fmt.Fprintf(w, `
 const until = performance.now() + %d;
 const ch = new MessageChannel();
@@ -130,6 +139,40 @@ func TestSettleWaitsForLateContent(t *testing.T) {
 				want := fmt.Sprintf(`{"name":%q,"price":%q}`, lateName, latePrice)
 				if out.Code != "" || out.Message != want {
 					t.Errorf("built-in extractor: code %q error %q message %s, want %s", out.Code, out.Error, out.Message, want)
+				}
+			})
+		}
+	}
+}
+
+// TestSettleOnASlowMachine loads the hydrating pages in a renderer slowed
+// down 50 times (DevTools CPU throttling), as on a machine short of CPU:
+// the renderer gets to a message the application posted, and to the
+// application's module once its imports have arrived, long after any
+// quiet window has passed. The page must still not be read before it has
+// drawn. The settle timeout is long, so that only a wait that ends too
+// early fails; each page is loaded twice, as each load may or may not hit
+// the gap.
+func TestSettleOnASlowMachine(t *testing.T) {
+	c := needChromium(t)
+	base := lateSite(t)
+	for _, path := range []string{"/late/hydration?delay=1000", "/late/hydration?delay=1000&split=1"} {
+		for round := range 2 {
+			t.Run(fmt.Sprintf("%s/%d", path, round), func(t *testing.T) {
+				session := fmt.Sprintf("slow-%d", round)
+				tb, err := c.Tab(t.Context(), session, browser.PageOptions{SettleTimeout: time.Minute})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.CloseSession(session) })
+				if err := browser.ThrottleCPU(t.Context(), tb, 50); err != nil {
+					t.Fatal(err)
+				}
+				if err := tb.Navigate(t.Context(), base+path); err != nil {
+					t.Fatal(err)
+				}
+				if obs := observe(t, tb); !strings.Contains(obs.Text, "# "+lateName) || !strings.Contains(obs.Text, "Price: "+latePrice) {
+					t.Errorf("the page was read before it had drawn:\n%s", obs.Text)
 				}
 			})
 		}
