@@ -283,22 +283,31 @@
   }
 
   // A script the page has received runs in a task after its response
-  // (and a module only once its last import is in), which a renderer short
-  // of CPU may get to after the network has been quiet for a while. The Go
-  // side counts the script requests that have ended, in every frame; a
-  // check told of more than this tracker has waited past holds until an
-  // idle callback it then requests has run. Idle callbacks run once no
-  // other task is pending: those scripts have run by then, and what they
-  // set off is tracked like the rest.
+  // (and a module only once its last import is in: Blink tells a module's
+  // waiters in a task of its own), which a renderer short of CPU may get
+  // to after the network has been quiet for a while; check itself, a
+  // DevTools call, may run ahead of such tasks. The Go side counts the
+  // script requests that have ended, in every frame; a check told of more
+  // than this tracker has waited past holds until a background-priority
+  // task it then posts has run: such a task runs once no task of a higher
+  // priority is pending, so those scripts have run by then, and what they
+  // set off is tracked like the rest. (Not an idle callback: while a page
+  // loads, Chromium may hold idle periods back for over a second.)
+  const sched = W.scheduler;
+  const origPostTask = sched && sched.postTask;
+  const afterPending = (fn) => {
+    if (origPostTask) origPostTask.call(sched, fn, { priority: 'background' });
+    else origSetTimeout.call(W, fn, 0);
+  };
   let scriptsRun = 0; // the count of ended scripts waited past
-  let idleFor = 0; // the count the idle callback in flight waits past; 0: none
+  let waitingFor = 0; // the count the task in flight waits past; 0: none
   const scriptsPending = (scripts) => {
-    if (scripts <= scriptsRun || !origRIC) return false;
-    if (!idleFor) {
-      idleFor = scripts;
-      origRIC.call(W, () => {
-        scriptsRun = idleFor;
-        idleFor = 0;
+    if (scripts <= scriptsRun) return false;
+    if (!waitingFor) {
+      waitingFor = scripts;
+      afterPending(() => {
+        scriptsRun = waitingFor;
+        waitingFor = 0;
       });
     }
     return true;
@@ -396,7 +405,7 @@
       why = 'message';
     }
     if (scriptsPending(scripts)) {
-      wait = Math.max(wait, 5);
+      wait = Math.max(wait, 1);
       why = 'script';
     }
     if (navs && t - s.navigating < NAVIGATING) {
