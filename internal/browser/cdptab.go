@@ -36,9 +36,10 @@ const (
 	// the page tells when it begins to navigate, see settle.js.)
 	navStartWindow = 30 * time.Millisecond
 	// netQuiet is how long no request may have started or ended for the
-	// network to count as quiet: a script that arrives starts drawing
-	// within it. Requests scripts make (fetch, XHR) are tracked in the page
-	// until their body is read, so this need not cover them.
+	// network to count as quiet. It is no bound on the renderer: a script
+	// that arrives is waited for until it has run (the settle tracker's
+	// check is told of it), and requests scripts make (fetch, XHR) are
+	// tracked in the page until their body is read.
 	netQuiet = 50 * time.Millisecond
 	// domQuiet is how long the DOM must not have changed (layout-affecting
 	// changes only, see settle.js) for the page to count as drawn, once no
@@ -94,6 +95,11 @@ type chromiumTab struct {
 	// onOpened is told at once of a page this one opened, so that it is
 	// attached to before its document's scripts have run far.
 	onOpened func(target.ID)
+	// scriptReqs are the script requests in flight; scripts counts those
+	// that have ended (loaded or failed), in every frame, for the settle
+	// tracker's check.
+	scriptReqs map[network.RequestID]struct{}
+	scripts    int64
 }
 
 // docState is what is known about the main frame's latest document request.
@@ -112,7 +118,7 @@ type docState struct {
 func (c *Chromium) newTab(ctx context.Context, inst *instance, s *session, popup target.ID) (*chromiumTab, error) {
 	t := &chromiumTab{c: c, inst: inst, sess: s, changed: make(chan struct{}), url: "about:blank", inflight: map[network.RequestID]time.Time{},
 		frames: map[cdp.FrameID]*frameInfo{}, oopifs: map[target.SessionID]*frameTarget{}, nextID: 1, elems: map[int]cdp.FrameID{},
-		frameDocs: map[network.RequestID]frameDoc{}}
+		frameDocs: map[network.RequestID]frameDoc{}, scriptReqs: map[network.RequestID]struct{}{}}
 	t.avoid.Store(&netguard.DomainMatcher{})
 	t.settleD.Store(int64(c.cfg.SettleTimeout))
 	if popup == "" {
@@ -200,6 +206,9 @@ func (t *chromiumTab) handle(src *frameTarget, ev any) {
 		t.record(ev.Request.URL, now)
 		if ev.RedirectResponse == nil {
 			t.inflight[ev.RequestID] = now
+			if ev.Type == network.ResourceTypeScript && len(t.scriptReqs) < maxNetwork {
+				t.scriptReqs[ev.RequestID] = struct{}{}
+			}
 		}
 		t.lastNet = now
 		if ev.Type == network.ResourceTypeDocument && ev.FrameID == t.frameID {
@@ -224,9 +233,11 @@ func (t *chromiumTab) handle(src *frameTarget, ev any) {
 	case *network.EventLoadingFinished:
 		delete(t.inflight, ev.RequestID)
 		delete(t.frameDocs, ev.RequestID)
+		t.scriptEnded(ev.RequestID)
 		t.lastNet = now
 	case *network.EventLoadingFailed:
 		delete(t.inflight, ev.RequestID)
+		t.scriptEnded(ev.RequestID)
 		t.lastNet = now
 		if ev.RequestID == t.doc.requestID && !ev.Canceled {
 			t.doc.failed = ev.ErrorText
@@ -316,6 +327,14 @@ func headerValue(h network.Headers, name string) string {
 		}
 	}
 	return ""
+}
+
+// scriptEnded counts a script request that ended, loaded or failed.
+func (t *chromiumTab) scriptEnded(id network.RequestID) {
+	if _, ok := t.scriptReqs[id]; ok {
+		delete(t.scriptReqs, id)
+		t.scripts++
+	}
 }
 
 // record notes a URL the page requested, for Network.
@@ -464,8 +483,8 @@ func (t *chromiumTab) checkFrames(ctx context.Context, deadline time.Time, navs 
 		return settleState{}, false
 	}
 	t.mu.Lock()
-	expr := fmt.Sprintf(`window.__errandSettle ? window.__errandSettle.check(%d, %d, %d, %t) : {ready: true}`,
-		domQuiet.Milliseconds(), within.Milliseconds(), t.epoch, navs)
+	expr := fmt.Sprintf(`window.__errandSettle ? window.__errandSettle.check(%d, %d, %d, %t, %d) : {ready: true}`,
+		domQuiet.Milliseconds(), within.Milliseconds(), t.epoch, navs, t.scripts)
 	frames := t.settleFrames()
 	t.mu.Unlock()
 	var st settleState

@@ -11,13 +11,15 @@
 //     animations and transitions change no DOM at all;
 //   - the work the page has scheduled that may draw more: one-shot timers
 //     (setTimeout), animation frames and idle callbacks, fetch and
-//     XMLHttpRequest calls until their body is read, and message-channel
-//     hops (the React scheduler's way of yielding). Work scheduled by a
-//     timer or frame callback (a clock's next tick, an animation loop, a
-//     poll written as `while (true) { await sleep(1000); … }`) is a
-//     continuation: it is waited for only while its delay is short (a
-//     render split into 0 ms chunks), so a page that polls or ticks
-//     forever does not hold the wait;
+//     XMLHttpRequest calls until their body is read, message-channel hops
+//     (the React scheduler's way of yielding) until they are handled, and
+//     the scripts the page has received (the Go side counts them) until
+//     the renderer has got to them. Work scheduled by a timer or frame
+//     callback (a clock's next tick, an animation loop, a poll written as
+//     `while (true) { await sleep(1000); … }`) is a continuation: it is
+//     waited for only while its delay is short (a render split into 0 ms
+//     chunks), so a page that polls or ticks forever does not hold the
+//     wait;
 //   - when an action began (check's epoch, the browser's Date.now() read
 //     just before it): timers set before it belong to the page's earlier
 //     life (an analytics flush in 2 s) and are not waited for.
@@ -280,6 +282,37 @@
     };
   }
 
+  // A script the page has received runs in a task after its response
+  // (and a module only once its last import is in: Blink tells a module's
+  // waiters in a task of its own), which a renderer short of CPU may get
+  // to after the network has been quiet for a while; check itself, a
+  // DevTools call, may run ahead of such tasks. The Go side counts the
+  // script requests that have ended, in every frame; a check told of more
+  // than this tracker has waited past holds until a background-priority
+  // task it then posts has run: such a task runs once no task of a higher
+  // priority is pending, so those scripts have run by then, and what they
+  // set off is tracked like the rest. (Not an idle callback: while a page
+  // loads, Chromium may hold idle periods back for over a second.)
+  const sched = W.scheduler;
+  const origPostTask = sched && sched.postTask;
+  const afterPending = (fn) => {
+    if (origPostTask) origPostTask.call(sched, fn, { priority: 'background' });
+    else origSetTimeout.call(W, fn, 0);
+  };
+  let scriptsRun = 0; // the count of ended scripts waited past
+  let waitingFor = 0; // the count the task in flight waits past; 0: none
+  const scriptsPending = (scripts) => {
+    if (scripts <= scriptsRun) return false;
+    if (!waitingFor) {
+      waitingFor = scripts;
+      afterPending(() => {
+        scriptsRun = waitingFor;
+        waitingFor = 0;
+      });
+    }
+    return true;
+  };
+
   // What a mutation record changes, and whether it counts.
   const IGNORED = new Set(['SCRIPT', 'NOSCRIPT', 'META', 'TEMPLATE', 'BASE', 'TITLE']);
   const ATTRS = ['class', 'style', 'hidden', 'open', 'src', 'srcdoc', 'width', 'height', 'colspan', 'rowspan', 'aria-hidden', 'aria-expanded'];
@@ -346,9 +379,10 @@
   // since epoch (a Date.now() value) is due within `within` ms (the rest
   // of the settle timeout); requests older than `within` are long polls
   // and do not count; with navs, a navigation the page began (and the
-  // browser may not have reported yet) holds it too. wait is a hint of
-  // how long to wait before asking again.
-  const check = (quiet, within, epoch, navs) => {
+  // browser may not have reported yet) holds it too, and so do scripts
+  // received (the count of script requests that ended) and not yet waited
+  // past. wait is a hint of how long to wait before asking again.
+  const check = (quiet, within, epoch, navs, scripts) => {
     const t = now();
     let wait = 0;
     let why = '';
@@ -369,6 +403,10 @@
     if (probed >= 0) {
       wait = Math.max(wait, 5);
       why = 'message';
+    }
+    if (scriptsPending(scripts)) {
+      wait = Math.max(wait, 1);
+      why = 'script';
     }
     if (navs && t - s.navigating < NAVIGATING) {
       wait = Math.max(wait, 5);
@@ -391,7 +429,7 @@
     }
     let r = { ready: wait === 0, wait: Math.ceil(wait), why };
     for (const c of childTrackers()) {
-      const cr = c.check(quiet, within, epoch, navs);
+      const cr = c.check(quiet, within, epoch, navs, scripts);
       if (!cr.ready) r = { ready: false, wait: Math.max(r.wait, cr.wait), why: r.why || cr.why };
     }
     return r;
