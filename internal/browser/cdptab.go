@@ -469,7 +469,7 @@ func (t *chromiumTab) netWait(now time.Time) (wait time.Duration, busy bool) {
 type settleState struct {
 	Ready bool   `json:"ready"`
 	Wait  int    `json:"wait"` // ms before asking again
-	Why   string `json:"why"`  // what was pending: dom, late, load, closing, message, navigating, timer, frame, idle, request
+	Why   string `json:"why"`  // what was pending: dom, late, load, closing, message, script, navigating, timer, frame, idle, request
 }
 
 // checkFrames asks the page's settle trackers whether it is drawn: the
