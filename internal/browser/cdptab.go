@@ -402,22 +402,11 @@ func (t *chromiumTab) waitSettledOrNav(ctx context.Context, from *uint64) bool {
 		if ctx.Err() != nil || !now.Before(deadline) {
 			return false
 		}
-		wait, netBusy := t.netWait(now)
-		if !netBusy && wait == 0 {
-			// A navigation the page announced counts while an action's
-			// may begin one; after a load it is over (or was a download).
-			st, ok := t.checkFrames(ctx, deadline, from != nil)
-			if !ok {
-				return false
-			}
-			if !st.Ready {
-				wait = time.Duration(st.Wait) * time.Millisecond
-			} else if wait, netBusy = t.netWait(time.Now()); !netBusy && wait == 0 {
-				// The page tells of the requests it began (a module's
-				// imports, found as it was compiled) before it answers:
-				// it is ready if none came in meanwhile.
-				return false
-			}
+		// A navigation the page announced counts while an action's may
+		// begin one; after a load it is over (or was a download).
+		ready, wait, netBusy, ok := t.lookSettled(ctx, deadline, from != nil)
+		if ready || !ok {
+			return false
 		}
 		wait = min(max(wait, time.Millisecond), time.Until(deadline))
 		var changed <-chan struct{}
@@ -434,6 +423,28 @@ func (t *chromiumTab) waitSettledOrNav(ctx context.Context, from *uint64) bool {
 		}
 		timer.Stop()
 	}
+}
+
+// lookSettled is one look at what waitSettled waits for: whether the page
+// is settled now, else how long to wait before looking again (netBusy: or
+// until the network changes). ok is false when the page could not be
+// asked before deadline (it is then read as it is).
+func (t *chromiumTab) lookSettled(ctx context.Context, deadline time.Time, navs bool) (ready bool, wait time.Duration, netBusy, ok bool) {
+	if wait, netBusy = t.netWait(time.Now()); netBusy || wait > 0 {
+		return false, wait, netBusy, true
+	}
+	st, ok := t.checkFrames(ctx, deadline, navs)
+	if !ok {
+		return false, 0, false, false
+	}
+	if !st.Ready {
+		return false, time.Duration(st.Wait) * time.Millisecond, false, true
+	}
+	// The page tells of the requests it began (a module's imports, found
+	// as it was compiled) before it answers: it is ready if none came in
+	// meanwhile.
+	wait, netBusy = t.netWait(time.Now())
+	return !netBusy && wait == 0, wait, netBusy, true
 }
 
 // netWait says whether the network (or a frame's loading) keeps the page

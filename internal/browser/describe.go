@@ -59,11 +59,8 @@ type Inspector interface {
 
 // Quiet implements Inspector: one look at what waitSettled waits for.
 func (t *chromiumTab) Quiet(ctx context.Context) bool {
-	if wait, busy := t.netWait(time.Now()); busy || wait > 0 {
-		return false
-	}
-	st, ok := t.checkFrames(ctx, time.Now().Add(time.Duration(t.settleD.Load())), false)
-	return ok && st.Ready
+	ready, _, _, _ := t.lookSettled(ctx, time.Now().Add(time.Duration(t.settleD.Load())), false)
+	return ready
 }
 
 func describeCall(cmd string, arg any) string {
